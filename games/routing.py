@@ -1,0 +1,3 @@
+"""Websocket routes for real-time play."""
+
+websocket_urlpatterns: list = []

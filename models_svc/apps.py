@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModelsSvcConfig(AppConfig):
+    name = "models_svc"
+    verbose_name = "Model service"
