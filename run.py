@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Set up and run the platform with nothing but Python 3.11+.
+
+    python3 run.py demo    # zero-setup demo: SQLite, background worker, demo data, URL printed
+    python3 run.py test    # install test dependencies and run the whole test suite
+
+Both create ``.venv`` beside this file on first use and reinstall only when pyproject.toml
+changes. Only the standard library is used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("RESPECT_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+
+
+def say(message: str) -> None:
+    print(f"[respect] {message}", flush=True)
+
+
+def ensure_environment(extras: str) -> None:
+    """Create the virtual environment and install the project with ``extras`` if needed."""
+    if sys.version_info < (3, 11):
+        sys.exit("Python 3.11 or newer is required.")
+    if not PYTHON.exists():
+        say(f"creating virtual environment in {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+        subprocess.run([PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    fingerprint = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode())
+    stamp = VENV / f".respect-installed-{extras or 'base'}"
+    if stamp.exists() and stamp.read_text() == fingerprint.hexdigest():
+        return
+    target = f".[{extras}]" if extras else "."
+    say(f"installing {target} (first run takes a few minutes)")
+    subprocess.run(
+        [PYTHON, "-m", "pip", "install", "-q", "-e", target], cwd=ROOT, check=True
+    )
+    stamp.write_text(fingerprint.hexdigest())
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def demo(args: argparse.Namespace) -> None:
+    ensure_environment("")
+    env = dict(os.environ)
+    env.setdefault("DJANGO_DEBUG", "1")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    say("preparing the database and the demo study")
+    manage("migrate", "--noinput", "-v0", env=env)
+    manage("load_demo", env=env)
+    worker = subprocess.Popen(
+        [BIN / "celery", "-A", "config", "worker", "-Q", "default,gpu", "-c", "2",
+         "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env=env,
+    )
+    server = subprocess.Popen(
+        [BIN / "daphne", "-b", args.host, "-p", str(args.port), "config.asgi:application"],
+        cwd=ROOT,
+        env=env,
+    )
+    for _ in range(100):
+        if port_open(args.host, args.port) or server.poll() is not None:
+            break
+        time.sleep(0.2)
+    say(f"the platform is running at http://{args.host}:{args.port}/")
+    say("researcher login: researcher / respect-demo   admin login: admin / respect-demo")
+    say("press Ctrl-C to stop")
+    try:
+        while server.poll() is None and worker.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in (server, worker):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in (server, worker):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def service_env(env: dict[str, str]) -> dict[str, str]:
+    """Point tests at local PostgreSQL and Redis unless the environment already names them."""
+    env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        url = urlparse(env[name])
+        if url.hostname and not port_open(url.hostname, url.port or 0):
+            sys.exit(
+                f"{name}={env[name]} is not reachable. The tests run against real PostgreSQL "
+                "and Redis: start them (see README.md, 'Running the tests') or point "
+                f"{name} at running ones."
+            )
+    return env
+
+
+def test(args: argparse.Namespace) -> None:
+    ensure_environment("dev,ml")
+    env = service_env(dict(os.environ))
+    if not shutil.which("chromium", path=env.get("PATH")) and not env.get(
+        "RESPECT_CHROMIUM"
+    ):
+        say("Chromium not found: browser tests need /usr/bin/chromium (apt-get install chromium)")
+    result = subprocess.run([PYTHON, "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env)
+    sys.exit(result.returncode)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser("demo", help="run the zero-setup demo")
+    demo_parser.add_argument("--host", default="127.0.0.1")
+    demo_parser.add_argument("--port", type=int, default=8000)
+    demo_parser.set_defaults(handler=demo)
+    test_parser = commands.add_parser("test", help="install test dependencies and run the tests")
+    test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test_parser.set_defaults(handler=test)
+    args = parser.parse_args()
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

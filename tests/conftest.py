@@ -1,0 +1,84 @@
+"""Fixtures shared by every test package.
+
+Tests run against the services named by ``DATABASE_URL`` and ``REDIS_URL`` (``run.py test``
+points them at local PostgreSQL and Redis). Under ``CI=true`` a missing service or browser is an
+error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = os.environ.get("RESPECT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip outside CI when a prerequisite is missing; fail in CI, where it must be present."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def celery_app_under_test():
+    from config.celery import app
+
+    require(bool(os.environ.get("REDIS_URL")), "REDIS_URL is not set: Celery tests need Redis")
+    return app
+
+
+@pytest.fixture
+def celery_worker(celery_app_under_test, transactional_db) -> Iterator[object]:
+    """A real Celery worker (threads pool) consuming both queues, for the length of a test.
+
+    It shares the test database through committed transactions, hence ``transactional_db``.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(
+        celery_app_under_test,
+        pool="threads",
+        concurrency=2,
+        queues=["default", "gpu"],
+        perform_ping_check=False,
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    require(os.path.exists(CHROMIUM), f"Chromium not found at {CHROMIUM}")
+    return CHROMIUM
+
+
+@pytest.fixture
+def browser(chromium_executable) -> Iterator[object]:
+    """A headless Chromium driven by Playwright (never downloads a browser of its own)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=chromium_executable,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield instance
+        finally:
+            instance.close()
