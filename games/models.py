@@ -9,6 +9,8 @@ rules before writing on every backend.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import F, Q
 
@@ -49,6 +51,37 @@ class Study(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class RoleRule(models.TextChoices):
+        RANDOM = "random", "random"
+        EXPERIENCED_SPEAKS = "experienced_speaks", "the more experienced worker speaks"
+
+    # Live play (games.live): pairing, waiting and pay. Amounts are in the platform's currency.
+    role_rule = models.CharField(
+        max_length=20,
+        choices=RoleRule.choices,
+        default=RoleRule.RANDOM,
+        help_text="How the two roles of a human-human game are given out.",
+    )
+    lobby_wait_seconds = models.PositiveIntegerField(
+        default=300, help_text="After this long in the lobby a worker may leave with waiting pay."
+    )
+    waiting_pay_per_minute = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0.20")
+    )
+    base_pay = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("0.81"),
+        help_text="Paid per game to each human player who did not idle.",
+    )
+    success_bonus = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.20"))
+    correct_click_bonus = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        help_text="Paid per correct click (DESIGN.md's click accuracy) to each human player.",
+    )
+
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "studies"
@@ -75,6 +108,14 @@ class Round(models.Model):
     index = models.PositiveSmallIntegerField(help_text="ρ = 0, 1, 2, ...")
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    config_seed = models.BigIntegerField(
+        default=0, help_text="Seed of the round's generated game configs (reproducible)."
+    )
+    reuse_configs = models.BooleanField(
+        default=True,
+        help_text="Every system plays the same configs (one config per block of slots).",
+    )
+    lobby_open = models.BooleanField(default=True, help_text="Whether the lobby pairs workers.")
 
     class Meta:
         ordering = ["study", "index"]
@@ -104,12 +145,12 @@ class System(models.Model):
             models.UniqueConstraint(fields=["round", "name"], name="system_unique_name_per_round"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.name} (round {self.round.index})"
+
     @property
     def is_human(self) -> bool:
         return self.name == self.HUMAN
-
-    def __str__(self) -> str:
-        return f"{self.name} (round {self.round.index})"
 
 
 class Worker(models.Model):
@@ -147,12 +188,12 @@ class GameConfig(models.Model):
     seed = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"config {self.pk} ({len(self.targets)} targets)"
+
     @property
     def context(self) -> list[str]:
         return list(self.speaker_order)
-
-    def __str__(self) -> str:
-        return f"config {self.pk} ({len(self.targets)} targets)"
 
 
 class Game(models.Model):
@@ -188,6 +229,27 @@ class Game(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True, help_text="extra fields of the record")
 
+    class Phase(models.TextChoices):
+        SPEAKER = "speaker", "speaker types"
+        LISTENER = "listener", "listener selects"
+        NONE = "", "not playing"
+
+    # Live state (games.live); the database is the only copy, so a restart loses nothing.
+    phase = models.CharField(max_length=8, choices=Phase.choices, blank=True, default="")
+    turn_index = models.PositiveSmallIntegerField(default=0, help_text="current turn (live)")
+    deadline = models.DateTimeField(
+        null=True, blank=True, help_text="when the current phase times out (absolute)"
+    )
+    listener_draft = models.JSONField(
+        default=list, blank=True, help_text="listener's toggled selection in the current turn"
+    )
+    speaker_warnings = models.PositiveSmallIntegerField(default=0)
+    listener_warnings = models.PositiveSmallIntegerField(default=0)
+    version = models.PositiveIntegerField(default=0, help_text="bumped on every live change")
+    slot = models.ForeignKey(
+        "RoundSlot", null=True, blank=True, on_delete=models.SET_NULL, related_name="games"
+    )
+
     class Meta:
         ordering = ["study", "round", "created_at", "id"]
         constraints = [
@@ -198,7 +260,10 @@ class Game(models.Model):
                 condition=Q(status="ended") | Q(outcome=""), name="game_outcome_only_when_ended"
             ),
         ]
-        indexes = [models.Index(fields=["round", "system", "outcome"])]
+        indexes = [
+            models.Index(fields=["round", "system", "outcome"]),
+            models.Index(fields=["status", "deadline"], name="game_live_deadline"),
+        ]
 
     def __str__(self) -> str:
         return f"game {self.external_id}"
@@ -279,3 +344,159 @@ class FeedbackLabel(models.Model):
     def __str__(self) -> str:
         return f"{self.turn}: {self.label} ({self.decoder})"
 
+
+class RoundSlot(models.Model):
+    """One planned game of a round: which system plays which config, in arrival order.
+
+    Slots come in blocks; with ``Round.reuse_configs`` a block is one config played once by every
+    system, the systems in a seeded random order, so arriving speakers are spread at random over
+    the systems and every system is compared on the same configs.
+    """
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="slots")
+    position = models.PositiveIntegerField()
+    block = models.PositiveIntegerField()
+    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="slots")
+    config = models.ForeignKey(GameConfig, on_delete=models.PROTECT, related_name="slots")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["round", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "position"], name="slot_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.round} slot {self.position} ({self.system.name})"
+
+
+class LobbyEntry(models.Model):
+    """A worker's wait in a round's lobby, from arrival to pairing or leaving."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "waiting"
+        PAIRED = "paired", "paired"
+        LEFT = "left", "left with waiting pay"
+        CLOSED = "closed", "closed without pay"
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="lobby_entries")
+    worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="lobby_entries")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.WAITING)
+    arrived_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    waited_seconds = models.FloatField(null=True, blank=True)
+    game = models.ForeignKey(
+        Game, null=True, blank=True, on_delete=models.SET_NULL, related_name="lobby_entries"
+    )
+
+    class Meta:
+        ordering = ["round", "arrived_at", "id"]
+        verbose_name_plural = "lobby entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["worker"], condition=Q(status="waiting"), name="lobby_one_wait_per_worker"
+            ),
+        ]
+        indexes = [models.Index(fields=["round", "status", "arrived_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.worker} in {self.round} ({self.status})"
+
+
+class GameEvent(models.Model):
+    """Everything that happened in a live game, stored when it happened (append-only)."""
+
+    class Kind(models.TextChoices):
+        START = "start", "start"
+        UTTERANCE = "utterance", "utterance"
+        TOGGLE = "toggle", "toggle"
+        SUBMIT = "submit", "submit"
+        MODEL_ACTION = "model_action", "model action"
+        TIMEOUT = "timeout", "timeout"
+        WARNING = "warning", "warning"
+        END = "end", "end"
+        CONNECT = "connect", "connect"
+        DISCONNECT = "disconnect", "disconnect"
+        REFUSED = "refused", "refused message"
+
+    game = models.ForeignKey(Game, on_delete=models.CASCADE, related_name="events")
+    turn_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    role = models.CharField(max_length=8, blank=True, help_text="speaker, listener, model, server")
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["game", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.game} {self.kind} ({self.role})"
+
+
+class GameEarning(models.Model):
+    """Money a worker earned in live play: per game (base, bonuses) or for waiting."""
+
+    class Kind(models.TextChoices):
+        BASE = "base", "base pay"
+        SUCCESS_BONUS = "success_bonus", "success bonus"
+        CLICK_BONUS = "click_bonus", "correct-click bonus"
+        WAITING = "waiting", "waiting pay"
+
+    worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="game_earnings")
+    game = models.ForeignKey(
+        Game, null=True, blank=True, on_delete=models.CASCADE, related_name="earnings"
+    )
+    lobby_entry = models.ForeignKey(
+        LobbyEntry, null=True, blank=True, on_delete=models.CASCADE, related_name="earnings"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+    detail = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["worker", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["worker", "game", "kind"],
+                condition=Q(game__isnull=False),
+                name="earning_once_per_game_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["worker", "lobby_entry", "kind"],
+                condition=Q(lobby_entry__isnull=False),
+                name="earning_once_per_lobby_entry",
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="earning_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.worker} {self.kind} {self.amount}"
+
+
+class ExitSurvey(models.Model):
+    """A player's answers after a game, stored with the game."""
+
+    game = models.ForeignKey(Game, on_delete=models.CASCADE, related_name="exit_surveys")
+    worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="exit_surveys")
+    role = models.CharField(max_length=8)
+    satisfaction = models.PositiveSmallIntegerField(help_text="1 (very unhappy) to 5 (very happy)")
+    comprehension = models.PositiveSmallIntegerField(
+        help_text="1 (not at all) to 5 (completely): how well the partners understood each other"
+    )
+    comments = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["game", "worker"], name="exit_survey_once"),
+            models.CheckConstraint(
+                condition=Q(satisfaction__gte=1, satisfaction__lte=5)
+                & Q(comprehension__gte=1, comprehension__lte=5),
+                name="exit_survey_scale",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"survey {self.game} by {self.worker}"
