@@ -1,0 +1,172 @@
+"""Backends by spec string, built once per worker process.
+
+Specs (``System.policy_checkpoint``, ``System.decoder``, ``settings.MODELS_SVC``):
+
+- policies: ``random``, ``random:toggle``, ``clip:PATH``, ``hf:PATH`` or ``hf:PATH+lora:PATH``;
+- decoders: ``lexicon``, ``hf:PATH``;
+- embedders: ``clip:PATH`` (a Hugging Face CLIP directory, or an open_clip directory holding
+  ``open_clip_config.json`` and its weights).
+
+Only ``random*`` and ``lexicon`` are importable without the ``ml`` extra; the others import
+their backend module (and with it torch) when first asked for, inside the worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from .interfaces import CheckpointError, FeedbackDecoder, ImageEmbedder, ListenerPolicy
+
+_cache: dict[tuple[str, str], Any] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed spec: backend name, main path, optional LoRA adapter path."""
+
+    backend: str
+    path: str = ""
+    adapter: str = ""
+
+    def __str__(self) -> str:
+        text = self.backend + (f":{self.path}" if self.path else "")
+        return text + (f"+lora:{self.adapter}" if self.adapter else "")
+
+
+POLICY_BACKENDS = ("random", "random:toggle", "clip", "hf")
+DECODER_BACKENDS = ("lexicon", "hf")
+EMBEDDER_BACKENDS = ("clip",)
+
+
+def parse_spec(text: str, kind: str) -> Spec:
+    """Parse a spec string of ``kind`` (policy, decoder, embedder); raises CheckpointError."""
+    text = text.strip()
+    allowed = {
+        "policy": POLICY_BACKENDS,
+        "decoder": DECODER_BACKENDS,
+        "embedder": EMBEDDER_BACKENDS,
+    }[kind]
+    if text in allowed and text not in ("clip", "hf"):
+        return Spec(text)
+    backend, sep, rest = text.partition(":")
+    if not sep or backend not in allowed or backend not in ("clip", "hf") or not rest:
+        raise CheckpointError(
+            f"{kind} spec {text!r} is not one of: "
+            + ", ".join(b if b not in ("clip", "hf") else f"{b}:PATH" for b in allowed)
+            + (" (hf:PATH may add +lora:PATH)" if kind == "policy" else "")
+        )
+    path, plus, adapter = rest.partition("+lora:")
+    if plus and kind != "policy":
+        raise CheckpointError(f"{kind} spec {text!r}: LoRA adapters apply to policies only")
+    if plus and backend != "hf":
+        raise CheckpointError(f"{kind} spec {text!r}: LoRA adapters need an hf: checkpoint")
+    if plus and not adapter:
+        raise CheckpointError(f"{kind} spec {text!r}: '+lora:' names no path")
+    return Spec(backend, path, adapter)
+
+
+def default_spec(kind: str) -> str:
+    return str(settings.MODELS_SVC.get(kind.upper(), "") or "")
+
+
+def _cached(kind: str, spec: Spec, build) -> Any:
+    key = (kind, str(spec))
+    with _lock:
+        if key not in _cache:
+            _cache[key] = build()
+        return _cache[key]
+
+
+def model_options() -> dict[str, Any]:
+    """Backend options from ``settings.MODELS_SVC`` (device, dtype, batch size, temperature)."""
+    options = settings.MODELS_SVC
+    return {
+        "device": options.get("DEVICE", "auto"),
+        "dtype": options.get("DTYPE", "auto"),
+        "batch_size": int(options.get("BATCH_SIZE", 32)),
+        "temperature": float(options.get("TEMPERATURE", 1.0)),
+    }
+
+
+def get_policy(text: str | None = None) -> ListenerPolicy:
+    spec = parse_spec(text or default_spec("policy") or "random", "policy")
+
+    def build() -> ListenerPolicy:
+        if spec.backend == "random":
+            from .baselines import RandomPolicy
+
+            return RandomPolicy()
+        if spec.backend == "random:toggle":
+            from .baselines import RandomTogglePolicy
+
+            return RandomTogglePolicy()
+        if spec.backend == "clip":
+            from .backends.clip import ClipListener, load_clip
+
+            return ClipListener(load_clip(spec.path, **_device_options()))
+        from .backends.hf_policy import HFPolicy
+
+        options = model_options()
+        return HFPolicy(
+            spec.path,
+            adapter=spec.adapter or None,
+            device=options["device"],
+            dtype=options["dtype"],
+            temperature=options["temperature"],
+        )
+
+    return _cached("policy", spec, build)
+
+
+def get_decoder(text: str | None = None) -> FeedbackDecoder:
+    spec = parse_spec(text or default_spec("decoder") or "lexicon", "decoder")
+
+    def build() -> FeedbackDecoder:
+        if spec.backend == "lexicon":
+            from .lexicon import LexiconDecoder
+
+            return LexiconDecoder()
+        from .backends.hf_decoder import HFDecoder
+
+        options = model_options()
+        return HFDecoder(
+            spec.path,
+            device=options["device"],
+            dtype=options["dtype"],
+            batch_size=options["batch_size"],
+        )
+
+    return _cached("decoder", spec, build)
+
+
+def get_embedder(text: str | None = None) -> ImageEmbedder:
+    raw = text or default_spec("embedder")
+    if not raw:
+        raise CheckpointError(
+            "no embedder configured: pass clip:PATH or set RESPECT_EMBEDDER "
+            "(settings.MODELS_SVC['EMBEDDER'])"
+        )
+    spec = parse_spec(raw, "embedder")
+
+    def build() -> ImageEmbedder:
+        from .backends.clip import ClipEmbedder, load_clip
+
+        return ClipEmbedder(load_clip(spec.path, **_device_options()))
+
+    return _cached("embedder", spec, build)
+
+
+def _device_options() -> dict[str, str]:
+    options = model_options()
+    return {"device": options["device"]}
+
+
+def clear_cache() -> None:
+    """Forget every built backend (tests; a worker that must reload a changed checkpoint)."""
+    with _lock:
+        _cache.clear()

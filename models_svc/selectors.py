@@ -1,0 +1,103 @@
+"""Reads for the model service: what a policy or decoder may see, embeddings, similarities.
+
+A policy input is built from the listener order, the selections before each turn, the
+utterances and the earlier actions only; targets are never read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from django.conf import settings
+
+from games.actions import selection_state_text, tangrams_to_letters
+from games.models import Game, Tangram, Turn
+
+from .interfaces import FeedbackContext, PastTurn, PolicyInput
+
+
+class TurnNotReady(LookupError):
+    """The turn does not exist yet or has no utterance (the caller may retry shortly)."""
+
+
+def tangram_image_path(tangram: Tangram | None, name: str) -> str | None:
+    """The image file of a tangram: its stored file, else ``TANGRAM_DIR/<name>.png``."""
+    if tangram is not None and tangram.image:
+        try:
+            return tangram.image.path
+        except NotImplementedError:
+            return None
+    if settings.TANGRAM_DIR:
+        for suffix in (".png", ".svg"):
+            candidate = Path(settings.TANGRAM_DIR) / f"{name}{suffix}"
+            if candidate.exists():
+                return str(candidate)
+    return None
+
+
+def image_paths(names: Sequence[str]) -> tuple[str | None, ...]:
+    tangrams = {t.name: t for t in Tangram.objects.filter(name__in=list(names))}
+    return tuple(tangram_image_path(tangrams.get(name), name) for name in names)
+
+
+def policy_input_for_turn(game_id: int, turn_index: int) -> PolicyInput:
+    """The listener's view of turn ``turn_index`` of game ``game_id`` (raises TurnNotReady)."""
+    game = Game.objects.select_related("config").get(pk=game_id)
+    listener_order = list(game.config.listener_order)
+    turns = list(
+        Turn.objects.filter(game_id=game_id, index__lte=turn_index)
+        .order_by("index")
+        .only("index", "utterance", "selection_before", "action", "utterance_at")
+    )
+    if not turns or turns[-1].index != turn_index:
+        raise TurnNotReady(f"game {game_id} has no turn {turn_index} yet")
+    current = turns[-1]
+    if not current.utterance and current.utterance_at is None:
+        raise TurnNotReady(f"game {game_id} turn {turn_index} has no utterance yet")
+    history = tuple(
+        PastTurn(
+            selection=tuple(sorted(tangrams_to_letters(listener_order, turn.selection_before))),
+            utterance=turn.utterance,
+            action=turn.action,
+        )
+        for turn in turns[:-1]
+    )
+    return PolicyInput(
+        images=tuple(listener_order),
+        selection=tuple(sorted(tangrams_to_letters(listener_order, current.selection_before))),
+        utterance=current.utterance,
+        history=history,
+        image_paths=image_paths(listener_order),
+        seed=f"{game_id}:{turn_index}",
+    )
+
+
+def state_text(listener_order: Sequence[str], selection: Sequence[str]) -> str:
+    return selection_state_text(listener_order, selection)
+
+
+def feedback_contexts(turns: Sequence[Turn]) -> list[tuple[Turn, FeedbackContext]]:
+    """Decoder windows for the turns of one game (ordered by index) that have a follow-up.
+
+    The last turn, and any turn whose next turn is missing or has no utterance, gets none.
+    """
+    by_index = {turn.index: turn for turn in turns}
+    windows = []
+    for turn in turns:
+        follow = by_index.get(turn.index + 1)
+        if follow is None or not follow.utterance.strip():
+            continue
+        previous = by_index.get(turn.index - 1)
+        windows.append(
+            (
+                turn,
+                FeedbackContext(
+                    utterance=turn.utterance,
+                    action=turn.action,
+                    follow_up=follow.utterance,
+                    previous_action=previous.action if previous is not None else None,
+                ),
+            )
+        )
+    return windows
