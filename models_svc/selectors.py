@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 
 from games.actions import selection_state_text, tangrams_to_letters
@@ -101,3 +102,58 @@ def feedback_contexts(turns: Sequence[Turn]) -> list[tuple[Turn, FeedbackContext
             )
         )
     return windows
+
+
+def latest_embedding_set():
+    """The most recently updated embedding set, or None."""
+    from .models import EmbeddingSet
+
+    return EmbeddingSet.objects.order_by("-updated_at", "-pk").first()
+
+
+_matrix_cache: dict[tuple[int, str], tuple[dict[str, int], np.ndarray]] = {}
+
+
+def _set_matrix(embedding_set) -> tuple[dict[str, int], np.ndarray]:
+    key = (embedding_set.pk, embedding_set.updated_at.isoformat())
+    if key not in _matrix_cache:
+        names = list(embedding_set.names)
+        size = len(names)
+        matrix = np.frombuffer(bytes(embedding_set.similarity), dtype="<f4").reshape(size, size)
+        _matrix_cache.clear()
+        _matrix_cache[key] = ({name: i for i, name in enumerate(names)}, matrix)
+    return _matrix_cache[key]
+
+
+def similarity_matrix(tangram_names: Sequence[str]) -> np.ndarray | None:
+    """Cosine similarities between tangrams (rows and columns in the given order), float64.
+
+    Read from the latest stored embedding set's cached matrix; the diagonal is exactly 1.
+    None when there is no embedding set or any tangram lacks an embedding in it.
+    """
+    embedding_set = latest_embedding_set()
+    if embedding_set is None or embedding_set.similarity is None:
+        return None
+    index, matrix = _set_matrix(embedding_set)
+    try:
+        rows = [index[name] for name in tangram_names]
+    except KeyError:
+        return None
+    result = matrix[np.ix_(rows, rows)].astype(np.float64)
+    same = np.equal.outer(np.asarray(rows), np.asarray(rows))
+    result[same] = 1.0
+    return result
+
+
+def embedding_vectors(embedding_set) -> tuple[list[str], np.ndarray]:
+    """Names and the (n, dim) float32 matrix of an embedding set's vectors, ordered by name."""
+    rows = list(
+        embedding_set.embeddings.select_related("tangram")
+        .order_by("tangram__name")
+        .values_list("tangram__name", "vector")
+    )
+    names = [name for name, _ in rows]
+    if not rows:
+        return names, np.zeros((0, embedding_set.dim), dtype=np.float32)
+    vectors = np.stack([np.frombuffer(bytes(vector), dtype="<f4") for _, vector in rows])
+    return names, vectors

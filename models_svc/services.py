@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from games.models import Game, Turn
+import numpy as np
+from django.db import transaction
+
+from games.models import Game, Tangram, Turn
 
 from .interfaces import PolicyDecision
+from .models import EmbeddingSet, TangramEmbedding
 from .registry import default_spec, get_policy
-from .selectors import policy_input_for_turn
+from .selectors import embedding_vectors, policy_input_for_turn
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +45,58 @@ def act_for_turn(game_id: int, turn_index: int) -> PolicyDecision | None:
         game_id, turn_index, decision.action, decision.probability, reason=decision.reason
     )
     return decision
+
+
+def cosine_similarities(vectors: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every pair of rows (float64, diagonal exactly 1, clipped to [−1, 1])."""
+    data = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(data, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError("an embedding is the zero vector: its cosine similarity is undefined")
+    unit = data / norms
+    matrix = np.clip(unit @ unit.T, -1.0, 1.0)
+    np.fill_diagonal(matrix, 1.0)
+    return matrix
+
+
+@transaction.atomic
+def store_embeddings(
+    embedder: str, model_version: str, vectors: dict[str, Sequence[float]]
+) -> EmbeddingSet:
+    """Store (or replace) tangram embeddings in the set of ``model_version`` and rebuild its
+    similarity matrix. All or nothing: unknown tangrams, mixed dimensions or non-finite values
+    raise before anything is written."""
+    if not vectors:
+        raise ValueError("no embeddings to store")
+    tangrams = {t.name: t for t in Tangram.objects.filter(name__in=list(vectors))}
+    unknown = sorted(set(vectors) - set(tangrams))
+    if unknown:
+        raise ValueError(f"unknown tangram(s): {', '.join(unknown[:10])}")
+    arrays = {name: np.asarray(vector, dtype=np.float32) for name, vector in vectors.items()}
+    dims = {array.shape for array in arrays.values()}
+    if len(dims) != 1 or len(next(iter(dims))) != 1:
+        raise ValueError(f"embeddings must be vectors of one length, got shapes {sorted(dims)}")
+    for name, array in arrays.items():
+        if not np.all(np.isfinite(array)) or not np.any(array):
+            raise ValueError(f"embedding of tangram {name} is zero or not finite")
+    dim = next(iter(dims))[0]
+    embedding_set, created = EmbeddingSet.objects.select_for_update().get_or_create(
+        model_version=model_version, defaults={"embedder": embedder, "dim": dim}
+    )
+    if not created and embedding_set.dim != dim:
+        raise ValueError(
+            f"embedding set {model_version} holds {embedding_set.dim}-d vectors, got {dim}-d"
+        )
+    for name, array in arrays.items():
+        unit = (array / np.linalg.norm(array.astype(np.float64))).astype("<f4")
+        TangramEmbedding.objects.update_or_create(
+            embedding_set=embedding_set,
+            tangram=tangrams[name],
+            defaults={"vector": unit.tobytes()},
+        )
+    names, matrix = embedding_vectors(embedding_set)
+    embedding_set.names = names
+    embedding_set.similarity = cosine_similarities(matrix).astype("<f4").tobytes()
+    embedding_set.embedder = embedder
+    embedding_set.save()
+    return embedding_set

@@ -1,0 +1,129 @@
+"""Model-service records: registered checkpoints, decoding runs, tangram embeddings."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ModelCheckpoint(models.Model):
+    """A policy, decoder or embedder checkpoint registered for a study round (or globally)."""
+
+    class Kind(models.TextChoices):
+        POLICY = "policy", "listener policy"
+        DECODER = "decoder", "feedback decoder"
+        EMBEDDER = "embedder", "image embedder"
+
+    class Status(models.TextChoices):
+        UNCHECKED = "unchecked", "not checked yet"
+        READY = "ready", "ready"
+        MISSING = "missing", "path missing"
+        INCOMPATIBLE = "incompatible", "incompatible"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    spec = models.CharField(
+        max_length=600, help_text="random, lexicon, clip:PATH, hf:PATH or hf:PATH+lora:PATH"
+    )
+    round = models.ForeignKey(
+        "games.Round", null=True, blank=True, on_delete=models.CASCADE, related_name="checkpoints"
+    )
+    notes = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=14, choices=Status.choices, default=Status.UNCHECKED)
+    status_message = models.TextField(blank=True)
+    model_version = models.CharField(max_length=40, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["round__study__name", "round__index", "kind", "spec"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "spec", "round"],
+                name="checkpoint_unique_per_round",
+                nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.spec}"
+
+
+class DecodeRun(models.Model):
+    """One launch of feedback decoding over a study (from the admin or the command line)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    study = models.ForeignKey("games.Study", on_delete=models.CASCADE, related_name="decode_runs")
+    round_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    system_name = models.CharField(max_length=40, blank=True)
+    decoder = models.CharField(max_length=600)
+    kind = models.CharField(max_length=8, choices=[("binary", "binary"), ("ternary", "ternary")])
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0, help_text="labels newly stored")
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"decode {self.study} {self.decoder} {self.kind}"
+
+    @property
+    def progress(self) -> str:
+        return f"{self.done}/{self.total}"
+
+
+class EmbeddingSet(models.Model):
+    """Tangram embeddings of one embedder checkpoint version, with the cached similarity matrix.
+
+    ``similarity`` holds float32 cosine similarities (row-major, ``names`` × ``names``); it is
+    rebuilt whenever embeddings are added to the set.
+    """
+
+    embedder = models.CharField(max_length=600)
+    model_version = models.CharField(max_length=40, unique=True)
+    dim = models.PositiveIntegerField()
+    names = models.JSONField(default=list, help_text="tangram ids in matrix order")
+    similarity = models.BinaryField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.embedder} ({self.model_version}, {len(self.names)} tangrams)"
+
+
+class TangramEmbedding(models.Model):
+    """One tangram's L2-normalised embedding (float32 bytes) in an embedding set."""
+
+    embedding_set = models.ForeignKey(
+        EmbeddingSet, on_delete=models.CASCADE, related_name="embeddings"
+    )
+    tangram = models.ForeignKey(
+        "games.Tangram", on_delete=models.CASCADE, related_name="embeddings"
+    )
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["embedding_set", "tangram"], name="embedding_unique_per_set"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tangram} in {self.embedding_set.model_version}"
