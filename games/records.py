@@ -193,8 +193,6 @@ def _validate_game(game: GameRecord) -> None:
         raise _fail(game, "outcome", f"{game.outcome!r} is not one of {', '.join(OUTCOMES)}")
     if not isinstance(game.end_reason, str) or len(game.end_reason) > MAX_END_REASON_CHARS:
         raise _fail(game, "end_reason", f"must be text of at most {MAX_END_REASON_CHARS} chars")
-    if game.outcome == "idle" and game.end_reason not in IDLE_REASONS:
-        raise _fail(game, "end_reason", f"an idle game ends with one of {IDLE_REASONS}")
     for role in ("speaker", "listener"):
         value = getattr(game, role)
         if value is None:
@@ -606,7 +604,7 @@ def game_from_jsonl_object(raw: object, location: str = "") -> GameRecord:
             speaker=_get(raw, game_id, "speaker", (str, type(None)), None),
             listener=_get(raw, game_id, "listener", (str, type(None)), None),
             ids_are_hashes=True,
-            created_at=_timestamp(game_id, "created_at", raw.get("created_at")),
+            created_at=_timestamp(game_id, "started_at", raw.get("started_at")),
             ended_at=_timestamp(game_id, "ended_at", raw.get("ended_at")),
             metadata=plain(metadata),
         )
