@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from games import views
 
 app_name = "games"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("studies/<int:pk>/", views.StudyView.as_view(), name="study"),
+    path("games/<int:pk>/", views.GameView.as_view(), name="game"),
+    path("tangrams/<str:name>.png", views.tangram_image, name="tangram_image"),
+]
