@@ -7,6 +7,7 @@ utterances and the earlier actions only; targets are never read here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -78,30 +79,53 @@ def state_text(listener_order: Sequence[str], selection: Sequence[str]) -> str:
     return selection_state_text(listener_order, selection)
 
 
-def feedback_contexts(turns: Sequence[Turn]) -> list[tuple[Turn, FeedbackContext]]:
-    """Decoder windows for the turns of one game (ordered by index) that have a follow-up.
+@dataclass(frozen=True)
+class DecodingWindow:
+    """A turn to label, with its decoder context."""
 
-    The last turn, and any turn whose next turn is missing or has no utterance, gets none.
-    """
-    by_index = {turn.index: turn for turn in turns}
+    turn_id: int
+    game_id: int
+    index: int
+    context: FeedbackContext
+
+
+def feedback_windows(rows: Sequence[dict]) -> list[DecodingWindow]:
+    """Decoder windows for turns given as dicts (``id``, ``game_id``, ``index``, ``utterance``,
+    ``action``), sorted by game then index. A turn gets a window only if the next turn of its
+    game exists and has an utterance (so the last turn of a game gets none)."""
+    by_key = {(row["game_id"], row["index"]): row for row in rows}
     windows = []
-    for turn in turns:
-        follow = by_index.get(turn.index + 1)
-        if follow is None or not follow.utterance.strip():
+    for row in rows:
+        follow = by_key.get((row["game_id"], row["index"] + 1))
+        if follow is None or not follow["utterance"].strip():
             continue
-        previous = by_index.get(turn.index - 1)
+        previous = by_key.get((row["game_id"], row["index"] - 1))
         windows.append(
-            (
-                turn,
-                FeedbackContext(
-                    utterance=turn.utterance,
-                    action=turn.action,
-                    follow_up=follow.utterance,
-                    previous_action=previous.action if previous is not None else None,
+            DecodingWindow(
+                turn_id=row["id"],
+                game_id=row["game_id"],
+                index=row["index"],
+                context=FeedbackContext(
+                    utterance=row["utterance"],
+                    action=row["action"],
+                    follow_up=follow["utterance"],
+                    previous_action=previous["action"] if previous is not None else None,
                 ),
             )
         )
     return windows
+
+
+def study_turns(study_id: int, round_index: int | None = None, system_name: str | None = None):
+    """Turn rows of a study (optionally one round and/or one system), by game then index."""
+    turns = Turn.objects.filter(game__study_id=study_id)
+    if round_index is not None:
+        turns = turns.filter(game__round__index=round_index)
+    if system_name:
+        turns = turns.filter(game__system__name=system_name)
+    return list(
+        turns.order_by("game_id", "index").values("id", "game_id", "index", "utterance", "action")
+    )
 
 
 def latest_embedding_set():

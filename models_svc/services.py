@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
 
-from games.models import Game, Tangram, Turn
+from games.models import FeedbackLabel, Game, Study, System, Tangram, Turn
 
-from .interfaces import PolicyDecision
+from .interfaces import KIND_LABELS, LABEL_UNPARSEABLE, PolicyDecision
 from .models import EmbeddingSet, TangramEmbedding
-from .registry import default_spec, get_policy
-from .selectors import embedding_vectors, policy_input_for_turn
+from .registry import default_spec, get_decoder, get_policy
+from .selectors import (
+    embedding_vectors,
+    feedback_windows,
+    policy_input_for_turn,
+    study_turns,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +106,111 @@ def store_embeddings(
     embedding_set.embedder = embedder
     embedding_set.save()
     return embedding_set
+
+
+@dataclass(frozen=True)
+class DecodeSummary:
+    decoder: str
+    model_version: str
+    kind: str
+    windows: int
+    labelled: int
+    skipped: int
+    counts: dict[str, int]
+
+
+def decode_study(
+    study: Study,
+    *,
+    decoder_spec: str,
+    kind: str,
+    round_index: int | None = None,
+    system_name: str | None = None,
+    force: bool = False,
+    chunk_size: int = 512,
+    progress: Callable[[int, int], None] | None = None,
+) -> DecodeSummary:
+    """Label every turn of a study that has a follow-up utterance and store FeedbackLabels.
+
+    Turns already labelled by this decoder, version and kind are skipped (``force`` relabels
+    them, replacing the stored label), so re-running never duplicates. Each chunk is stored in
+    one transaction as soon as it is decoded. ``progress(done, total)`` follows the chunks.
+    """
+    if kind not in KIND_LABELS:
+        raise ValueError(f"feedback kind must be binary or ternary, not {kind!r}")
+    if round_index is not None and not study.rounds.filter(index=round_index).exists():
+        raise ValueError(f"study {study.name!r} has no round {round_index}")
+    if system_name and not System.objects.filter(round__study=study, name=system_name).exists():
+        raise ValueError(f"study {study.name!r} has no system {system_name!r}")
+    decoder = get_decoder(decoder_spec)
+    windows = feedback_windows(study_turns(study.pk, round_index, system_name))
+    done_ids: set[int] = set()
+    if not force:
+        done_ids = set(
+            FeedbackLabel.objects.filter(
+                turn_id__in=[w.turn_id for w in windows],
+                decoder=decoder.name,
+                model_version=decoder.version,
+                kind=kind,
+            ).values_list("turn_id", flat=True)
+        )
+    todo = [w for w in windows if w.turn_id not in done_ids]
+    counts: dict[str, int] = {}
+    if progress:
+        progress(0, len(todo))
+    for start in range(0, len(todo), chunk_size):
+        chunk = todo[start : start + chunk_size]
+        results = decoder.decode([w.context for w in chunk], kind)
+        if len(results) != len(chunk):
+            raise RuntimeError(
+                f"decoder {decoder.name} returned {len(results)} labels for {len(chunk)} turns"
+            )
+        labels = []
+        for window, result in zip(chunk, results, strict=True):
+            if result.label not in (*KIND_LABELS[kind], LABEL_UNPARSEABLE):
+                raise RuntimeError(f"decoder {decoder.name} gave label {result.label!r} for {kind}")
+            counts[result.label] = counts.get(result.label, 0) + 1
+            labels.append(
+                FeedbackLabel(
+                    turn_id=window.turn_id,
+                    decoder=decoder.name,
+                    model_version=decoder.version,
+                    kind=kind,
+                    label=result.label,
+                    score=result.score,
+                    raw_output=result.raw_output,
+                )
+            )
+        with transaction.atomic():
+            FeedbackLabel.objects.bulk_create(
+                labels,
+                update_conflicts=True,
+                unique_fields=["turn", "decoder", "model_version", "kind"],
+                update_fields=["label", "score", "raw_output"],
+            )
+        if progress:
+            progress(start + len(chunk), len(todo))
+    return DecodeSummary(
+        decoder.name, decoder.version, kind, len(windows), len(todo), len(done_ids), counts
+    )
+
+
+def export_feedback_rows(study: Study, *, decoder: str | None = None, kind: str | None = None):
+    """Feedback labels of a study as export rows (turn 0-based), by game, turn, decoder, kind."""
+    labels = FeedbackLabel.objects.filter(turn__game__study=study)
+    if decoder:
+        labels = labels.filter(decoder=decoder)
+    if kind:
+        labels = labels.filter(kind=kind)
+    for row in labels.order_by(
+        "turn__game__external_id", "turn__index", "decoder", "model_version", "kind"
+    ).values_list("turn__game__external_id", "turn__index", "label", "decoder", "kind", "score"):
+        game_id, turn, label, decoder_name, label_kind, score = row
+        yield {
+            "game_id": game_id,
+            "turn": turn,
+            "label": label,
+            "decoder": decoder_name,
+            "kind": label_kind,
+            "score": score,
+        }
