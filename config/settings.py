@@ -187,3 +187,8 @@ if CELERY_BROKER_URL == "filesystem://":
         Path(CELERY_BROKER_TRANSPORT_OPTIONS[_folder]).mkdir(parents=True, exist_ok=True)
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+# Live play: Celery task modules outside ``<app>.tasks``, and the deadline backstop tasks
+# (one ``default``-queue task per turn phase; see games.live.notify).
+CELERY_INCLUDE = ["games.live.tasks"]
+PLAY_DEADLINE_TASKS = env.bool("PLAY_DEADLINE_TASKS", default=True)

@@ -1,3 +1,10 @@
 """Websocket routes for real-time play."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from games.consumers import GameConsumer, LobbyConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/play/game/<int:game_id>/", GameConsumer.as_asgi()),
+    path("ws/play/lobby/<int:round_id>/", LobbyConsumer.as_asgi()),
+]

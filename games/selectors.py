@@ -325,3 +325,8 @@ def game_replay(game: Game) -> GameReplay:
         target_letters=sorted(letters[t] for t in targets if t in letters),
         turns=replays,
     )
+
+
+# --- live play (owned by the real-time games engineer; see games.live.selectors) ---------------
+
+from games.live.selectors import live_overview, worker_game_earnings  # noqa: E402, F401

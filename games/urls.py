@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from games import views
 
@@ -9,3 +9,4 @@ urlpatterns = [
     path("games/<int:pk>/", views.GameView.as_view(), name="game"),
     path("tangrams/<str:name>.png", views.tangram_image, name="tangram_image"),
 ]
+urlpatterns += [path("play/", include("games.play_urls"))]  # live play (real-time games)

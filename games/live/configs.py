@@ -1,0 +1,135 @@
+"""Game configs and round slots, generated from seeds so a study can be regenerated exactly.
+
+A config takes ``context_size`` tangrams of the main split (train + test), ``min_targets`` to
+``max_targets`` of them as targets, and two different display orders. Round slots come in blocks:
+with ``Round.reuse_configs`` one config per block is played by every system of the round, the
+systems in a seeded random order, so arriving speakers are spread at random over the systems and
+the systems are compared on the same games.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef
+
+from games.models import Game, GameConfig, Round, RoundSlot, Study, System, Tangram
+
+MAIN_SPLITS = (Tangram.Split.TRAIN, Tangram.Split.TEST)
+
+
+class ConfigError(ValueError):
+    """Configs cannot be generated as asked (too few tangrams, no systems)."""
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 62-bit seed from any parts (the same parts give the same seed on any machine)."""
+    digest = hashlib.sha256(":".join(str(part) for part in parts).encode()).hexdigest()
+    return int(digest[:15], 16)
+
+
+def main_split_pool() -> list[str]:
+    return sorted(Tangram.objects.filter(split__in=MAIN_SPLITS).values_list("name", flat=True))
+
+
+def draw_config(study: Study, pool: list[str], seed: int) -> dict[str, list[str]]:
+    """The orders and targets of one config (pure: the same pool and seed give the same config)."""
+    size = study.context_size
+    if len(pool) < size:
+        raise ConfigError(
+            f"study {study.name!r} needs {size} tangrams of the main split (train+test); "
+            f"{len(pool)} are loaded"
+        )
+    rng = random.Random(seed)
+    speaker_order = rng.sample(sorted(pool), size)
+    n_targets = rng.randint(study.min_targets, study.max_targets)
+    targets = rng.sample(speaker_order, n_targets)
+    listener_order = list(speaker_order)
+    for _ in range(100):
+        rng.shuffle(listener_order)
+        if listener_order != speaker_order:
+            break
+    return {
+        "speaker_order": speaker_order,
+        "listener_order": listener_order,
+        "targets": [t for t in speaker_order if t in set(targets)],
+    }
+
+
+def generate_configs(study: Study, count: int, seed: int) -> list[GameConfig]:
+    """``count`` configs for ``study``; config i is drawn with seed ``derive_seed(seed, i)``."""
+    if count < 1:
+        raise ConfigError("count must be at least 1")
+    pool = main_split_pool()
+    drawn = [
+        (derive_seed(seed, i), draw_config(study, pool, derive_seed(seed, i))) for i in range(count)
+    ]
+    with transaction.atomic():
+        return [GameConfig.objects.create(study=study, seed=s, **fields) for s, fields in drawn]
+
+
+def _block_systems(round_: Round, block: int) -> list[System]:
+    systems = sorted(round_.systems.all(), key=lambda s: s.name)
+    if not systems:
+        raise ConfigError(f"{round_} has no systems: add HH or a model system first")
+    random.Random(derive_seed(round_.config_seed, "order", block)).shuffle(systems)
+    return systems
+
+
+def add_block(round_: Round) -> list[RoundSlot]:
+    """Append one block of slots (one game per system) to the round."""
+    last = round_.slots.aggregate(block=Max("block"), position=Max("position"))
+    block = 0 if last["block"] is None else last["block"] + 1
+    position = 0 if last["position"] is None else last["position"] + 1
+    study = round_.study
+    pool = main_split_pool()
+    systems = _block_systems(round_, block)
+    shared = None
+    if round_.reuse_configs:
+        seed = derive_seed(round_.config_seed, "config", block)
+        shared = GameConfig.objects.create(study=study, seed=seed, **draw_config(study, pool, seed))
+    slots = []
+    for offset, system in enumerate(systems):
+        config = shared
+        if config is None:
+            seed = derive_seed(round_.config_seed, "config", block, system.name)
+            config = GameConfig.objects.create(
+                study=study, seed=seed, **draw_config(study, pool, seed)
+            )
+        slots.append(
+            RoundSlot.objects.create(
+                round=round_, position=position + offset, block=block, system=system, config=config
+            )
+        )
+    return slots
+
+
+def prepare_round(round_: Round, blocks: int) -> list[RoundSlot]:
+    """Generate ``blocks`` blocks of slots ahead of play (the lobby adds more when they run out)."""
+    with transaction.atomic():
+        Round.objects.select_for_update().get(pk=round_.pk)
+        slots: list[RoundSlot] = []
+        for _ in range(blocks):
+            slots.extend(add_block(round_))
+        return slots
+
+
+def next_free_slot(round_: Round) -> RoundSlot:
+    """The first slot with no game on it except games that ended idle (those are replayed).
+
+    The caller holds the round's row lock.
+    """
+    taken = Game.objects.filter(slot=OuterRef("pk")).exclude(outcome=Game.Outcome.IDLE)
+    slot = (
+        RoundSlot.objects.filter(round=round_)
+        .exclude(Exists(taken))
+        .select_related("system", "config")
+        .order_by("position")
+        .first()
+    )
+    if slot is None:
+        add_block(round_)
+        return next_free_slot(round_)
+    return slot

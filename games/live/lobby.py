@@ -1,0 +1,217 @@
+"""The lobby of a round: arrival, presence, pairing by arrival, waiting pay.
+
+Pairing runs under a lock on the round row, so two web processes never pair the same worker
+twice. Workers are taken in arrival order; only workers seen in the last ``PRESENCE`` seconds
+(the lobby page beats every few seconds) are paired, so a closed tab never starts a game.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from games.live import clock, engine
+from games.live.configs import next_free_slot
+from games.models import Game, GameEarning, LobbyEntry, Round, RoundSlot, Study, Worker
+
+logger = logging.getLogger("games.live")
+
+PRESENCE = timedelta(seconds=20)
+ACTIVE = (Game.Status.WAITING, Game.Status.PLAYING)
+
+
+class LobbyError(ValueError):
+    """The worker cannot wait in this lobby now (message says why)."""
+
+
+@dataclass(frozen=True)
+class Pairing:
+    game_id: int
+    worker_ids: tuple[int, ...]
+    deadline: datetime | None = None
+
+
+def active_game(worker: Worker | int) -> Game | None:
+    """The game a worker is in now (one game at a time)."""
+    worker_id = worker if isinstance(worker, int) else worker.pk
+    return (
+        Game.objects.filter(Q(speaker_id=worker_id) | Q(listener_id=worker_id), status__in=ACTIVE)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def arrive(round_: Round, worker: Worker) -> LobbyEntry:
+    """Put the worker in the round's lobby (or keep their place if already waiting there).
+
+    A waiting place in another round's lobby is closed: a worker waits in one lobby at a time.
+    """
+    now = clock.now()
+    with transaction.atomic():
+        existing = (
+            LobbyEntry.objects.select_for_update()
+            .filter(worker=worker, status=LobbyEntry.Status.WAITING)
+            .first()
+        )
+        if existing is not None and existing.round_id == round_.pk:
+            existing.last_seen_at = now
+            existing.save(update_fields=["last_seen_at"])
+            return existing
+        if existing is not None:
+            _finish_wait(existing, LobbyEntry.Status.CLOSED, now, pay=False)
+        try:
+            with transaction.atomic():
+                return LobbyEntry.objects.create(
+                    round=round_, worker=worker, arrived_at=now, last_seen_at=now
+                )
+        except IntegrityError:  # a parallel request of the same worker won
+            return LobbyEntry.objects.get(worker=worker, status=LobbyEntry.Status.WAITING)
+
+
+def heartbeat(round_id: int, worker_id: int) -> LobbyEntry | None:
+    """Mark the worker present; None if they are not waiting in this round."""
+    now = clock.now()
+    updated = LobbyEntry.objects.filter(
+        round_id=round_id, worker_id=worker_id, status=LobbyEntry.Status.WAITING
+    ).update(last_seen_at=now)
+    if not updated:
+        return None
+    return LobbyEntry.objects.filter(
+        round_id=round_id, worker_id=worker_id, status=LobbyEntry.Status.WAITING
+    ).first()
+
+
+def waiting_pay(study: Study, seconds: float) -> Decimal:
+    amount = study.waiting_pay_per_minute * Decimal(str(seconds)) / Decimal(60)
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _finish_wait(entry: LobbyEntry, status: str, now, *, pay: bool, game=None) -> None:
+    entry.status = status
+    entry.ended_at = now
+    entry.waited_seconds = max(0.0, (now - entry.arrived_at).total_seconds())
+    entry.game = game
+    entry.save(update_fields=["status", "ended_at", "waited_seconds", "game"])
+    if pay:
+        amount = waiting_pay(entry.round.study, entry.waited_seconds)
+        if amount > 0:
+            GameEarning.objects.get_or_create(
+                worker_id=entry.worker_id,
+                lobby_entry=entry,
+                kind=GameEarning.Kind.WAITING,
+                defaults={"amount": amount, "detail": f"{entry.waited_seconds:.0f} s in the lobby"},
+            )
+
+
+def may_leave_at(entry: LobbyEntry):
+    return entry.arrived_at + timedelta(seconds=entry.round.study.lobby_wait_seconds)
+
+
+def leave(round_id: int, worker_id: int) -> LobbyEntry:
+    """Leave the lobby: with waiting pay after the study's limit, without before it."""
+    now = clock.now()
+    with transaction.atomic():
+        entry = (
+            LobbyEntry.objects.select_for_update()
+            .select_related("round__study")
+            .filter(round_id=round_id, worker_id=worker_id, status=LobbyEntry.Status.WAITING)
+            .first()
+        )
+        if entry is None:
+            raise LobbyError("you are not waiting in this lobby")
+        paid = now >= may_leave_at(entry)
+        _finish_wait(
+            entry, LobbyEntry.Status.LEFT if paid else LobbyEntry.Status.CLOSED, now, pay=paid
+        )
+        return entry
+
+
+def experience(worker_id: int) -> int:
+    return Game.objects.filter(
+        Q(speaker_id=worker_id) | Q(listener_id=worker_id), status=Game.Status.ENDED
+    ).count()
+
+
+def assign_roles(study: Study, first: int, second: int, rng: random.Random) -> tuple[int, int]:
+    """(speaker, listener) of a human-human game by the study's rule."""
+    if study.role_rule == Study.RoleRule.EXPERIENCED_SPEAKS:
+        a, b = experience(first), experience(second)
+        if a != b:
+            return (first, second) if a > b else (second, first)
+    return (first, second) if rng.random() < 0.5 else (second, first)
+
+
+def _create_game(slot: RoundSlot, speaker_id: int, listener_id: int | None, now) -> Game:
+    round_ = slot.round
+    game = Game.objects.create(
+        study=round_.study,
+        round=round_,
+        system=slot.system,
+        config=slot.config,
+        slot=slot,
+        external_id=f"live-{round_.index}-{uuid.uuid4().hex[:12]}",
+        speaker_id=speaker_id,
+        listener_id=listener_id,
+    )
+    engine.start_game(game, now)
+    return game
+
+
+def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing]:
+    """Pair the round's present, waiting workers in arrival order and start their games."""
+    rng = rng or random.Random()
+    now = clock.now()
+    pairings: list[Pairing] = []
+    with transaction.atomic():
+        round_ = Round.objects.select_for_update().select_related("study").get(pk=round_id)
+        if not round_.lobby_open:
+            return []
+        waiting = list(
+            LobbyEntry.objects.select_related("round__study")
+            .filter(
+                round=round_, status=LobbyEntry.Status.WAITING, last_seen_at__gte=now - PRESENCE
+            )
+            .order_by("arrived_at", "id")
+        )
+        busy = set(
+            Game.objects.filter(status__in=ACTIVE)
+            .filter(
+                Q(speaker_id__in=[e.worker_id for e in waiting])
+                | Q(listener_id__in=[e.worker_id for e in waiting])
+            )
+            .values_list("speaker_id", "listener_id")
+            .distinct()
+            .iterator()
+        )
+        busy_ids = {worker for pair in busy for worker in pair if worker is not None}
+        for entry in [e for e in waiting if e.worker_id in busy_ids]:
+            _finish_wait(entry, LobbyEntry.Status.CLOSED, now, pay=False)
+        waiting = [e for e in waiting if e.worker_id not in busy_ids]
+        while waiting:
+            slot = next_free_slot(round_)
+            slot.round = round_
+            if slot.system.is_human:
+                if len(waiting) < 2:
+                    break
+                first, second = waiting[0], waiting[1]
+                speaker, listener = assign_roles(
+                    round_.study, first.worker_id, second.worker_id, rng
+                )
+                game = _create_game(slot, speaker, listener, now)
+                taken = [first, second]
+            else:
+                game = _create_game(slot, waiting[0].worker_id, None, now)
+                taken = [waiting[0]]
+            for entry in taken:
+                _finish_wait(entry, LobbyEntry.Status.PAIRED, now, pay=True, game=game)
+            waiting = waiting[len(taken) :]
+            pairings.append(Pairing(game.pk, tuple(e.worker_id for e in taken), game.deadline))
+            logger.info("round %s: game %s started (%s)", round_id, game.pk, slot.system.name)
+    return pairings

@@ -1,0 +1,241 @@
+"""Pages of live play: lobby, game, end screen with exit survey, dev entry, live dashboard.
+
+Crowdworkers arrive through the annotation app's Prolific/MTurk arrival (consent, quiz), which
+logs them in with ``games.workers.login_worker`` and redirects to ``games:lobby``. The dev entry
+logs in a local worker directly; it exists only with DEBUG on (the demo) or for researchers.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from games.live import clock, engine, lobby
+from games.live.selectors import game_earnings, live_overview, worker_game_earnings
+from games.models import ExitSurvey, Game, LobbyEntry, Round, Study, Worker
+from games.roles import is_researcher
+from games.workers import current_worker, get_or_create_worker, login_worker
+
+
+def _no_worker(request: HttpRequest) -> HttpResponse:
+    return render(request, "play/no_worker.html", status=403)
+
+
+def lobby_view(request: HttpRequest, round_id: int) -> HttpResponse:
+    round_ = get_object_or_404(Round.objects.select_related("study"), pk=round_id)
+    worker = current_worker(request)
+    if worker is None:
+        return _no_worker(request)
+    game = lobby.active_game(worker)
+    if game is not None:
+        return redirect("games:play_game", game.pk)
+    if not round_.lobby_open:
+        return render(request, "play/lobby_closed.html", {"round": round_}, status=409)
+    entry = lobby.arrive(round_, worker)
+    return render(
+        request,
+        "play/lobby.html",
+        {
+            "round": round_,
+            "study": round_.study,
+            "entry": entry,
+            "may_leave_at_ms": int(lobby.may_leave_at(entry).timestamp() * 1000),
+            "arrived_ms": int(entry.arrived_at.timestamp() * 1000),
+            "server_ms": int(clock.now().timestamp() * 1000),
+            "ws_path": f"/ws/play/lobby/{round_.pk}/",
+        },
+    )
+
+
+@require_POST
+def lobby_leave(request: HttpRequest, round_id: int) -> HttpResponse:
+    worker = current_worker(request)
+    if worker is None:
+        return _no_worker(request)
+    try:
+        entry = lobby.leave(round_id, worker.pk)
+    except lobby.LobbyError as error:
+        messages.error(request, str(error))
+        return redirect("games:lobby", round_id=round_id)
+    earned = entry.earnings.first()
+    return render(
+        request,
+        "play/left.html",
+        {
+            "entry": entry,
+            "earned": earned.amount if earned else None,
+            "total": worker_game_earnings(worker),
+        },
+    )
+
+
+def _player_game(request: HttpRequest, game_id: int) -> tuple[Worker | None, Game | None, str]:
+    worker = current_worker(request)
+    game = get_object_or_404(Game.objects.select_related("study", "round", "system"), pk=game_id)
+    role = engine.role_of(game, worker.pk if worker else None)
+    return worker, game, role or ""
+
+
+def play_game(request: HttpRequest, game_id: int) -> HttpResponse:
+    worker, game, role = _player_game(request, game_id)
+    if worker is None or not role:
+        return _no_worker(request)
+    return render(
+        request,
+        "play/game.html",
+        {
+            "game": game,
+            "role": role,
+            "study": game.study,
+            "ws_path": f"/ws/play/game/{game.pk}/",
+            "survey_url": reverse("games:play_survey", args=[game.pk]),
+            "lobby_url": reverse("games:lobby", kwargs={"round_id": game.round_id}),
+        },
+    )
+
+
+class ExitSurveyForm(forms.Form):
+    SCALE = [(i, str(i)) for i in range(1, 6)]
+    satisfaction = forms.TypedChoiceField(
+        choices=SCALE, coerce=int, label="How satisfied are you with this game?"
+    )
+    comprehension = forms.TypedChoiceField(
+        choices=SCALE, coerce=int, label="How well did you and your partner understand each other?"
+    )
+    comments = forms.CharField(required=False, max_length=2000, widget=forms.Textarea)
+
+
+def play_survey(request: HttpRequest, game_id: int) -> HttpResponse:
+    """The end screen's exit survey (POST stores it once; GET shows the end screen)."""
+    worker, game, role = _player_game(request, game_id)
+    if worker is None or not role:
+        return _no_worker(request)
+    done = ExitSurvey.objects.filter(game=game, worker=worker).exists()
+    form = ExitSurveyForm(request.POST or None)
+    posted = request.method == "POST" and game.status == Game.Status.ENDED and not done
+    if posted and form.is_valid():
+        try:
+            with transaction.atomic():
+                ExitSurvey.objects.create(game=game, worker=worker, role=role, **form.cleaned_data)
+        except IntegrityError:
+            pass  # a double submit: the first one is kept
+        return redirect("games:play_done", game.pk)
+    if done:
+        return redirect("games:play_done", game.pk)
+    return render(
+        request,
+        "play/survey.html",
+        {"game": game, "form": form, "role": role},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def play_done(request: HttpRequest, game_id: int) -> HttpResponse:
+    worker, game, role = _player_game(request, game_id)
+    if worker is None or not role:
+        return _no_worker(request)
+    return render(
+        request,
+        "play/done.html",
+        {
+            "game": game,
+            "role": role,
+            "earnings": game_earnings(game, worker.pk),
+            "game_total": sum(e.amount for e in game_earnings(game, worker.pk)),
+            "total": worker_game_earnings(worker),
+            "lobby_url": reverse("games:lobby", kwargs={"round_id": game.round_id}),
+        },
+    )
+
+
+class LocalEntryForm(forms.Form):
+    name = forms.SlugField(max_length=40, label="Worker name (any)")
+
+
+def local_entry(request: HttpRequest, round_id: int) -> HttpResponse:
+    """Dev/demo only: log in a local worker and go to the lobby."""
+    if not (settings.DEBUG or is_researcher(request.user)):
+        return HttpResponse("Local play is available in the demo only.", status=404)
+    round_ = get_object_or_404(Round.objects.select_related("study"), pk=round_id)
+    form = LocalEntryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        worker = get_or_create_worker(Worker.Platform.LOCAL, form.cleaned_data["name"])
+        login_worker(request, worker)
+        return redirect("games:lobby", round_id=round_.pk)
+    return render(request, "play/local_entry.html", {"round": round_, "form": form})
+
+
+def _require_researcher(request: HttpRequest) -> HttpResponse | None:
+    if not is_researcher(request.user):
+        return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+    return None
+
+
+def live_page(request: HttpRequest, study_id: int) -> HttpResponse:
+    denied = _require_researcher(request)
+    if denied:
+        return denied
+    study = get_object_or_404(Study, pk=study_id)
+    rounds = list(study.rounds.all())
+    return render(
+        request,
+        "play/live.html",
+        {
+            "study": study,
+            "rounds": rounds,
+            "data_url": reverse("games:play_live_data", args=[study.pk]),
+        },
+    )
+
+
+def live_data(request: HttpRequest, study_id: int) -> HttpResponse:
+    if not is_researcher(request.user):
+        return JsonResponse({"error": "researchers only"}, status=403)
+    study = get_object_or_404(Study, pk=study_id)
+    overview = live_overview(study)
+    now = clock.now()
+
+    def game_row(game: Game) -> dict:
+        return {
+            "id": game.pk,
+            "external_id": game.external_id,
+            "round": game.round.index,
+            "system": game.system.name,
+            "status": game.status,
+            "phase": game.phase,
+            "turn": game.turn_index,
+            "outcome": game.outcome,
+            "end_reason": game.end_reason,
+            "seconds_left": (
+                max(0, round((game.deadline - now).total_seconds())) if game.deadline else None
+            ),
+        }
+
+    return JsonResponse(
+        {
+            "waiting": [
+                {
+                    "round": entry.round.index,
+                    "worker": entry.worker.id_hash[:10],
+                    "seconds": round((now - entry.arrived_at).total_seconds()),
+                    "present": entry.last_seen_at >= now - lobby.PRESENCE,
+                }
+                for entry in overview.waiting
+            ],
+            "playing": [game_row(g) for g in overview.playing],
+            "ended": [game_row(g) for g in overview.ended],
+            "counts": {
+                "waiting": len(overview.waiting),
+                "playing": len(overview.playing),
+                "left_lobby": LobbyEntry.objects.filter(
+                    round__study=study, status=LobbyEntry.Status.LEFT
+                ).count(),
+            },
+        }
+    )
