@@ -180,6 +180,32 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Annotation and crowd platforms (annotation app). Worker-facing pages live inside the MTurk
+# iframe, so they allow these frame ancestors; MTurk calls use the endpoint of the task's mode.
+ANNOTATION_MTURK_ENDPOINTS = {
+    "sandbox": "https://mturk-requester-sandbox.us-east-1.amazonaws.com",
+    "production": "https://mturk-requester.us-east-1.amazonaws.com",
+}
+ANNOTATION_MTURK_SUBMIT_HOSTS = {
+    "sandbox": "https://workersandbox.mturk.com",
+    "production": "https://www.mturk.com",
+}
+ANNOTATION_PROLIFIC_COMPLETION_URL = env.str(
+    "PROLIFIC_COMPLETION_URL", default="https://app.prolific.com/submissions/complete?cc={code}"
+)
+ANNOTATION_MAX_TEXT_CHARS = 1000
+ANNOTATION_DEFAULT_CONSENT = (
+    "You are invited to take part in a research study on how people give instructions. You will "
+    "read recorded games and answer questions about them. Your platform id is stored only as a "
+    "keyed hash; the encrypted id is used for payment only. Your answers may be published without "
+    "any identifier. There are no known risks. You may stop at any time."
+)
+
+# Live play: Celery task modules outside ``<app>.tasks``, and the deadline backstop tasks
+# (one ``default``-queue task per turn phase; see games.live.notify).
+CELERY_INCLUDE = ["games.live.tasks"]
+PLAY_DEADLINE_TASKS = env.bool("PLAY_DEADLINE_TASKS", default=True)
+
 # The zero-setup demo's Celery folders (filesystem broker and result backend) must exist before a
 # worker starts.
 if CELERY_BROKER_URL == "filesystem://":
@@ -187,8 +213,3 @@ if CELERY_BROKER_URL == "filesystem://":
         Path(CELERY_BROKER_TRANSPORT_OPTIONS[_folder]).mkdir(parents=True, exist_ok=True)
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-
-# Live play: Celery task modules outside ``<app>.tasks``, and the deadline backstop tasks
-# (one ``default``-queue task per turn phase; see games.live.notify).
-CELERY_INCLUDE = ["games.live.tasks"]
-PLAY_DEADLINE_TASKS = env.bool("PLAY_DEADLINE_TASKS", default=True)

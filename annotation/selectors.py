@@ -1,0 +1,415 @@
+"""Reads of the annotation app: what a worker sees, batch progress, pay, agreement data.
+
+What a worker sees never includes targets, outcomes, other games or other workers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.urls import reverse
+
+from games.actions import tangrams_to_letters
+from games.models import Worker
+
+from . import agreement as agreement_stats
+from .models import (
+    AnnotationBatch,
+    Assignment,
+    BatchItem,
+    Bonus,
+    Consent,
+    CrowdSession,
+    CrowdTask,
+    GoldAnswer,
+    Payout,
+    QuizAttempt,
+    Satisfaction,
+    TurnAnnotation,
+)
+from .services import current_step, survey_turns
+
+SATISFACTION_OPTIONS = [
+    {"value": value, "label": label, "key": str(position + 1)}
+    for position, (value, label) in enumerate(Satisfaction.choices)
+    if value
+]
+ERROR_SATISFACTION = frozenset({"yes_incomplete", "yes_wrong", "no"})
+
+
+# --- the worker's flow ---------------------------------------------------------------------
+
+
+def has_consented(session: CrowdSession) -> bool:
+    return Consent.objects.filter(worker_id=session.worker_id, task_id=session.task_id).exists()
+
+
+def quiz_status(session: CrowdSession) -> str:
+    """``passed`` (or no quiz), ``open`` (attempts left) or ``failed`` (none left)."""
+    quiz = session.task.quiz
+    if quiz is None:
+        return "passed"
+    attempts = QuizAttempt.objects.filter(worker_id=session.worker_id, quiz=quiz)
+    if attempts.filter(passed=True).exists():
+        return "passed"
+    return "failed" if attempts.count() >= quiz.max_attempts else "open"
+
+
+def games_done(session: CrowdSession) -> int:
+    return session.assignments.filter(status=Assignment.Status.SUBMITTED).count()
+
+
+def completion(session: CrowdSession) -> dict[str, object]:
+    """How the worker goes back to their platform once the session is complete."""
+    task = session.task
+    if session.platform == Worker.Platform.PROLIFIC:
+        url = settings.ANNOTATION_PROLIFIC_COMPLETION_URL.format(
+            code=quote(task.prolific_completion_code)
+        )
+        return {"kind": "redirect", "url": url, "code": task.prolific_completion_code}
+    if session.platform == Worker.Platform.MTURK:
+        return {
+            "kind": "mturk_submit",
+            "action": f"{session.turk_submit_to}/mturk/externalSubmit",
+            "fields": {"assignmentId": session.external_id, "done": "1"},
+        }
+    return {"kind": "message"}
+
+
+def image_url(tangram: str) -> str:
+    return reverse("games:tangram_image", kwargs={"name": tangram})
+
+
+def assignment_view(assignment: Assignment) -> dict[str, object]:
+    """The worker's view of one game: images, the conversation so far, the current step."""
+    game = assignment.item.game
+    order = list(game.config.listener_order)
+    letters = dict(zip(order, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", strict=False))
+    turns = survey_turns(game)
+    answers = {a.turn_id: a for a in TurnAnnotation.objects.filter(assignment=assignment)}
+    step = current_step(turns, answers)
+
+    def selected(tangrams) -> list[str]:
+        return sorted(tangrams_to_letters(order, tangrams))
+
+    history = []
+    for turn in turns:
+        answer = answers.get(turn.pk)
+        if answer is None:
+            break
+        history.append(
+            {
+                "turn": turn.index,
+                "utterance": turn.utterance,
+                "your_action": answer.annotated_action,
+                "listener_action": turn.action,
+                "selection_after": selected(turn.selection_after),
+                "satisfaction": answer.satisfaction,
+            }
+        )
+    view: dict[str, object] = {
+        "id": assignment.pk,
+        "turn_count": len(turns),
+        "images": [{"letter": letters[t], "url": image_url(t)} for t in order],
+        "history": history,
+        "step": None,
+    }
+    if not step.is_review:
+        turn = turns[step.turn]
+        current: dict[str, object] = {
+            "turn": step.turn,
+            "phase": step.phase,
+            "utterance": turn.utterance,
+            "selection": selected(turn.selection_before),
+            "last": step.turn == len(turns) - 1,
+        }
+        if step.phase == 2:
+            answer = answers[turn.pk]
+            current.update(
+                your_action=answer.annotated_action,
+                listener_action=turn.action,
+                selection_after=selected(turn.selection_after),
+                follow_up=turns[step.turn + 1].utterance,
+            )
+        view["step"] = current
+    return view
+
+
+def worker_state(session: CrowdSession, assignment: Assignment | None) -> dict[str, object]:
+    """The whole state a survey page renders, as sent by the API."""
+    task = session.task
+    done = games_done(session)
+    state: dict[str, object] = {
+        "games_done": done,
+        "games_per_session": task.games_per_session,
+        "satisfaction_options": SATISFACTION_OPTIONS,
+    }
+    if session.status == CrowdSession.Status.COMPLETED:
+        state.update(status="complete", completion=completion(session))
+    elif assignment is not None:
+        view = assignment_view(assignment)
+        state.update(status="review" if view["step"] is None else "annotating", game=view)
+    elif done:
+        state.update(status="can_complete")
+    else:
+        state.update(status="no_work")
+    return state
+
+
+# --- researchers: progress and gold accuracy -----------------------------------------------
+
+
+def batch_progress(batch: AnnotationBatch) -> dict[str, object]:
+    items = batch.items.filter(is_gold=False).annotate(
+        submitted=Count("assignments", filter=Q(assignments__status=Assignment.Status.SUBMITTED)),
+        active=Count("assignments", filter=Q(assignments__status=Assignment.Status.ACTIVE)),
+        n_turns=Count("game__turns", filter=Q(game__turns__selection_after__isnull=False)),
+    )
+    games = wanted = done = in_progress = complete = turns = redundant = 0
+    for item in items:
+        games += 1
+        turns += item.n_turns
+        wanted += item.required_annotations
+        done += min(item.submitted, item.required_annotations)
+        in_progress += item.active
+        complete += item.submitted >= item.required_annotations
+        redundant += item.required_annotations > 1
+    return {
+        "games": games,
+        "turns": turns,
+        "redundant_games": redundant,
+        "gold_games": batch.items.filter(is_gold=True).count(),
+        "annotations_wanted": wanted,
+        "annotations_submitted": done,
+        "assignments_in_progress": in_progress,
+        "games_complete": complete,
+        "workers": Assignment.objects.filter(batch=batch).values("worker").distinct().count(),
+    }
+
+
+@dataclass
+class GoldAccuracy:
+    worker_hash: str
+    turns: int = 0
+    action_correct: int = 0
+    satisfaction_turns: int = 0
+    satisfaction_correct: int = 0
+
+    @property
+    def action_accuracy(self) -> float | None:
+        return self.action_correct / self.turns if self.turns else None
+
+    @property
+    def satisfaction_accuracy(self) -> float | None:
+        if not self.satisfaction_turns:
+            return None
+        return self.satisfaction_correct / self.satisfaction_turns
+
+
+def gold_accuracy(batch: AnnotationBatch) -> list[GoldAccuracy]:
+    """Per worker, agreement with the known answers of the gold games they submitted."""
+    gold = {g.turn_id: g for g in GoldAnswer.objects.filter(item__batch=batch, item__is_gold=True)}
+    rows: dict[int, GoldAccuracy] = {}
+    answers = TurnAnnotation.objects.filter(
+        assignment__batch=batch,
+        assignment__item__is_gold=True,
+        assignment__status=Assignment.Status.SUBMITTED,
+    ).select_related("worker")
+    for answer in answers:
+        known = gold.get(answer.turn_id)
+        if known is None:
+            continue
+        row = rows.setdefault(answer.worker_id, GoldAccuracy(answer.worker.id_hash))
+        row.turns += 1
+        row.action_correct += answer.annotated_action == known.action
+        if known.satisfaction:
+            row.satisfaction_turns += 1
+            row.satisfaction_correct += answer.satisfaction == known.satisfaction
+    return sorted(rows.values(), key=lambda r: r.worker_hash)
+
+
+# --- admins: payments ----------------------------------------------------------------------
+
+
+def is_error_turn(annotated_action: str, listener_action: str, satisfaction: str) -> bool:
+    """A turn with an error mode: the listener's action was not the annotated one, or the
+    speaker was not fully satisfied. Such turns pay the higher rate."""
+    return annotated_action != listener_action or satisfaction in ERROR_SATISFACTION
+
+
+@dataclass
+class SessionPay:
+    turns: int = 0
+    error_turns: int = 0
+    annotation: Decimal = Decimal("0.00")
+    bonuses: Decimal = Decimal("0.00")
+
+    @property
+    def total(self) -> Decimal:
+        return self.annotation + self.bonuses
+
+
+def session_pay(sessions=None) -> dict[int, SessionPay]:
+    """Pay earned per crowd session: per-turn rates of submitted games plus bonuses."""
+    answers = TurnAnnotation.objects.filter(
+        assignment__status=Assignment.Status.SUBMITTED, assignment__session__isnull=False
+    )
+    bonuses = Bonus.objects.filter(session__isnull=False)
+    if sessions is not None:
+        answers = answers.filter(assignment__session__in=sessions)
+        bonuses = bonuses.filter(session__in=sessions)
+    pay: dict[int, SessionPay] = defaultdict(SessionPay)
+    rows = answers.values_list(
+        "assignment__session_id",
+        "annotated_action",
+        "turn__action",
+        "satisfaction",
+        "assignment__batch__pay_per_turn",
+        "assignment__batch__pay_per_error_turn",
+    )
+    for session_id, annotated, listener, satisfaction, rate, error_rate in rows:
+        entry = pay[session_id]
+        entry.turns += 1
+        if is_error_turn(annotated, listener, satisfaction):
+            entry.error_turns += 1
+            entry.annotation += error_rate
+        else:
+            entry.annotation += rate
+    for session_id, amount in (
+        bonuses.values("session_id").annotate(s=Sum("amount")).values_list("session_id", "s")
+    ):
+        pay[session_id].bonuses += amount
+    return dict(pay)
+
+
+def game_earnings(worker: Worker) -> Decimal:
+    """What the games app owes the worker for games played, when it says so."""
+    try:
+        from games import selectors as game_selectors
+    except ImportError:
+        return Decimal("0.00")
+    earnings = getattr(game_selectors, "worker_game_earnings", None)
+    return Decimal(earnings(worker)) if earnings is not None else Decimal("0.00")
+
+
+@dataclass
+class WorkerPay:
+    worker_id: int
+    worker_hash: str
+    platform: str
+    turns: int = 0
+    error_turns: int = 0
+    annotation: Decimal = Decimal("0.00")
+    bonuses: Decimal = Decimal("0.00")
+    games: Decimal = Decimal("0.00")
+    paid: Decimal = Decimal("0.00")
+    sessions: list[int] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        return self.annotation + self.bonuses + self.games
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total - self.paid
+
+
+def payments_by_worker() -> list[WorkerPay]:
+    """Per worker: annotation pay, bonuses, game earnings, what was paid and what is owed."""
+    by_session = session_pay()
+    workers: dict[int, WorkerPay] = {}
+    objects: dict[int, Worker] = {}
+
+    def row_for(worker: Worker) -> WorkerPay:
+        objects[worker.pk] = worker
+        return workers.setdefault(worker.pk, WorkerPay(worker.pk, worker.id_hash, worker.platform))
+
+    for session in CrowdSession.objects.select_related("worker").order_by("id"):
+        row = row_for(session.worker)
+        row.sessions.append(session.pk)
+        pay = by_session.get(session.pk)
+        if pay is not None:
+            row.turns += pay.turns
+            row.error_turns += pay.error_turns
+            row.annotation += pay.annotation
+            row.bonuses += pay.bonuses
+    for bonus in Bonus.objects.filter(session__isnull=True).select_related("worker"):
+        row_for(bonus.worker).bonuses += bonus.amount
+    paid = (
+        Payout.objects.filter(status=Payout.Status.DONE)
+        .values("session__worker")
+        .annotate(s=Sum("amount"))
+    )
+    for entry in paid:
+        if entry["session__worker"] in workers:
+            workers[entry["session__worker"]].paid += entry["s"]
+    for worker_id, row in workers.items():
+        row.games = game_earnings(objects[worker_id])
+    return sorted(workers.values(), key=lambda r: r.worker_hash)
+
+
+# --- admins: agreement ---------------------------------------------------------------------
+
+
+def agreement_items(batch: AnnotationBatch) -> list[dict[str, object]]:
+    """Turns of the batch's regular games annotated (and submitted) by several workers."""
+    redundant = BatchItem.objects.filter(batch=batch, is_gold=False)
+    answers = (
+        TurnAnnotation.objects.filter(
+            assignment__item__in=redundant, assignment__status=Assignment.Status.SUBMITTED
+        )
+        .select_related("turn__game", "worker")
+        .order_by("turn__game_id", "turn__index", "worker__id_hash")
+    )
+    grouped: dict[int, dict[str, object]] = {}
+    for answer in answers:
+        turn = answer.turn
+        item = grouped.setdefault(
+            turn.pk,
+            {
+                "game": turn.game.external_id,
+                "turn": turn.index,
+                "utterance": turn.utterance,
+                "listener_action": turn.action,
+                "answers": [],
+            },
+        )
+        item["answers"].append(
+            {
+                "worker": answer.worker.id_hash,
+                "action": answer.annotated_action,
+                "correct": answer.annotated_action == turn.action,
+                "satisfaction": answer.satisfaction,
+                "phase1_seconds": answer.phase1_seconds,
+                "phase2_seconds": answer.phase2_seconds,
+            }
+        )
+    return [item for item in grouped.values() if len(item["answers"]) >= 2]
+
+
+def agreement_report(batch: AnnotationBatch) -> dict[str, object]:
+    items = agreement_items(batch)
+    ratings = [
+        [
+            agreement_stats.Rating(
+                a["worker"], a["action"], item["listener_action"], a["satisfaction"]
+            )
+            for a in item["answers"]
+        ]
+        for item in items
+    ]
+    stats = agreement_stats.agreement(ratings)
+    return {
+        "batch": {"id": batch.pk, "name": batch.name},
+        "statistics": {name: s.as_dict() for name, s in stats.items()},
+        "items": items,
+    }
+
+
+def task_for(batch: AnnotationBatch) -> CrowdTask | None:
+    return CrowdTask.objects.filter(batch=batch).first()

@@ -1,0 +1,35 @@
+"""Capability tokens for crowd sessions.
+
+Worker pages run inside the MTurk iframe, where third-party cookies are often blocked, and a
+worker may continue on a second device; so a worker's pages and API calls carry a signed token
+of their crowd session (in the URL path, or the ``X-Worker-Token`` header) instead of relying on
+a cookie. The token is unforgeable without ``SECRET_KEY`` and names nothing but the session.
+"""
+
+from __future__ import annotations
+
+from django.core import signing
+
+from .models import CrowdSession
+
+SALT = "annotation.crowd-session"
+
+
+def session_token(session: CrowdSession) -> str:
+    return signing.dumps(session.pk, salt=SALT)
+
+
+def session_from_token(token: str | None) -> CrowdSession | None:
+    if not token or len(token) > 200:
+        return None
+    try:
+        pk = signing.loads(token, salt=SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(pk, int):
+        return None
+    return (
+        CrowdSession.objects.select_related("task", "task__batch", "task__quiz", "worker")
+        .filter(pk=pk)
+        .first()
+    )

@@ -1,0 +1,79 @@
+"""Builders for annotation tests: systems with small ended games, crowd tasks and sessions."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from annotation import services
+from annotation.models import CrowdSession, Quiz, QuizQuestion
+from annotation.tokens import session_token
+from tests.factories import make_game, make_study, make_system
+
+# make_game's listener order is page9-9 … page9-0, so page9-9 is A, page9-8 is B, page9-7 is C.
+A, B, C = "page9-9", "page9-8", "page9-7"
+THREE_TURNS = [[A], [A, B], [A, B, C]]
+UTTERANCES = ["the bird", "now the boat", "and the house"]
+
+
+@pytest.fixture
+def system(db):
+    return make_system(make_study("annotation-study"), 0, "B-FFT")
+
+
+def add_games(system, count: int, prefix: str = "g") -> list:
+    return [
+        make_game(system, THREE_TURNS, UTTERANCES, external_id=f"{prefix}{n}") for n in range(count)
+    ]
+
+
+def make_batch(system, games: int, **options):
+    add_games(system, games)
+    options.setdefault("redundancy_fraction", 0.0)
+    return services.create_batch(
+        study=system.round.study,
+        round_index=system.round.index,
+        system_name=system.name,
+        name=options.pop("name", "batch"),
+        games=games,
+        task_options=options.pop("task_options", {"prolific_completion_code": "C0DE42"}),
+        **options,
+    )
+
+
+def arrive(task, pid: str, session_id: str | None = None, *, consent: bool = True) -> CrowdSession:
+    session = services.arrive(
+        task,
+        platform="prolific",
+        worker_id=pid,
+        session_id=session_id or f"S-{pid}",
+        study_id="STUDY1",
+    )
+    if consent:
+        services.give_consent(session)
+    return session
+
+
+def worker_client(session: CrowdSession) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_X_WORKER_TOKEN=session_token(session))
+    return client
+
+
+def make_quiz(pass_mark: int = 100, max_attempts: int = 2) -> Quiz:
+    quiz = Quiz.objects.create(name="q", pass_mark=pass_mark, max_attempts=max_attempts)
+    QuizQuestion.objects.create(
+        quiz=quiz,
+        position=0,
+        text="Who sees the targets?",
+        choices=["speaker", "listener"],
+        correct_choice=0,
+    )
+    QuizQuestion.objects.create(
+        quiz=quiz,
+        position=1,
+        text="Can the listener do nothing?",
+        choices=["no", "yes"],
+        correct_choice=1,
+    )
+    return quiz
