@@ -113,6 +113,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(VAR_DIR / "celery-broker"),
         "data_folder_out": str(VAR_DIR / "celery-broker"),
         "processed_folder": str(VAR_DIR / "celery-processed"),
+        "control_folder": str(VAR_DIR / "celery-control"),
         "store_processed": False,
     }
 )
@@ -209,7 +210,8 @@ PLAY_DEADLINE_TASKS = env.bool("PLAY_DEADLINE_TASKS", default=True)
 # The zero-setup demo's Celery folders (filesystem broker and result backend) must exist before a
 # worker starts.
 if CELERY_BROKER_URL == "filesystem://":
-    for _folder in ("data_folder_in", "data_folder_out", "processed_folder"):
-        Path(CELERY_BROKER_TRANSPORT_OPTIONS[_folder]).mkdir(parents=True, exist_ok=True)
+    for _option, _folder in CELERY_BROKER_TRANSPORT_OPTIONS.items():
+        if _option.endswith("_folder") or _option.startswith("data_folder"):
+            Path(_folder).mkdir(parents=True, exist_ok=True)
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
