@@ -83,13 +83,17 @@ def _cached(kind: str, spec: Spec, build) -> Any:
 
 
 def model_options() -> dict[str, Any]:
-    """Backend options from ``settings.MODELS_SVC`` (device, dtype, batch size, temperature)."""
+    """Backend options from ``settings.MODELS_SVC``: DEVICE (auto, cpu, cuda, cuda:1), DTYPE
+    (auto, bfloat16, float16, float32), BATCH_SIZE (decoder), TEMPERATURE (policies),
+    POLICY_MAX_BATCH (requests served together), DECODER_MODE (score or generate)."""
     options = settings.MODELS_SVC
     return {
         "device": options.get("DEVICE", "auto"),
         "dtype": options.get("DTYPE", "auto"),
         "batch_size": int(options.get("BATCH_SIZE", 32)),
         "temperature": float(options.get("TEMPERATURE", 1.0)),
+        "policy_max_batch": int(options.get("POLICY_MAX_BATCH", 32)),
+        "decoder_mode": options.get("DECODER_MODE", "score"),
     }
 
 
@@ -108,17 +112,22 @@ def get_policy(text: str | None = None) -> ListenerPolicy:
         if spec.backend == "clip":
             from .backends.clip import ClipListener, load_clip
 
-            return ClipListener(load_clip(spec.path, **_device_options()))
+            return ClipListener(
+                load_clip(spec.path, **_device_options()),
+                temperature=model_options()["temperature"],
+            )
         from .backends.hf_policy import HFPolicy
+        from .batching import BatchedPolicy
 
         options = model_options()
-        return HFPolicy(
+        policy = HFPolicy(
             spec.path,
             adapter=spec.adapter or None,
             device=options["device"],
             dtype=options["dtype"],
             temperature=options["temperature"],
         )
+        return BatchedPolicy(policy, max_batch=options["policy_max_batch"])
 
     return _cached("policy", spec, build)
 
@@ -139,6 +148,7 @@ def get_decoder(text: str | None = None) -> FeedbackDecoder:
             device=options["device"],
             dtype=options["dtype"],
             batch_size=options["batch_size"],
+            mode=options["decoder_mode"],
         )
 
     return _cached("decoder", spec, build)

@@ -7,18 +7,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from celery import current_app
 from django.db import transaction
+from django.utils import timezone
 
 from games.models import FeedbackLabel, Game, Study, System, Tangram, Turn
 
-from .interfaces import KIND_LABELS, LABEL_UNPARSEABLE, PolicyDecision
-from .models import EmbeddingSet, TangramEmbedding
-from .registry import default_spec, get_decoder, get_policy
+from .checkpoints import fingerprint, inspect_checkpoint
+from .interfaces import KIND_LABELS, LABEL_UNPARSEABLE, CheckpointError, PolicyDecision
+from .models import DecodeRun, EmbeddingSet, ModelCheckpoint, TangramEmbedding
+from .registry import default_spec, get_decoder, get_policy, parse_spec
 from .selectors import (
     embedding_vectors,
     feedback_windows,
     policy_input_for_turn,
     study_turns,
+    tangram_image_path,
 )
 
 logger = logging.getLogger(__name__)
@@ -214,3 +218,147 @@ def export_feedback_rows(study: Study, *, decoder: str | None = None, kind: str 
             "kind": label_kind,
             "score": score,
         }
+
+
+# -- decoding runs launched from the web -----------------------------------------------------
+
+
+def launch_decode_run(run: DecodeRun) -> DecodeRun:
+    """Validate a new run, save it and queue it on the gpu queue once the save commits."""
+    parse_spec(run.decoder or "lexicon", "decoder")
+    if run.kind not in KIND_LABELS:
+        raise ValueError(f"feedback kind must be binary or ternary, not {run.kind!r}")
+    run.status = DecodeRun.Status.QUEUED
+    run.save()
+    transaction.on_commit(
+        lambda: current_app.send_task(
+            "models_svc.tasks.decode_feedback_run", args=[run.pk], queue="gpu"
+        )
+    )
+    return run
+
+
+def execute_decode_run(run_id: int) -> DecodeRun:
+    """Run a queued decoding run, recording progress; safe to run again (labels are skipped)."""
+    run = DecodeRun.objects.select_related("study").get(pk=run_id)
+    if run.status == DecodeRun.Status.DONE:
+        return run
+    DecodeRun.objects.filter(pk=run_id).update(status=DecodeRun.Status.RUNNING, error="")
+
+    def progress(done: int, total: int) -> None:
+        DecodeRun.objects.filter(pk=run_id).update(done=done, total=total)
+
+    try:
+        summary = decode_study(
+            run.study,
+            decoder_spec=run.decoder or "lexicon",
+            kind=run.kind,
+            round_index=run.round_index,
+            system_name=run.system_name or None,
+            progress=progress,
+        )
+    except (CheckpointError, ValueError) as exc:
+        DecodeRun.objects.filter(pk=run_id).update(
+            status=DecodeRun.Status.FAILED, error=str(exc), finished_at=timezone.now()
+        )
+        raise
+    DecodeRun.objects.filter(pk=run_id).update(
+        status=DecodeRun.Status.DONE, created=summary.labelled, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    return run
+
+
+# -- embeddings ------------------------------------------------------------------------------
+
+
+def embed_tangrams(embedder_spec: str, names: Sequence[str] | None = None) -> EmbeddingSet:
+    """Embed tangrams (all with an image file, or ``names``) and store them with the matrix."""
+    from .registry import get_embedder
+
+    tangrams = Tangram.objects.all() if names is None else Tangram.objects.filter(name__in=names)
+    found = {t.name: tangram_image_path(t, t.name) for t in tangrams}
+    if names is not None:
+        unknown = sorted(set(names) - set(found))
+        if unknown:
+            raise ValueError(f"unknown tangram(s): {', '.join(unknown[:10])}")
+    missing = sorted(name for name, path in found.items() if path is None)
+    if names is not None and missing:
+        raise ValueError(f"no image file for tangram(s): {', '.join(missing[:10])}")
+    todo = [(name, path) for name, path in sorted(found.items()) if path is not None]
+    if not todo:
+        raise ValueError("no tangram has an image file to embed (set TANGRAM_DIR or import images)")
+    embedder = get_embedder(embedder_spec)
+    vectors = embedder.embed([path for _, path in todo])
+    return store_embeddings(
+        embedder.name, embedder.version, dict(zip([n for n, _ in todo], vectors, strict=True))
+    )
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+
+
+def register_system_checkpoints() -> int:
+    """Register every system's policy and decoder spec for its round; returns how many are new."""
+    created = 0
+    for system in System.objects.select_related("round").exclude(name=System.HUMAN):
+        for kind, spec in (
+            (ModelCheckpoint.Kind.POLICY, system.policy_checkpoint.strip()),
+            (ModelCheckpoint.Kind.DECODER, system.decoder.strip()),
+        ):
+            if spec:
+                _, new = ModelCheckpoint.objects.get_or_create(
+                    kind=kind, spec=spec, round=system.round
+                )
+                created += new
+    return created
+
+
+def check_checkpoint_files(checkpoint: ModelCheckpoint) -> ModelCheckpoint:
+    """Check a checkpoint's spec and files without loading it (safe in the web process)."""
+    status, message, version = ModelCheckpoint.Status.READY, "", ""
+    try:
+        spec = parse_spec(checkpoint.spec, checkpoint.kind)
+        if spec.path:
+            info = inspect_checkpoint(spec.path, f"{checkpoint.kind} checkpoint")
+            if spec.backend == "hf" and (info.is_adapter or info.is_open_clip):
+                raise CheckpointError(f"{spec.path} is not a Hugging Face model directory")
+            if spec.backend == "clip" and not (info.is_open_clip or info.model_type == "clip"):
+                raise CheckpointError(f"{spec.path} holds a {info.model_type!r} model, not CLIP")
+            if spec.adapter and not inspect_checkpoint(spec.adapter, "adapter").is_adapter:
+                raise CheckpointError(f"{spec.adapter} has no adapter_config.json")
+            version = fingerprint(*([spec.path, spec.adapter] if spec.adapter else [spec.path]))
+    except CheckpointError as exc:
+        message = str(exc)
+        status = (
+            ModelCheckpoint.Status.MISSING
+            if "does not exist" in message or "no checkpoint path" in message
+            else ModelCheckpoint.Status.INCOMPATIBLE
+        )
+    checkpoint.status, checkpoint.status_message = status, message
+    checkpoint.model_version, checkpoint.checked_at = version, timezone.now()
+    checkpoint.save(update_fields=["status", "status_message", "model_version", "checked_at"])
+    return checkpoint
+
+
+def check_checkpoint_load(checkpoint_id: int) -> ModelCheckpoint:
+    """Load a checkpoint through its backend (worker side) and record whether that worked."""
+    from . import registry
+
+    checkpoint = ModelCheckpoint.objects.get(pk=checkpoint_id)
+    check_checkpoint_files(checkpoint)
+    if checkpoint.status != ModelCheckpoint.Status.READY:
+        return checkpoint
+    loader = {
+        ModelCheckpoint.Kind.POLICY: registry.get_policy,
+        ModelCheckpoint.Kind.DECODER: registry.get_decoder,
+        ModelCheckpoint.Kind.EMBEDDER: registry.get_embedder,
+    }[checkpoint.kind]
+    try:
+        backend = loader(checkpoint.spec)
+        checkpoint.status_message = f"loaded by a worker ({backend.name})"
+    except CheckpointError as exc:
+        checkpoint.status, checkpoint.status_message = ModelCheckpoint.Status.INCOMPATIBLE, str(exc)
+    checkpoint.checked_at = timezone.now()
+    checkpoint.save(update_fields=["status", "status_message", "checked_at"])
+    return checkpoint

@@ -43,3 +43,55 @@ def listener_act(self, game_id: int, turn_index: int) -> dict | None:
     if decision is None:
         return None
     return {"action": decision.action, "probability": decision.probability}
+
+
+@shared_task(
+    name="models_svc.tasks.decode_feedback_run",
+    acks_late=True,
+    soft_time_limit=6 * 3600,
+    time_limit=6 * 3600 + 300,
+    autoretry_for=TRANSIENT,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=5,
+)
+def decode_feedback_run(run_id: int) -> dict:
+    """Decode the feedback of a DecodeRun (idempotent: already labelled turns are skipped)."""
+    from .services import execute_decode_run
+
+    run = execute_decode_run(run_id)
+    return {"run": run.pk, "status": run.status, "done": run.done, "total": run.total}
+
+
+@shared_task(
+    name="models_svc.tasks.embed_tangrams",
+    acks_late=True,
+    soft_time_limit=3600,
+    time_limit=3900,
+    autoretry_for=TRANSIENT,
+    retry_backoff=5,
+    max_retries=5,
+)
+def embed_tangrams(embedder_spec: str, names: list[str] | None = None) -> dict:
+    """Embed tangrams with a CLIP checkpoint and rebuild the similarity matrix (idempotent)."""
+    from .services import embed_tangrams as embed
+
+    embedding_set = embed(embedder_spec, names)
+    return {"model_version": embedding_set.model_version, "tangrams": len(embedding_set.names)}
+
+
+@shared_task(
+    name="models_svc.tasks.check_checkpoint",
+    acks_late=True,
+    soft_time_limit=1800,
+    time_limit=1900,
+    autoretry_for=TRANSIENT,
+    retry_backoff=5,
+    max_retries=3,
+)
+def check_checkpoint(checkpoint_id: int) -> dict:
+    """Load a registered checkpoint on a gpu worker and record its status."""
+    from .services import check_checkpoint_load
+
+    checkpoint = check_checkpoint_load(checkpoint_id)
+    return {"status": checkpoint.status, "message": checkpoint.status_message}

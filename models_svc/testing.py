@@ -274,7 +274,7 @@ def tiny_open_clip(path: str | Path, *, seed: int = 0) -> Path:
             }
         )
     )
-    torch.save(model.state_dict(), path / "open_clip_model.bin")
+    torch.save(model.state_dict(), path / "open_clip_pytorch_model.bin")
     return path
 
 

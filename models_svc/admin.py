@@ -1,0 +1,168 @@
+"""Admin pages of the model service: checkpoints per study round, decoding runs, embeddings.
+
+Nothing here imports torch: file checks run in the web process, loading checks and decoding
+are queued on the ``gpu`` queue.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+
+from .interfaces import CheckpointError
+from .models import DecodeRun, EmbeddingSet, ModelCheckpoint
+from .registry import parse_spec
+
+
+@admin.register(ModelCheckpoint)
+class ModelCheckpointAdmin(admin.ModelAdmin):
+    list_display = ("study", "round_index", "kind", "spec", "status", "model_version", "checked_at")
+    list_filter = ("kind", "status", "round__study")
+    search_fields = ("spec", "notes")
+    readonly_fields = ("status", "status_message", "model_version", "checked_at", "created_at")
+    actions = ("check_files", "check_on_worker")
+
+    @admin.display(description="study", ordering="round__study__name")
+    def study(self, obj: ModelCheckpoint) -> str:
+        return obj.round.study.name if obj.round else "(all)"
+
+    @admin.display(description="round", ordering="round__index")
+    def round_index(self, obj: ModelCheckpoint):
+        return obj.round.index if obj.round else "-"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("round__study")
+
+    def changelist_view(self, request, extra_context=None):
+        from .services import register_system_checkpoints
+
+        created = register_system_checkpoints()
+        if created:
+            self.message_user(request, f"Registered {created} checkpoint(s) named by systems.")
+        return super().changelist_view(request, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        from .services import check_checkpoint_files
+
+        super().save_model(request, obj, form, change)
+        check_checkpoint_files(obj)
+
+    @admin.action(description="Check the files of the selected checkpoints now")
+    def check_files(self, request, queryset) -> None:
+        from .services import check_checkpoint_files
+
+        for checkpoint in queryset:
+            check_checkpoint_files(checkpoint)
+        self.message_user(request, f"Checked {queryset.count()} checkpoint(s).")
+
+    @admin.action(description="Load the selected checkpoints on a GPU worker (queued)")
+    def check_on_worker(self, request, queryset) -> None:
+        from celery import current_app
+
+        ids = list(queryset.values_list("pk", flat=True))
+        for pk in ids:
+            current_app.send_task("models_svc.tasks.check_checkpoint", args=[pk], queue="gpu")
+        self.message_user(request, f"Queued {len(ids)} loading check(s) on the gpu queue.")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+
+        class CheckedForm(form):
+            def clean(self):
+                data = super().clean()
+                if data.get("spec") and data.get("kind"):
+                    try:
+                        parse_spec(data["spec"], data["kind"])
+                    except CheckpointError as exc:
+                        self.add_error("spec", str(exc))
+                return data
+
+        return CheckedForm
+
+
+class DecodeRunForm(forms.ModelForm):
+    class Meta:
+        model = DecodeRun
+        fields = ("study", "round_index", "system_name", "decoder", "kind")
+        help_texts = {"decoder": "lexicon, or hf:PATH to a checkpoint directory on the GPU workers"}
+
+    def clean(self):
+        data = super().clean()
+        study, round_index, system = (
+            data.get("study"),
+            data.get("round_index"),
+            data.get("system_name"),
+        )
+        try:
+            parse_spec(data.get("decoder") or "lexicon", "decoder")
+        except CheckpointError as exc:
+            self.add_error("decoder", str(exc))
+        if (
+            study is not None
+            and round_index is not None
+            and not study.rounds.filter(index=round_index).exists()
+        ):
+            self.add_error("round_index", f"study {study.name!r} has no round {round_index}")
+        if study is not None and system and not study.rounds.filter(systems__name=system).exists():
+            self.add_error("system_name", f"study {study.name!r} has no system {system!r}")
+        return data
+
+
+@admin.register(DecodeRun)
+class DecodeRunAdmin(admin.ModelAdmin):
+    form = DecodeRunForm
+    list_display = (
+        "study",
+        "round_index",
+        "system_name",
+        "decoder",
+        "kind",
+        "status",
+        "progress",
+        "created",
+        "created_at",
+    )
+    list_filter = ("status", "kind", "study")
+    readonly_fields = (
+        "status",
+        "total",
+        "done",
+        "created",
+        "error",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    )
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("study", "round_index", "system_name", "decoder", "kind")
+        return super().get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        from .services import launch_decode_run
+
+        if change:
+            return
+        obj.requested_by = request.user
+        with transaction.atomic():
+            launch_decode_run(obj)
+        messages.info(request, "Decoding queued on the gpu queue; this page shows its progress.")
+
+
+@admin.register(EmbeddingSet)
+class EmbeddingSetAdmin(admin.ModelAdmin):
+    list_display = ("embedder", "model_version", "dim", "tangram_count", "updated_at")
+    readonly_fields = ("embedder", "model_version", "dim", "names", "created_at", "updated_at")
+    exclude = ("similarity",)
+
+    @admin.display(description="tangrams")
+    def tangram_count(self, obj: EmbeddingSet) -> int:
+        return len(obj.names)
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,235 @@
+"""The listener policy on a Hugging Face image-text-to-text checkpoint (optionally with LoRA).
+
+Per turn it builds the prompt of Figure 12 (images lettered in listener order), then samples an
+answer token by token at the configured temperature, restricted at each step to tokens that
+continue some valid action string for the current selection followed by the end-of-answer token
+(a token trie over the 2^n − 1 valid actions). The probability returned is the product of the
+per-step probabilities under that constrained, temperature-scaled distribution: exactly the
+probability with which the action was sampled, the p_t that training's importance weights need.
+``score`` recomputes that probability for any valid action by teacher forcing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from ..action_space import from_surface_form, surface_form, valid_actions
+from ..checkpoints import fingerprint
+from ..interfaces import CheckpointError, PolicyDecision, PolicyInput
+from ..prompts import PROMPT_VERSION, policy_messages
+from .hf_common import chat_text, load_model, stop_token_ids
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrieNode:
+    children: dict[int, TrieNode] = field(default_factory=dict)
+    action: str | None = None  # set on the node reached after the stop token
+
+
+class HFPolicy:
+    def __init__(
+        self,
+        path: str,
+        *,
+        adapter: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        temperature: float = 1.0,
+    ) -> None:
+        if temperature <= 0:
+            raise ValueError("temperature must be positive")
+        self.loaded = load_model(
+            path,
+            what="listener policy",
+            device=device,
+            dtype=dtype,
+            need_images=True,
+            adapter=adapter,
+        )
+        self.name = f"hf:{path}" + (f"+lora:{adapter}" if adapter else "")
+        paths = [path, adapter] if adapter else [path]
+        self.version = f"{fingerprint(*paths)}-{PROMPT_VERSION}"
+        self.temperature = temperature
+        tokenizer = self.loaded.tokenizer
+        stops = stop_token_ids(tokenizer)
+        if not stops:
+            raise CheckpointError(f"listener policy: {path} has no end-of-answer token (EOS)")
+        self.stop_id = stops[0]
+        self._tries: dict[tuple[int, frozenset[str]], TrieNode] = {}
+        self.loaded.tokenizer.padding_side = "left"
+
+    # -- prompts and the action trie ------------------------------------------------------------
+
+    def prompt_text(self, item: PolicyInput) -> str:
+        return chat_text(self.loaded.tokenizer, self.loaded.processor, policy_messages(item))
+
+    def action_tokens(self, action: str) -> list[int]:
+        """Token ids of an action as the model writes it after the prompt, ending with stop."""
+        tokenizer = self.loaded.tokenizer
+        base = tokenizer("Assistant:", add_special_tokens=False)["input_ids"]
+        full = tokenizer("Assistant: " + surface_form(action), add_special_tokens=False)[
+            "input_ids"
+        ]
+        if full[: len(base)] != base:
+            raise CheckpointError("the tokenizer merges the answer into 'Assistant:'")
+        return full[len(base) :] + [self.stop_id]
+
+    def trie(self, size: int, selection: Sequence[str]) -> TrieNode:
+        key = (size, frozenset(selection))
+        if key not in self._tries:
+            tokenizer = self.loaded.tokenizer
+            actions = list(valid_actions(selection, size))
+            base = tokenizer("Assistant:", add_special_tokens=False)["input_ids"]
+            encoded = tokenizer(
+                ["Assistant: " + surface_form(a) for a in actions], add_special_tokens=False
+            )["input_ids"]
+            root = TrieNode()
+            for action, ids in zip(actions, encoded, strict=True):
+                if ids[: len(base)] != base:
+                    raise CheckpointError("the tokenizer merges the answer into 'Assistant:'")
+                node = root
+                for token in [*ids[len(base) :], self.stop_id]:
+                    node = node.children.setdefault(token, TrieNode())
+                node.action = action
+            if len(self._tries) > 4096:
+                self._tries.clear()
+            self._tries[key] = root
+        return self._tries[key]
+
+    # -- model inputs ---------------------------------------------------------------------------
+
+    def _images(self, item: PolicyInput):
+        from PIL import Image
+
+        if len(item.image_paths) != len(item.images) or any(p is None for p in item.image_paths):
+            missing = [
+                n
+                for n, p in zip(
+                    item.images, item.image_paths or [None] * len(item.images), strict=True
+                )
+                if p is None
+            ]
+            raise ValueError(f"no image file for tangram(s): {', '.join(missing)}")
+        images = []
+        for path in item.image_paths:
+            with Image.open(path) as image:
+                rgba = image.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                images.append(Image.alpha_composite(background, rgba).convert("RGB"))
+        return images
+
+    def _encode(self, items: Sequence[PolicyInput], suffixes: Sequence[list[int]] | None = None):
+        """Processor inputs for a batch (left padded), each prompt followed by its suffix ids."""
+        processor = self.loaded.processor
+        texts = [self.prompt_text(item) for item in items]
+        batch = processor(
+            text=texts,
+            images=[self._images(item) for item in items],
+            padding=True,
+            return_tensors="pt",
+        )
+        if suffixes is not None:
+            if len(items) != 1:
+                raise ValueError("suffixes are only supported for one input at a time")
+            extra = torch.tensor([suffixes[0]], dtype=batch["input_ids"].dtype)
+            batch["input_ids"] = torch.cat([batch["input_ids"], extra], 1)
+            batch["attention_mask"] = torch.cat(
+                [batch["attention_mask"], torch.ones_like(extra)], 1
+            )
+        return batch.to(self.loaded.device)
+
+    @staticmethod
+    def _positions(mask: torch.Tensor) -> torch.Tensor:
+        return (mask.cumsum(-1) - 1).clamp(min=0)
+
+    def _step_distribution(self, logits: torch.Tensor, node: TrieNode):
+        allowed = list(node.children)
+        scaled = logits[allowed].float() / self.temperature
+        return allowed, torch.softmax(scaled, dim=-1)
+
+    # -- acting ---------------------------------------------------------------------------------
+
+    def act(self, inputs: Sequence[PolicyInput]) -> list[PolicyDecision]:
+        if not inputs:
+            return []
+        model = self.loaded.model
+        batch = self._encode(inputs)
+        mask = batch["attention_mask"]
+        nodes = [self.trie(len(item.images), item.selection) for item in inputs]
+        probabilities = [1.0] * len(inputs)
+        generators = [_generator(item.seed) for item in inputs]
+        done = [False] * len(inputs)
+        pad = self.loaded.tokenizer.pad_token_id
+        with torch.inference_mode():
+            out = model(
+                **batch, position_ids=self._positions(mask), use_cache=True, logits_to_keep=1
+            )
+            while True:
+                logits = out.logits[:, -1, :]
+                next_tokens = []
+                for row, node in enumerate(nodes):
+                    if done[row]:
+                        next_tokens.append(pad)
+                        continue
+                    allowed, probs = self._step_distribution(logits[row], node)
+                    if len(allowed) == 1:
+                        choice = 0
+                    else:
+                        choice = int(torch.multinomial(probs.cpu(), 1, generator=generators[row]))
+                    probabilities[row] *= float(probs[choice])
+                    token = allowed[choice]
+                    nodes[row] = node.children[token]
+                    done[row] = nodes[row].action is not None
+                    next_tokens.append(token)
+                if all(done):
+                    break
+                mask = torch.cat(
+                    [mask, torch.ones((len(inputs), 1), dtype=mask.dtype, device=mask.device)], 1
+                )
+                ids = torch.tensor(next_tokens, device=mask.device)[:, None]
+                out = model(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    position_ids=self._positions(mask)[:, -1:],
+                    past_key_values=out.past_key_values,
+                    use_cache=True,
+                )
+        return [
+            PolicyDecision(node.action, probability)
+            for node, probability in zip(nodes, probabilities, strict=True)
+        ]
+
+    def score(self, item: PolicyInput, action: str) -> float:
+        """The probability that ``act`` samples ``action`` for ``item`` (teacher forcing)."""
+        root = self.trie(len(item.images), item.selection)
+        tokens = self.action_tokens(action)
+        batch = self._encode([item], [tokens])
+        start = batch["input_ids"].shape[1] - len(tokens)
+        with torch.inference_mode():
+            logits = self.loaded.model(
+                **batch, position_ids=self._positions(batch["attention_mask"])
+            ).logits[0]
+        node, probability = root, 1.0
+        for offset, token in enumerate(tokens):
+            if token not in node.children:
+                raise ValueError(f"{action!r} is not a valid action for selection {item.selection}")
+            allowed, probs = self._step_distribution(logits[start - 1 + offset], node)
+            probability *= float(probs[allowed.index(token)])
+            node = node.children[token]
+        return probability
+
+
+def _generator(seed: str) -> torch.Generator:
+    generator = torch.Generator()
+    generator.manual_seed(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "little"))
+    return generator
+
+
+__all__ = ["HFPolicy", "from_surface_form"]

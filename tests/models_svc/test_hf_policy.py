@@ -1,0 +1,110 @@
+"""The transformers listener policy: constrained sampling, exact probabilities, LoRA adapters."""
+
+from __future__ import annotations
+
+import pytest
+
+from games.actions import is_valid_for, parse_action
+from models_svc.action_space import valid_actions
+from models_svc.interfaces import CheckpointError, PastTurn, PolicyInput
+
+from .conftest import NAMES
+
+pytestmark = pytest.mark.ml
+
+SELECTIONS = [(), ("B", "C"), ("A", "D", "J"), tuple("ABCDEFGHIJ")]
+
+
+@pytest.fixture(scope="module")
+def policy(tiny_idefics2):
+    from models_svc.backends.hf_policy import HFPolicy
+
+    return HFPolicy(tiny_idefics2, device="cpu")
+
+
+def inputs(images, count, size=10):
+    history = (
+        PastTurn((), "the bird", "select B"),
+        PastTurn(("B",), "no the other one", "deselect B select C"),
+    )
+    return [
+        PolicyInput(
+            images=tuple(NAMES[:size]),
+            selection=SELECTIONS[i % len(SELECTIONS)] if size == 10 else (("A",) if i % 2 else ()),
+            utterance=f"the man with a hat {i}",
+            history=history[: i % 3],
+            image_paths=tuple(images[:size]),
+            seed=f"seed-{i}",
+        )
+        for i in range(count)
+    ]
+
+
+def test_prompt_letters_images_in_listener_order(policy, tangram_images):
+    text = policy.prompt_text(inputs(tangram_images, 3)[2])
+    assert text.startswith("System: A <image>B <image>C <image>")
+    assert "System: none is selected<end_of_utterance>\nUser: the bird<end_of_utterance>\n" in text
+    assert "Assistant: Select B<end_of_utterance>\nSystem: B currently selected" in text
+    assert (
+        "Assistant: Deselect B select C<end_of_utterance>\nSystem: A D J currently selected" in text
+    )
+    assert text.endswith("User: the man with a hat 2<end_of_utterance>\nAssistant:")
+
+
+def test_every_sampled_action_is_valid_and_its_probability_is_the_models(policy, tangram_images):
+    items = inputs(tangram_images, 8)
+    decisions = policy.act(items)
+    assert len(decisions) == len(items)
+    for item, decision in zip(items, decisions, strict=True):
+        assert is_valid_for(parse_action(decision.action, 10), item.selection, 10)
+        assert 0 < decision.probability <= 1
+        assert decision.probability == pytest.approx(policy.score(item, decision.action), rel=1e-4)
+
+
+def test_constrained_distribution_sums_to_one_over_valid_actions(policy, tangram_images):
+    for item in inputs(tangram_images, 2, size=3):
+        actions = list(valid_actions(item.selection, 3))
+        assert len(actions) == 7
+        total = sum(policy.score(item, action) for action in actions)
+        assert total == pytest.approx(1.0, abs=1e-5)
+        with pytest.raises(ValueError, match="not a valid action"):
+            policy.score(item, "select A" if "A" in item.selection else "deselect A")
+
+
+def test_sampling_is_seeded_and_batch_independent(policy, tangram_images):
+    items = inputs(tangram_images, 4)
+    together = policy.act(items)
+    alone = [policy.act([item])[0] for item in items]
+    assert [d.action for d in together] == [d.action for d in alone]
+    for a, b in zip(together, alone, strict=True):
+        assert a.probability == pytest.approx(b.probability, rel=1e-4)
+
+
+def test_lora_adapter_changes_the_policy(tiny_idefics2, tiny_lora, policy, tangram_images):
+    from models_svc.backends.hf_policy import HFPolicy
+
+    adapted = HFPolicy(tiny_idefics2, adapter=tiny_lora, device="cpu")
+    assert adapted.name == f"hf:{tiny_idefics2}+lora:{tiny_lora}"
+    item = inputs(tangram_images, 1)[0]
+    decision = adapted.act([item])[0]
+    assert decision.probability == pytest.approx(adapted.score(item, decision.action), rel=1e-4)
+    assert adapted.score(item, decision.action) != pytest.approx(
+        policy.score(item, decision.action), rel=1e-3
+    )
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_causal_lm, tiny_idefics2):
+    from models_svc.backends.hf_policy import HFPolicy
+
+    with pytest.raises(CheckpointError, match="does not exist"):
+        HFPolicy(str(tmp_path / "missing"))
+    with pytest.raises(CheckpointError, match="reads no images"):
+        HFPolicy(tiny_causal_lm)
+    with pytest.raises(CheckpointError, match="not a PEFT adapter"):
+        HFPolicy(tiny_idefics2, adapter=tiny_causal_lm)
+
+
+def test_missing_image_file_is_named(policy):
+    item = PolicyInput(images=tuple(NAMES), selection=(), utterance="x", image_paths=(None,) * 10)
+    with pytest.raises(ValueError, match="no image file for tangram"):
+        policy.act([item])
