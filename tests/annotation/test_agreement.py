@@ -1,0 +1,154 @@
+"""Agreement statistics: the pure module against hand-computed values, and the admin export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from annotation.agreement import Rating, agreement, dimension_stats
+from annotation.services import claim_next, submit_answer, submit_game
+from tests.factories import make_user
+
+from .conftest import arrive, make_batch
+
+# Three turns, three raters; listener actions select A / select B / select C.
+ANSWERS = {
+    "w1": [("select A", "yes"), ("select B", "no"), ("select C", "")],
+    "w2": [("select A", "yes"), ("select B", "no"), ("select D", "")],
+    "w3": [("select B", "no"), ("select B", "no"), ("select D", "")],
+}
+LISTENER = ["select A", "select B", "select C"]
+# Worked by hand (Fleiss 1971; Krippendorff's coincidence matrices, nominal metric):
+EXPECTED = {
+    "correctness": {
+        "items": 3,
+        "percent_all_agree": 1 / 3,
+        "fleiss_kappa": 0.0,
+        "fleiss_items": 3,
+        "krippendorff_alpha": 1 / 9,
+    },
+    "action": {
+        "items": 3,
+        "percent_all_agree": 1 / 3,
+        "fleiss_kappa": 5 / 14,
+        "fleiss_items": 3,
+        "krippendorff_alpha": 3 / 7,
+    },
+    "satisfaction": {
+        "items": 2,
+        "percent_all_agree": 1 / 2,
+        "fleiss_kappa": 1 / 4,
+        "fleiss_items": 2,
+        "krippendorff_alpha": 3 / 8,
+    },
+}
+
+
+def ratings():
+    return [
+        [
+            Rating(rater, ANSWERS[rater][turn][0], LISTENER[turn], ANSWERS[rater][turn][1])
+            for rater in ANSWERS
+        ]
+        for turn in range(3)
+    ]
+
+
+def test_statistics_match_hand_computed_values():
+    stats = {name: s.as_dict() for name, s in agreement(ratings()).items()}
+    for dimension, expected in EXPECTED.items():
+        assert stats[dimension] == pytest.approx(expected, abs=1e-12), dimension
+
+
+def test_perfect_agreement_on_one_category_has_no_defined_kappa_or_alpha():
+    stats = dimension_stats([[("a", "x"), ("b", "x")], [("a", "x"), ("b", "x")]])
+    assert (stats.percent_all_agree, stats.fleiss_kappa, stats.krippendorff_alpha) == (
+        1.0,
+        None,
+        None,
+    )
+
+
+def test_fleiss_uses_items_with_the_usual_number_of_raters_and_alpha_uses_all():
+    items = [
+        [("a", 1), ("b", 1), ("c", 0)],
+        [("a", 0), ("b", 0), ("c", 0)],
+        [("a", 1), ("b", 0)],
+        [("a", 1)],
+    ]
+    stats = dimension_stats(items)
+    assert (stats.items, stats.fleiss_items) == (3, 2)  # the single-rater item is no item
+    # alpha by hand: o_11=1, o_10=o_01=1+1, o_00=3; n_1=3, n_0=5, n=8
+    # D_o = 4/8, D_e = 2*3*5/(8*7) = 30/56; alpha = 1 - (1/2)/(30/56) = 1 - 28/30
+    assert stats.krippendorff_alpha == pytest.approx(1 - 28 / 30, abs=1e-12)
+
+
+@pytest.fixture
+def annotated_batch(system):
+    batch = make_batch(system, 1, redundancy_fraction=1.0, redundancy_count=3)
+    for rater, answers in ANSWERS.items():
+        session = arrive(batch.task, rater)
+        assignment = claim_next(session)
+        for turn, (action, satisfaction) in enumerate(answers):
+            submit_answer(
+                session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
+            )
+            if satisfaction:
+                submit_answer(
+                    session,
+                    {
+                        "assignment": assignment.pk,
+                        "turn": turn,
+                        "phase": 2,
+                        "satisfaction": satisfaction,
+                    },
+                )
+        submit_game(session, {"assignment": assignment.pk})
+    return batch
+
+
+@pytest.mark.django_db
+def test_admins_download_items_answers_and_statistics(client, annotated_batch):
+    client.force_login(make_user("root", role="admin"))
+    url = f"/annotation/api/batches/{annotated_batch.pk}/agreement/"
+    report = client.get(url, {"as": "json"}).json()
+    for dimension, expected in EXPECTED.items():
+        assert report["statistics"][dimension] == pytest.approx(expected, abs=1e-12)
+    assert [(i["turn"], i["listener_action"], len(i["answers"])) for i in report["items"]] == [
+        (0, "select A", 3),
+        (1, "select B", 3),
+        (2, "select C", 3),
+    ]
+    assert sorted(a["action"] for a in report["items"][2]["answers"]) == [
+        "select C",
+        "select D",
+        "select D",
+    ]
+
+    answers = list(csv.DictReader(io.StringIO(client.get(url, {"as": "csv"}).content.decode())))
+    assert len(answers) == 9
+    assert {r["worker"] for r in answers} == {a["worker"] for a in report["items"][0]["answers"]}
+    assert all(len(r["worker"]) == 64 for r in answers)  # keyed hashes, never platform ids
+    assert not {"w1", "w2", "w3"} & {r["worker"] for r in answers}
+    assert sum(r["correct"] == "True" for r in answers) == 6
+
+    statistics = client.get(url, {"as": "statistics.csv"})
+    rows = list(csv.DictReader(io.StringIO(statistics.content.decode())))
+    assert [r["dimension"] for r in rows] == ["correctness", "action", "satisfaction"]
+    assert float(rows[1]["fleiss_kappa"]) == pytest.approx(5 / 14)
+    assert statistics["Content-Disposition"].endswith('statistics.csv"')
+    assert client.get(url, {"as": "xml"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_single_annotations_are_not_agreement_items(client, system):
+    batch = make_batch(system, 1)
+    session = arrive(batch.task, "alone")
+    assignment = claim_next(session)
+    submit_answer(session, {"assignment": assignment.pk, "turn": 0, "phase": 1, "action": ""})
+    client.force_login(make_user("root", role="admin"))
+    report = client.get(f"/annotation/api/batches/{batch.pk}/agreement/").json()
+    assert report["items"] == []
+    assert report["statistics"]["action"]["items"] == 0
