@@ -174,6 +174,8 @@ def pairwise_cohen_kappa(
     pair; observed agreement and chance agreement come from counts per pair (and per category).
     A rater who rates an item twice counts once (the last rating).
     """
+    if len(items) == 0:
+        return []
     item_ids = np.unique(np.asarray(items), return_inverse=True)[1].ravel()
     rater_names, rater_codes = np.unique(
         np.asarray(raters, dtype=object).astype(str), return_inverse=True

@@ -127,12 +127,13 @@ def bca_interval(
     at_or_below = np.where(finite, theta_b <= theta_hat, False).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         z0 = ndtri((below + at_or_below) / (2.0 * defined))
-        jack = np.where(np.isfinite(theta_jack), theta_jack, np.nan)
-        jack_mean = np.nanmean(jack, axis=0) if jack.size else np.full(theta_hat.shape, np.nan)
-        n_jack = np.isfinite(jack).sum(axis=0)
-        u = (n_jack - 1) * (jack_mean - jack)
-        num = np.nansum(u**3, axis=0) / n_jack**3
-        den = np.nansum(u**2, axis=0) / n_jack**2
+        usable = np.isfinite(theta_jack)
+        n_jack = usable.sum(axis=0)
+        jack = np.where(usable, theta_jack, 0.0)
+        jack_mean = jack.sum(axis=0) / n_jack
+        u = np.where(usable, (n_jack - 1) * (jack_mean - jack), 0.0)
+        num = (u**3).sum(axis=0) / n_jack**3
+        den = (u**2).sum(axis=0) / n_jack**2
         a_hat = num / (6.0 * den**1.5)
     a_hat = np.where(den > 0, a_hat, 0.0)
     alpha = (1.0 - confidence) / 2.0

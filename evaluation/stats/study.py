@@ -38,6 +38,8 @@ SYSTEM_ORDER = ("B-FFT", "T-FFT", "B-RL", "T-RL", "B-KTO", "T-KTO")
 LATE_SYSTEMS = ("CONTROL", "HH")
 IDENTITY_SIMILARITY = "identity similarity: no embeddings"
 EMBEDDING_SIMILARITY = "cosine similarity of image embeddings"
+SAMPLERS = ("fast", "scipy")
+"""How resampled games are drawn: ``fast`` (small integer type) or ``scipy`` (scipy's draws)."""
 MAX_COUNT_CELLS = 4_000_000  # resample-count entries held at once (memory bound per chunk)
 
 ProgressCallback = Callable[[float, str], None]
@@ -117,6 +119,7 @@ class MetricParameters:
         default_factory=lambda: dict(dec.DEFAULT_SATISFACTION_CLASSES)
     )
     binary_neutral_as: str = dec.POSITIVE
+    sampler: str = "fast"
 
     def validated(self) -> MetricParameters:
         if not 1 <= int(self.resamples) <= 1_000_000:
@@ -130,6 +133,8 @@ class MetricParameters:
         dec.validate_mapping(self.satisfaction_classes)
         if self.binary_neutral_as not in dec.BINARY_CLASSES:
             raise ValueError(f"binary_neutral_as must be one of {dec.BINARY_CLASSES}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         return self
 
     def as_dict(self) -> dict:
@@ -140,6 +145,7 @@ class MetricParameters:
             "method": self.method,
             "satisfaction_classes": dict(self.satisfaction_classes),
             "binary_neutral_as": self.binary_neutral_as,
+            "sampler": self.sampler,
             "stats_version": STATS_VERSION,
         }
 
@@ -281,7 +287,8 @@ def bootstrap_columns(
         done = 0
         while done < params.resamples:
             size = min(chunk, params.resamples - done)
-            yield counts_from_indices(resample_indices(n, size, rng), n)
+            indices = resample_indices(n, size, rng, scipy_compatible=params.sampler == "scipy")
+            yield counts_from_indices(indices, n)
             done += size
 
     total, jackknife, resampled = columns.sums(chunks())
