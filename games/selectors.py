@@ -258,7 +258,7 @@ class GameReplay:
     turns: list[TurnReplay]
 
 
-def game_for_replay(study_pk: int | None, game_pk: int) -> Game:
+def game_for_replay(game_pk: int) -> Game:
     """The game with everything its replay shows (three queries); raises ``Game.DoesNotExist``."""
     games = Game.objects.select_related(
         "study", "round", "system", "config", "speaker", "listener"
@@ -273,8 +273,6 @@ def game_for_replay(study_pk: int | None, game_pk: int) -> Game:
             ),
         )
     )
-    if study_pk is not None:
-        games = games.filter(study_id=study_pk)
     return games.get(pk=game_pk)
 
 

@@ -168,24 +168,25 @@ def store_images(images: Iterable[TangramImage]) -> LoadResult:
             for image in images:
                 wanted = Tangram.image.field.generate_filename(None, _storage_name(image))
                 tangram = existing.get(image.name) or Tangram(name=image.name)
-                same_file = tangram.image.name == wanted and default_storage.exists(wanted)
-                if (
-                    tangram.pk
-                    and same_file
-                    and (tangram.split, tangram.source)
-                    == (
-                        image.split,
-                        image.source,
-                    )
-                ):
-                    result.unchanged.append(image.name)
-                    continue
-                if not same_file:
-                    if tangram.image.name:
+                in_storage = default_storage.exists(wanted)
+                fields = (image.split, image.source)
+                if tangram.image.name == wanted and in_storage:
+                    if (tangram.split, tangram.source) == fields:
+                        result.unchanged.append(image.name)
+                        continue
+                else:
+                    if tangram.image.name and tangram.image.name != wanted:
                         replaced.append(tangram.image.name)
-                    tangram.image.save(_storage_name(image), ContentFile(image.data), save=False)
-                    written.append(tangram.image.name)
-                tangram.split, tangram.source = image.split, image.source
+                    if in_storage:
+                        # Content-addressed: a file of this name already holds these bytes
+                        # (left by an earlier load), so the row points at it again.
+                        tangram.image.name = wanted
+                    else:
+                        tangram.image.save(
+                            _storage_name(image), ContentFile(image.data), save=False
+                        )
+                        written.append(tangram.image.name)
+                tangram.split, tangram.source = fields
                 (result.updated if tangram.pk else result.created).append(image.name)
                 tangram.save()
             transaction.on_commit(lambda: _delete_files(replaced))

@@ -102,7 +102,7 @@ class GameView(ResearcherRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         try:
-            game = selectors.game_for_replay(None, self.kwargs["pk"])
+            game = selectors.game_for_replay(self.kwargs["pk"])
         except Game.DoesNotExist as error:
             raise Http404("No such game.") from error
         replay = selectors.game_replay(game)

@@ -87,6 +87,16 @@ def test_changed_image_and_split_update_in_place(
         assert handle.read() == png_bytes(200)
 
 
+def test_rows_deleted_but_files_kept_are_reused(tangram_dir, media_root):
+    run(str(tangram_dir), "--no-splits")
+    files = stored_files(media_root)
+    Tangram.objects.all().delete()  # deleting rows leaves their files in storage
+    assert "3 created" in run(str(tangram_dir), "--no-splits")
+    assert "3 unchanged" in run(str(tangram_dir), "--no-splits")
+    assert stored_files(media_root) == files
+    assert sorted(t.image.name for t in Tangram.objects.all()) == files
+
+
 def test_splits_file_beside_the_directory_is_found(tangram_dir, tmp_path):
     (tangram_dir.parent / "splits.json").write_text(json.dumps({"splits": {"test": ["page1-2"]}}))
     output = run(str(tangram_dir))
