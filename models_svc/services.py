@@ -276,6 +276,8 @@ def embed_tangrams(embedder_spec: str, names: Sequence[str] | None = None) -> Em
     """Embed tangrams (all with an image file, or ``names``) and store them with the matrix."""
     from .registry import get_embedder
 
+    spec = parse_spec(embedder_spec, "embedder")
+    inspect_checkpoint(spec.path, "embedder")
     tangrams = Tangram.objects.all() if names is None else Tangram.objects.filter(name__in=names)
     found = {t.name: tangram_image_path(t, t.name) for t in tangrams}
     if names is not None:

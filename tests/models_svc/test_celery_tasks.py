@@ -1,0 +1,179 @@
+"""The model service's tasks through a real Celery worker (Redis broker, gpu queue)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import transaction
+
+from games.live import engine, notify
+from games.models import (
+    FeedbackLabel,
+    Game,
+    GameConfig,
+    Round,
+    Study,
+    System,
+    Tangram,
+    Turn,
+    Worker,
+)
+from games.workers import get_or_create_worker
+from models_svc.models import DecodeRun, ModelCheckpoint
+from models_svc.selectors import policy_input_for_turn
+from tests.factories import make_game, make_study, make_system
+
+from .conftest import NAMES
+
+pytestmark = pytest.mark.celery
+
+
+def live_game(policy: str) -> tuple[Game, Worker]:
+    """A game against a model listener, started, waiting for the speaker's first utterance."""
+    for name in NAMES:
+        Tangram.objects.get_or_create(name=name, defaults={"split": "train"})
+    study = Study.objects.create(name=f"live-{policy[:20]}")
+    round_ = Round.objects.create(study=study, index=0)
+    system = System.objects.create(round=round_, name="B-FFT", policy_checkpoint=policy)
+    speaker = get_or_create_worker(Worker.Platform.LOCAL, "speaker-1")
+    with transaction.atomic():
+        game = Game.objects.create(
+            study=study,
+            round=round_,
+            system=system,
+            config=GameConfig.objects.create(
+                study=study,
+                speaker_order=NAMES,
+                listener_order=list(reversed(NAMES)),
+                targets=NAMES[:3],
+            ),
+            external_id="g1",
+            speaker=speaker,
+        )
+        engine.start_game(game, engine.clock.now())
+    return game, speaker
+
+
+def wait_for(condition, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for the worker")
+
+
+def play_turn(game: Game, speaker: Worker, utterance: str) -> Turn:
+    """The speaker talks; the engine queues listener_act by name; wait for the answer."""
+    change = engine.submit_utterance(game.pk, speaker.pk, utterance)
+    assert change.model_turn is not None
+    notify.send_followups(change)
+    return wait_for(
+        lambda: Turn.objects.filter(
+            game=game, index=change.model_turn, selection_after__isnull=False
+        ).first()
+    )
+
+
+def test_random_listener_plays_turns(celery_worker, settings):
+    settings.PLAY_DEADLINE_TASKS = False
+    game, speaker = live_game("random")
+    from models_svc.baselines import RandomPolicy
+
+    for index, utterance in enumerate(["the fish", "no, the other one"]):
+        change = engine.submit_utterance(game.pk, speaker.pk, utterance)
+        expected = RandomPolicy().act([policy_input_for_turn(game.pk, index)])[0]
+        notify.send_followups(change)
+        turn = wait_for(
+            lambda i=index: Turn.objects.filter(
+                game=game, index=i, selection_after__isnull=False
+            ).first()
+        )
+        assert (turn.action, turn.action_reason) == (expected.action, "")
+        assert turn.action_probability == pytest.approx(1 / 1023)
+        game.refresh_from_db()
+        if game.status == Game.Status.ENDED:
+            break
+
+
+def test_redelivered_task_for_an_answered_turn_changes_nothing(celery_worker, settings):
+    from config.celery import app
+
+    settings.PLAY_DEADLINE_TASKS = False
+    game, speaker = live_game("random:toggle")
+    turn = play_turn(game, speaker, "the fish")
+    result = app.send_task("models_svc.tasks.listener_act", args=[game.pk, 0], queue="gpu")
+    assert result.get(timeout=60) is None
+    again = Turn.objects.get(pk=turn.pk)
+    assert (again.action, again.action_probability) == (turn.action, turn.action_probability)
+    assert turn.action_probability == pytest.approx(0.1)
+
+
+@pytest.mark.ml
+def test_transformers_listener_plays_through_the_worker(
+    celery_worker, settings, tiny_idefics2, tangram_images
+):
+    from models_svc.registry import get_policy
+
+    settings.PLAY_DEADLINE_TASKS = False
+    settings.TANGRAM_DIR = tangram_images[0].rsplit("/", 1)[0]
+    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu"}
+    spec = f"hf:{tiny_idefics2}"
+    game, speaker = live_game(spec)
+    turn = play_turn(game, speaker, "the man with a hat")
+    assert turn.action and turn.action_reason == ""
+    policy = get_policy(spec)
+    assert turn.action_probability == pytest.approx(
+        policy.score(policy_input_for_turn(game.pk, 0), turn.action), rel=1e-4
+    )
+
+
+@pytest.mark.ml
+def test_clip_listener_plays_through_the_worker(
+    celery_worker, settings, tiny_hf_clip, tangram_images
+):
+    from models_svc.registry import get_policy
+
+    settings.PLAY_DEADLINE_TASKS = False
+    settings.TANGRAM_DIR = tangram_images[0].rsplit("/", 1)[0]
+    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu"}
+    spec = f"clip:{tiny_hf_clip}"
+    game, speaker = live_game(spec)
+    turn = play_turn(game, speaker, "a bird")
+    expected = get_policy(spec).act([policy_input_for_turn(game.pk, 0)])[0]
+    assert (turn.action, turn.action_probability) == (
+        expected.action,
+        pytest.approx(expected.probability),
+    )
+
+
+def test_decode_run_from_the_web_is_done_by_the_worker(celery_worker):
+    from models_svc.services import launch_decode_run
+
+    study = make_study("decode-me")
+    make_game(
+        make_system(study), [["page9-9"], ["page9-8"]], ["the bird", "no, undo"], external_id="d1"
+    )
+    with transaction.atomic():
+        run = launch_decode_run(DecodeRun(study=study, decoder="lexicon", kind="ternary"))
+    done = wait_for(lambda: DecodeRun.objects.filter(pk=run.pk, status="done").first())
+    assert (done.total, done.done, done.created) == (1, 1, 1)
+    label = FeedbackLabel.objects.get()
+    assert (label.turn.index, label.label, label.kind) == (0, "negative", "ternary")
+
+
+def test_checkpoint_check_on_the_worker(celery_worker, tmp_path):
+    from config.celery import app
+
+    missing = ModelCheckpoint.objects.create(kind="policy", spec=f"hf:{tmp_path / 'gone'}")
+    lexicon = ModelCheckpoint.objects.create(kind="decoder", spec="lexicon")
+    for checkpoint in (missing, lexicon):
+        app.send_task("models_svc.tasks.check_checkpoint", args=[checkpoint.pk], queue="gpu").get(
+            timeout=60
+        )
+    missing.refresh_from_db()
+    lexicon.refresh_from_db()
+    assert missing.status == "missing" and "does not exist" in missing.status_message
+    assert lexicon.status == "ready" and lexicon.status_message == "loaded by a worker (lexicon)"
