@@ -1,0 +1,24 @@
+from django.contrib import admin
+
+from evaluation.models import MetricRun
+
+
+@admin.register(MetricRun)
+class MetricRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "study", "status", "progress", "resamples", "seed", "created_at")
+    list_filter = ("status", "study")
+    readonly_fields = (
+        "status",
+        "progress",
+        "message",
+        "parameters",
+        "code_version",
+        "data_stamp",
+        "results",
+        "error",
+        "task_id",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )

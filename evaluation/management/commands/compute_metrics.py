@@ -1,0 +1,55 @@
+"""``manage.py compute_metrics --study NAME [--resamples N] [--seed S] [--json]``.
+
+Computes every metric of the study as a stored metric run (the same code the Celery task runs,
+here in this process) and prints a table, or with ``--json`` the run's results as one object.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from evaluation import services, tables
+from evaluation.models import MetricRun
+from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, METHODS
+from games.models import Study
+
+
+class Command(BaseCommand):
+    help = "Compute every study metric with bootstrap intervals and print them."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--study", required=True, help="study name")
+        parser.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE)
+        parser.add_argument("--method", choices=METHODS, default="bca")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args, **options) -> None:
+        try:
+            study = Study.objects.get(name=options["study"])
+        except Study.DoesNotExist:
+            raise CommandError(f"no study named {options['study']!r}") from None
+        try:
+            run = services.create_metric_run(
+                study,
+                resamples=options["resamples"],
+                seed=options["seed"],
+                confidence=options["confidence"],
+                method=options["method"],
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        run = services.execute_metric_run(run.pk)
+        if run.status != MetricRun.Status.DONE:
+            raise CommandError(f"metric run {run.pk} failed: {run.error}")
+        if options["json"]:
+            self.stdout.write(json.dumps(run.results, allow_nan=False))
+            return
+        if not run.results["rows"]:
+            self.stdout.write(f"study {study.name} has no ended games yet: nothing to compute")
+            return
+        self.stdout.write(f"study {study.name} · metric run {run.pk}\n")
+        self.stdout.write(tables.text_table(run.results))

@@ -1,0 +1,185 @@
+"""Writes of the evaluation app: creating metric runs and carrying them out.
+
+``execute_metric_run`` is the whole job (the Celery task and ``compute_metrics`` both call it):
+read the study's inputs, compute every metric, store the results. Progress goes to the run row
+with single-row updates, so pages polling it see it while the computation is under way.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import subprocess
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from evaluation import selectors
+from evaluation.models import MetricRun
+from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
+from evaluation.stats.study import STATS_VERSION, MetricParameters, compute_study
+from games.models import Study
+
+logger = logging.getLogger(__name__)
+MAX_MESSAGE = 300
+
+
+@functools.cache
+def code_version() -> str:
+    """``stats <version>`` plus the git commit of the code when it is a checkout."""
+    version = f"stats {STATS_VERSION}"
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return version
+    return f"{version} (git {commit})" if commit else version
+
+
+def parameters_of(run: MetricRun) -> MetricParameters:
+    extra = run.parameters or {}
+    kwargs = {}
+    if "satisfaction_classes" in extra:
+        kwargs["satisfaction_classes"] = extra["satisfaction_classes"]
+    if "binary_neutral_as" in extra:
+        kwargs["binary_neutral_as"] = extra["binary_neutral_as"]
+    if "sampler" in extra:
+        kwargs["sampler"] = extra["sampler"]
+    return MetricParameters(
+        resamples=run.resamples,
+        seed=run.seed,
+        confidence=run.confidence,
+        method=run.method,
+        **kwargs,
+    )
+
+
+def create_metric_run(
+    study: Study,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    confidence: float = DEFAULT_CONFIDENCE,
+    method: str = "bca",
+    user=None,
+    extra: dict | None = None,
+) -> MetricRun:
+    """A pending run (parameters validated: ``ValueError`` names the bad one)."""
+    params = MetricParameters(
+        resamples=resamples, seed=seed, confidence=confidence, method=method, **(extra or {})
+    ).validated()
+    return MetricRun.objects.create(
+        study=study,
+        resamples=params.resamples,
+        seed=params.seed,
+        confidence=params.confidence,
+        method=params.method,
+        parameters=params.as_dict(),
+        code_version=code_version(),
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        message="waiting for a worker",
+    )
+
+
+def request_metric_run(study: Study, *, user=None, **parameters) -> tuple[MetricRun, bool]:
+    """Start a run on the ``default`` queue unless the same one is already waiting or running.
+
+    Returns the run and whether it was created (a double submit gets the first run back).
+    """
+    from evaluation.tasks import compute_metric_run
+
+    with transaction.atomic():
+        Study.objects.select_for_update().get(pk=study.pk)
+        candidate = create_metric_run(study, user=user, **parameters)
+        same = (
+            MetricRun.objects.filter(
+                study=study,
+                status__in=[MetricRun.Status.PENDING, MetricRun.Status.RUNNING],
+                resamples=candidate.resamples,
+                seed=candidate.seed,
+                confidence=candidate.confidence,
+                method=candidate.method,
+            )
+            .exclude(pk=candidate.pk)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if same is not None:
+            candidate.delete()
+            return same, False
+        run = candidate
+        transaction.on_commit(lambda: _enqueue(run.pk, compute_metric_run))
+    return run, True
+
+
+def _enqueue(run_id: int, task) -> None:
+    result = task.apply_async(args=[run_id], queue="default")
+    MetricRun.objects.filter(pk=run_id).update(task_id=result.id or "")
+
+
+def report_progress(run_id: int, fraction: float, message: str) -> None:
+    MetricRun.objects.filter(pk=run_id).update(
+        progress=max(0.0, min(1.0, fraction)), message=message[:MAX_MESSAGE]
+    )
+
+
+def execute_metric_run(run_id: int) -> MetricRun:
+    """Compute and store every metric of the run's study (idempotent: done runs are kept).
+
+    A failure marks the run ``failed`` with the reason and is not raised again: a metric run
+    that cannot be computed from the stored data will not succeed on a retry either.
+    """
+    run = MetricRun.objects.select_related("study").get(pk=run_id)
+    if run.status == MetricRun.Status.DONE:
+        return run
+    MetricRun.objects.filter(pk=run_id).update(
+        status=MetricRun.Status.RUNNING,
+        started_at=timezone.now(),
+        finished_at=None,
+        results=None,
+        error="",
+        progress=0.0,
+        message="reading games, turns, annotations and labels",
+    )
+    try:
+        stamp = selectors.data_stamp(run.study)
+        inputs = selectors.study_input(run.study)
+        games = sum(group.n_games for group in inputs.groups)
+        report_progress(run_id, 0.05, f"computing {len(inputs.groups)} groups ({games} games)")
+        results = compute_study(
+            inputs,
+            parameters_of(run),
+            progress=lambda fraction, message: report_progress(
+                run_id, 0.05 + 0.9 * fraction, message
+            ),
+        )
+    except Exception as error:  # noqa: BLE001 - every failure is recorded on the run
+        logger.exception("metric run %s failed", run_id)
+        MetricRun.objects.filter(pk=run_id).update(
+            status=MetricRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"{type(error).__name__}: {error}"[:5000],
+            message="failed",
+        )
+        return MetricRun.objects.get(pk=run_id)
+    results["run"] = run_id
+    results["code_version"] = run.code_version or code_version()
+    parameters = {**results["parameters"], "code_version": results["code_version"]}
+    MetricRun.objects.filter(pk=run_id).update(
+        status=MetricRun.Status.DONE,
+        progress=1.0,
+        message=f"done: {len(results['rows'])} groups",
+        results=results,
+        parameters=parameters,
+        data_stamp=stamp,
+        finished_at=timezone.now(),
+    )
+    return MetricRun.objects.get(pk=run_id)

@@ -1,0 +1,474 @@
+"""Tables of a metric run's results: one source for the dashboard, the CSV files and the CLI.
+
+Every table is built from the stored results JSON only, so the dashboard, the CSV downloads and
+``compute_metrics`` always show the same numbers. CSV files hold fractions (rates) and plain
+numbers; pages show rates as percentages, as the paper does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from evaluation.stats.study import IDENTITY_SIMILARITY, system_sort_key
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    percent: bool = False
+    digits: int = 2
+    estimate: bool = True  # {"value", "ci"} rather than a plain number
+
+
+INTERACTION = (
+    Metric("success_rate", "Success rate", percent=True),
+    Metric("turns_per_game", "Turns per game"),
+    Metric("click_accuracy", "Click accuracy", percent=True),
+)
+TURN_LEVEL = (
+    Metric("exact_match", "Exact match", percent=True),
+    Metric("positive_feedback", "Positive feedback", percent=True),
+    Metric("sim", "Sim(â, a*)", percent=True),
+    Metric("sim_neg_fb", "Sim(â, a*) −FB", percent=True),
+)
+LANGUAGE = (
+    Metric("vocabulary_size", "Vocabulary size", digits=0, estimate=False),
+    Metric("utterance_length", "Utterance length (words)"),
+    Metric("reset_phrases", "Reset phrases", digits=0, estimate=False),
+    Metric("try_again_phrases", "Try-again phrases", digits=0, estimate=False),
+    Metric("reset_per_100", "Reset phrases per 100 utterances"),
+    Metric("try_again_per_100", "Try-again phrases per 100 utterances"),
+)
+METRICS = {m.key: m for m in (*INTERACTION, *TURN_LEVEL, *LANGUAGE)}
+SECTIONS = ("success_rate", "turns_per_game", "click_accuracy", "turn_level", "decoder", "language")
+SECTION_TITLES = {
+    "success_rate": "Success rate by round",
+    "turns_per_game": "Turns per game by round",
+    "click_accuracy": "Click accuracy by round",
+    "turn_level": "Turn-level performance (post-hoc annotations)",
+    "decoder": "Feedback decoder against annotated satisfaction",
+    "language": "Language of speaker utterances",
+}
+
+
+def sim_label(results: dict) -> str:
+    """How Sim is labelled: plain, or saying that no embeddings were available."""
+    if results.get("similarity") == IDENTITY_SIMILARITY:
+        return f"Sim ({IDENTITY_SIMILARITY})"
+    return "Sim"
+
+
+def metric_label(results: dict, metric: Metric) -> str:
+    if metric.key == "sim":
+        return f"{sim_label(results)}(â, a*)"
+    if metric.key == "sim_neg_fb":
+        return f"{sim_label(results)}(â, a*) −FB"
+    return metric.label
+
+
+def fmt(value, metric: Metric | None = None, *, percent: bool | None = None, digits=None) -> str:
+    """A number for people: percentages for rates, '–' for missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    as_percent = metric.percent if percent is None and metric else bool(percent)
+    places = digits if digits is not None else (metric.digits if metric else 2)
+    if as_percent:
+        return f"{100 * value:.1f}"
+    if places == 0:
+        return (
+            f"{value:,.0f}"
+            if isinstance(value, int) or float(value).is_integer()
+            else (f"{value:,.2f}")
+        )
+    return f"{value:.{places}f}"
+
+
+def fmt_ci(estimate: dict | None, metric: Metric) -> str:
+    if not estimate:
+        return ""
+    low, high = estimate.get("ci") or (None, None)
+    if low is None or high is None:
+        return ""
+    return f"[{fmt(low, metric)}, {fmt(high, metric)}]"
+
+
+def rows_sorted(rows: Iterable[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: (r["round"], system_sort_key(r["system"])))
+
+
+def rounds_and_systems(rows: Sequence[dict], key: str | None = None):
+    """Rounds and systems (paper order) that have a value for ``key`` (any, if None)."""
+    chosen = [r for r in rows if key is None or r.get(key) is not None]
+    rounds = sorted({r["round"] for r in chosen})
+    systems = sorted({r["system"] for r in chosen}, key=system_sort_key)
+    return rounds, systems
+
+
+@dataclass
+class Cell:
+    text: str = ""
+    ci: str = ""
+    title: str = ""
+
+
+@dataclass
+class Pivot:
+    """A systems × rounds table of one metric (as the paper's appendix tables)."""
+
+    metric: Metric
+    label: str
+    rounds: list[int]
+    rows: list[tuple[str, list[Cell]]] = field(default_factory=list)
+
+
+def pivot(results: dict, metric: Metric) -> Pivot:
+    rows = results.get("rows", [])
+    rounds, systems = rounds_and_systems(rows, metric.key)
+    by_key = {(r["round"], r["system"]): r for r in rows}
+    table = Pivot(metric, metric_label(results, metric), rounds)
+    for system in systems:
+        cells = []
+        for round_index in rounds:
+            row = by_key.get((round_index, system))
+            value = None if row is None else row.get(metric.key)
+            if value is None:
+                cells.append(Cell("–"))
+            elif metric.estimate:
+                games = f"{row['games']} games"
+                cells.append(Cell(fmt(value["value"], metric), fmt_ci(value, metric), games))
+            else:
+                cells.append(Cell(fmt(value, metric), "", f"{row['games']} games"))
+        table.rows.append((system, cells))
+    return table
+
+
+def turn_level_table(results: dict) -> tuple[list[str], list[tuple[str, list[Cell]]]]:
+    """Metrics × groups with annotations (the paper's Table 5)."""
+    groups = [r for r in rows_sorted(results.get("rows", [])) if r.get("exact_match")]
+    header = [f"ρ={r['round']} · {r['system']}" for r in groups]
+    body = []
+    for metric in TURN_LEVEL:
+        cells = []
+        for row in groups:
+            value = row.get(metric.key)
+            cells.append(
+                Cell(fmt(value["value"], metric), fmt_ci(value, metric))
+                if value and value.get("value") is not None
+                else Cell("–")
+            )
+        body.append((metric_label(results, metric), cells))
+    body.append(("Annotated turns", [Cell(str(r.get("annotated_turns", ""))) for r in groups]))
+    return header, body
+
+
+def decoder_panels(results: dict) -> list[dict]:
+    """One entry per round × system × label kind with a decoder block."""
+    panels = []
+    for row in rows_sorted(results.get("rows", [])):
+        for kind, block in sorted((row.get("decoder") or {}).items()):
+            panels.append({"round": row["round"], "system": row["system"], "kind": kind, **block})
+    return panels
+
+
+# CSV -----------------------------------------------------------------------------------------
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return buffer.getvalue()
+
+
+def _estimate_columns(estimate: dict | None) -> list:
+    if not estimate:
+        return [None, None, None]
+    low, high = estimate.get("ci") or (None, None)
+    return [estimate.get("value"), low, high]
+
+
+def metric_csv(results: dict, keys: Sequence[str]) -> str:
+    """Long format: one line per round × system × metric (value and interval)."""
+    lines = []
+    for row in rows_sorted(results.get("rows", [])):
+        for key in keys:
+            metric = METRICS[key]
+            value = row.get(key)
+            if value is None:
+                continue
+            columns = _estimate_columns(value) if metric.estimate else [value, None, None]
+            lines.append([row["round"], row["system"], row["games"], key, *columns])
+    return _csv(["round", "system", "games", "metric", "value", "ci_low", "ci_high"], lines)
+
+
+def decoder_csv(results: dict) -> str:
+    lines = []
+    for panel in decoder_panels(results):
+        for i, reference in enumerate(panel["classes"]):
+            for j, predicted in enumerate(panel["columns"]):
+                lines.append(
+                    [
+                        panel["round"],
+                        panel["system"],
+                        panel["kind"],
+                        panel["decoder"],
+                        reference,
+                        predicted,
+                        panel["confusion"][i][j],
+                        panel["normalized"]["total"][i][j],
+                        panel["normalized"]["row"][i][j],
+                        panel["normalized"]["column"][i][j],
+                    ]
+                )
+    return _csv(
+        [
+            "round",
+            "system",
+            "kind",
+            "decoder",
+            "reference",
+            "predicted",
+            "count",
+            "fraction_of_total",
+            "fraction_of_row",
+            "fraction_of_column",
+        ],
+        lines,
+    )
+
+
+def decoder_summary_csv(results: dict) -> str:
+    lines = []
+    for panel in decoder_panels(results):
+        head = [panel["round"], panel["system"], panel["kind"], panel["decoder"], panel["items"]]
+        lines.append([*head, "accuracy", "", *_estimate_columns(panel["accuracy"])])
+        for measure in ("precision", "recall", "f1"):
+            for name in panel["classes"]:
+                lines.append([*head, measure, name, *_estimate_columns(panel[measure][name])])
+    return _csv(
+        [
+            "round",
+            "system",
+            "kind",
+            "decoder",
+            "items",
+            "measure",
+            "class",
+            "value",
+            "ci_low",
+            "ci_high",
+        ],
+        lines,
+    )
+
+
+AGREEMENT_VARIABLES = ("correctness", "action", "satisfaction")
+
+
+def agreement_csv(results: dict) -> str:
+    lines = []
+    for row in results.get("agreement", []):
+        for variable in AGREEMENT_VARIABLES:
+            part = row.get(variable) or {}
+            lines.append(
+                [
+                    results.get("study"),
+                    row["round"],
+                    row["system"],
+                    variable,
+                    part.get("items", 0),
+                    row.get("annotators"),
+                    *_estimate_columns(part.get("percent")),
+                    part.get("fleiss_items", 0),
+                    *_estimate_columns(part.get("fleiss_kappa")),
+                    *_estimate_columns(part.get("krippendorff_alpha")),
+                ]
+            )
+    return _csv(
+        [
+            "study",
+            "round",
+            "system",
+            "variable",
+            "items",
+            "annotators",
+            "percent_agreement",
+            "percent_ci_low",
+            "percent_ci_high",
+            "fleiss_items",
+            "fleiss_kappa",
+            "fleiss_ci_low",
+            "fleiss_ci_high",
+            "krippendorff_alpha",
+            "alpha_ci_low",
+            "alpha_ci_high",
+        ],
+        lines,
+    )
+
+
+def agreement_pairs_csv(results: dict) -> str:
+    lines = []
+    for row in results.get("agreement", []):
+        for variable in AGREEMENT_VARIABLES:
+            for pair in (row.get(variable) or {}).get("pairs", []):
+                lines.append(
+                    [
+                        results.get("study"),
+                        row["round"],
+                        row["system"],
+                        variable,
+                        pair["first"],
+                        pair["second"],
+                        pair["items"],
+                        pair["cohen_kappa"],
+                    ]
+                )
+    return _csv(
+        [
+            "study",
+            "round",
+            "system",
+            "variable",
+            "annotator_a_hash",
+            "annotator_b_hash",
+            "items",
+            "cohen_kappa",
+        ],
+        lines,
+    )
+
+
+SCALARS = (
+    "games",
+    "successful_games",
+    "turns",
+    "clicks",
+    "correct_clicks",
+    "utterances",
+    "vocabulary_size",
+    "reset_phrases",
+    "try_again_phrases",
+    "annotated_turns",
+    "annotations",
+    "negative_feedback_turns",
+)
+ESTIMATES = (
+    "success_rate",
+    "turns_per_game",
+    "click_accuracy",
+    "utterance_length",
+    "reset_per_100",
+    "try_again_per_100",
+    "exact_match",
+    "positive_feedback",
+    "sim",
+    "sim_neg_fb",
+)
+
+
+def all_metrics_csv(results: dict) -> str:
+    """Every metric of every group on one line (wide), decoder summaries included."""
+    decoder_columns: list[str] = []
+    for panel in decoder_panels(results):
+        names = ["accuracy"] + [
+            f"{m}_{c}" for m in ("precision", "recall", "f1") for c in panel["classes"]
+        ]
+        for name in names:
+            column = f"decoder_{panel['kind']}_{name}"
+            if column not in decoder_columns:
+                decoder_columns.append(column)
+    header = ["study", "round", "system", *SCALARS]
+    for key in ESTIMATES:
+        header += [key, f"{key}_ci_low", f"{key}_ci_high"]
+    for column in decoder_columns:
+        header += [column, f"{column}_ci_low", f"{column}_ci_high"]
+    header.append("similarity")
+    lines = []
+    for row in rows_sorted(results.get("rows", [])):
+        line = [results.get("study"), row["round"], row["system"]]
+        line += [row.get(key) for key in SCALARS]
+        for key in ESTIMATES:
+            line += _estimate_columns(row.get(key))
+        decoder = row.get("decoder") or {}
+        for column in decoder_columns:
+            _, kind, name = column.split("_", 2)
+            block = decoder.get(kind)
+            if block is None:
+                line += [None, None, None]
+            elif name == "accuracy":
+                line += _estimate_columns(block["accuracy"])
+            else:
+                measure, cls = name.split("_", 1)
+                line += _estimate_columns(block[measure].get(cls))
+        line.append(row.get("similarity", ""))
+        lines.append(line)
+    return _csv(header, lines)
+
+
+def section_csv(results: dict, section: str) -> str:
+    if section in ("success_rate", "turns_per_game", "click_accuracy"):
+        return metric_csv(results, [section])
+    if section == "turn_level":
+        return metric_csv(results, [m.key for m in TURN_LEVEL])
+    if section == "language":
+        return metric_csv(results, [m.key for m in LANGUAGE])
+    if section == "decoder":
+        return decoder_csv(results)
+    raise KeyError(section)
+
+
+# Terminal ------------------------------------------------------------------------------------
+
+
+def text_table(results: dict) -> str:
+    """The CLI's table: one line per round × system."""
+    rows = rows_sorted(results.get("rows", []))
+    annotated = any(r.get("exact_match") for r in rows)
+    columns: list[tuple[str, callable]] = [
+        ("round", lambda r: str(r["round"])),
+        ("system", lambda r: r["system"]),
+        ("games", lambda r: str(r["games"])),
+    ]
+
+    def est(key):
+        metric = METRICS[key]
+        return lambda r: (
+            f"{fmt(r[key]['value'], metric)} {fmt_ci(r[key], metric)}" if r.get(key) else "–"
+        )
+
+    columns += [
+        ("success %", est("success_rate")),
+        ("turns/game", est("turns_per_game")),
+        ("click acc %", est("click_accuracy")),
+        ("utt. length", est("utterance_length")),
+        ("vocab", lambda r: str(r["vocabulary_size"])),
+        ("reset", lambda r: str(r["reset_phrases"])),
+        ("try again", lambda r: str(r["try_again_phrases"])),
+    ]
+    if annotated:
+        columns += [
+            ("exact match %", est("exact_match")),
+            ("pos. feedback %", est("positive_feedback")),
+            (f"{sim_label(results)} %", est("sim")),
+            (f"{sim_label(results)} -FB %", est("sim_neg_fb")),
+        ]
+    cells = [[name for name, _ in columns]] + [[f(r) for _, f in columns] for r in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    text = "\n".join(
+        "  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    )
+    params = results.get("parameters", {})
+    footer = (
+        f"\n{params.get('resamples')} resamples, seed {params.get('seed')}, "
+        f"{100 * params.get('confidence', 0.95):g}% {params.get('method', 'bca')} intervals"
+    )
+    return text + footer
