@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import JSONField, Model
+from django.utils import timezone
 
 from games.models import Game, GameConfig, Round, Study, System, Tangram, Turn, Worker
 from games.records import (
     GameRecord,
     RecordError,
-    plain,
     records_from_jsonl,
     records_from_study_export,
 )
@@ -68,7 +69,8 @@ def read_records(path: str | Path) -> list[GameRecord]:
             with path.open(encoding="utf-8") as lines:
                 return records_from_jsonl(lines)
         if suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
+            # NaN and ±Infinity (which Python's json writes) mean missing values.
+            data = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda _: None)
         else:
             data = load_pickle(path)
     except OSError as error:
@@ -82,7 +84,7 @@ def read_records(path: str | Path) -> list[GameRecord]:
         ) from error
     except pickle.UnpicklingError as error:
         raise RecordError(str(error), location=path.name) from error
-    return records_from_study_export(plain(data))
+    return records_from_study_export(data)
 
 
 # Checks against the study and the database --------------------------------------------------
@@ -296,67 +298,128 @@ def _workers_by_hash(hashes: set[str]) -> dict[str, int]:
     return existing
 
 
+def _column_values(model: type[Model], rows: Sequence[dict[str, Any]]) -> tuple[list, list]:
+    """The non-pk columns of ``model`` and, per row, the values to store in them.
+
+    Fields a row leaves out get their model default (``auto_now`` fields the current time), so
+    fields added to the model later need no change here.
+    """
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    now = timezone.now()
+    defaults = {
+        field.attname: (
+            now
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+            else field.get_default()
+        )
+        for field in fields
+    }
+    json_fields = {field.attname: field.encoder for field in fields if isinstance(field, JSONField)}
+
+    def prepared(name: str, value: Any) -> Any:
+        if name in json_fields and value is not None:
+            return json.dumps(value, cls=json_fields[name])
+        return value
+
+    values = [
+        [
+            prepared(field.attname, row.get(field.attname, defaults[field.attname]))
+            for field in fields
+        ]
+        for row in rows
+    ]
+    return fields, values
+
+
+def _insert(model: type[Model], rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` (attname → value) and return their primary keys, in order.
+
+    On PostgreSQL the keys are drawn from the table's sequence and the rows sent with COPY, the
+    fastest way in; other databases (the SQLite demo) use ``bulk_create``.
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        objects = model.objects.bulk_create([model(**row) for row in rows], batch_size=BATCH_SIZE)
+        return [obj.pk for obj in objects]
+    table = model._meta.db_table
+    pk_column = model._meta.pk.column
+    fields, values = _column_values(model, rows)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(column) for column in [pk_column, *(f.column for f in fields)])
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [table, pk_column, len(rows)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        with cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
+            for pk, row in zip(ids, values, strict=True):
+                copy.write_row([pk, *row])
+    return ids
+
+
 def _create_games(
     records: Sequence[GameRecord], study: Study, round_: Round, system: System
 ) -> int:
     speakers = [_worker_hash(r, r.speaker) for r in records]
     listeners = [_worker_hash(r, r.listener) for r in records]
     workers = _workers_by_hash({h for h in speakers + listeners if h})
-    configs = GameConfig.objects.bulk_create(
+    config_ids = _insert(
+        GameConfig,
         [
-            GameConfig(
-                study=study,
-                speaker_order=list(r.speaker_order),
-                listener_order=list(r.listener_order),
-                targets=list(r.targets),
-            )
+            {
+                "study_id": study.pk,
+                "speaker_order": list(r.speaker_order),
+                "listener_order": list(r.listener_order),
+                "targets": list(r.targets),
+            }
             for r in records
         ],
-        batch_size=BATCH_SIZE,
     )
-    games = Game.objects.bulk_create(
+    game_ids = _insert(
+        Game,
         [
-            Game(
-                study=study,
-                round=round_,
-                system=system,
-                config=config,
-                external_id=r.game_id,
-                speaker_id=workers.get(speaker) if speaker else None,
-                listener_id=workers.get(listener) if listener else None,
-                status=Game.Status.ENDED,
-                outcome=r.outcome,
-                end_reason=r.end_reason,
-                started_at=r.created_at,
-                ended_at=r.ended_at,
-                metadata=r.metadata,
-            )
-            for r, config, speaker, listener in zip(
-                records, configs, speakers, listeners, strict=True
+            {
+                "study_id": study.pk,
+                "round_id": round_.pk,
+                "system_id": system.pk,
+                "config_id": config_id,
+                "external_id": r.game_id,
+                "speaker_id": workers[speaker] if speaker else None,
+                "listener_id": workers[listener] if listener else None,
+                "status": Game.Status.ENDED,
+                "outcome": r.outcome,
+                "end_reason": r.end_reason,
+                "started_at": r.created_at,
+                "ended_at": r.ended_at,
+                "metadata": r.metadata,
+            }
+            for r, config_id, speaker, listener in zip(
+                records, config_ids, speakers, listeners, strict=True
             )
         ],
-        batch_size=BATCH_SIZE,
     )
     turns = [
-        Turn(
-            game=game,
-            index=index,
-            utterance=turn.utterance,
-            selection_before=list(turn.selection_before),
-            selection_after=None if turn.selection_after is None else list(turn.selection_after),
-            action=turn.action,
-            action_reason=turn.action_reason,
-            action_probability=turn.action_probability,
-            speaker_seconds=turn.speaker_seconds,
-            listener_seconds=turn.listener_seconds,
-            started_at=turn.started_at,
-            utterance_at=turn.utterance_at,
-            submitted_at=turn.submitted_at,
-        )
-        for record, game in zip(records, games, strict=True)
+        {
+            "game_id": game_id,
+            "index": index,
+            "utterance": turn.utterance,
+            "selection_before": list(turn.selection_before),
+            "selection_after": None if turn.selection_after is None else list(turn.selection_after),
+            "action": turn.action,
+            "action_reason": turn.action_reason,
+            "action_probability": turn.action_probability,
+            "speaker_seconds": turn.speaker_seconds,
+            "listener_seconds": turn.listener_seconds,
+            "started_at": turn.started_at,
+            "utterance_at": turn.utterance_at,
+            "submitted_at": turn.submitted_at,
+        }
+        for record, game_id in zip(records, game_ids, strict=True)
         for index, turn in enumerate(record.turns)
     ]
-    Turn.objects.bulk_create(turns, batch_size=BATCH_SIZE)
+    _insert(Turn, turns)
     return len(turns)
 
 
@@ -398,7 +461,7 @@ def import_game_records(
             try:
                 with transaction.atomic():
                     turns_created = _create_games(new_records, study, round_, system)
-            except IntegrityError as error:
+            except DatabaseError as error:
                 raise RecordError(f"the database refused the import ({error})") from error
     return ImportResult(
         created=len(new_records),

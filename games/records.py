@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from games.actions import LETTERS, ActionError, action_between, parse_action
+from games.actions import LETTERS, Action, format_action
 
 OUTCOMES = ("successful", "unsuccessful", "idle")
 IDLE_REASONS = ("speaker idled", "listener idled")
@@ -138,7 +138,7 @@ class GameRecord:
         for name in ("speaker_order", "listener_order", "targets", "turns"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _validate_game(self)
-        object.__setattr__(self, "turns", tuple(_in_listener_order(self)))
+        object.__setattr__(self, "turns", _in_listener_order(self))
 
     @property
     def context(self) -> tuple[str, ...]:
@@ -220,6 +220,7 @@ def _validate_turns(game: GameRecord) -> None:
             raise _fail(game, "turns", f"a {game.outcome} game needs at least one turn")
         return
     context = set(game.speaker_order)
+    letters = dict(zip(game.listener_order, LETTERS, strict=False))
     previous: frozenset[str] = frozenset()
     last = len(game.turns) - 1
     for index, turn in enumerate(game.turns):
@@ -250,14 +251,7 @@ def _validate_turns(game: GameRecord) -> None:
             if turn.action:
                 raise _fail(game, f"{prefix}.action", "a turn without an answer has no action")
         else:
-            try:
-                if turn.action:
-                    parse_action(turn.action, len(game.listener_order))
-                derived = action_between(
-                    game.listener_order, turn.selection_before, turn.selection_after
-                )
-            except ActionError as error:
-                raise _fail(game, f"{prefix}.action", str(error)) from error
+            derived = action_string(letters, turn.selection_before, turn.selection_after)
             if turn.action != derived:
                 raise _fail(
                     game,
@@ -280,18 +274,35 @@ def _validate_turns(game: GameRecord) -> None:
         raise _fail(game, "outcome", "successful, but the last selection is not the targets")
 
 
-def _in_listener_order(game: GameRecord) -> Iterable[TurnRecord]:
+def action_string(
+    letters: Mapping[str, str], before: Iterable[str], after: Iterable[str] | None
+) -> str:
+    """Canonical action between two selections of context images (``letters``: image → letter)."""
+    if after is None:
+        return ""
+    before_set, after_set = set(before), set(after)
+    return format_action(
+        Action(
+            deselect=frozenset(letters[image] for image in before_set - after_set),
+            select=frozenset(letters[image] for image in after_set - before_set),
+        )
+    )
+
+
+def _in_listener_order(game: GameRecord) -> tuple[TurnRecord, ...]:
+    """The turns with selections in listener order (a turn already in order is kept as is)."""
     position = {image: i for i, image in enumerate(game.listener_order)}
 
     def ordered(selection: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if selection is None else tuple(sorted(selection, key=position.__getitem__))
 
+    turns = []
     for turn in game.turns:
-        yield replace(
-            turn,
-            selection_before=ordered(turn.selection_before),
-            selection_after=ordered(turn.selection_after),
-        )
+        before, after = ordered(turn.selection_before), ordered(turn.selection_after)
+        if before != turn.selection_before or after != turn.selection_after:
+            turn = replace(turn, selection_before=before, selection_after=after)
+        turns.append(turn)
+    return tuple(turns)
 
 
 # Plain values -----------------------------------------------------------------------------
@@ -444,6 +455,8 @@ def game_from_study_record(key: object, raw: object) -> GameRecord:
             f"{len(timings)} entries for {len(chat)} turns", game_id=game_id, field="turnList"
         )
     context = set(speaker_order)
+    letters = dict(zip(listener_order, LETTERS, strict=False))
+    position = {image: i for i, image in enumerate(listener_order)}
     turns = []
     before: tuple[str, ...] = ()
     for index, utterance in enumerate(chat):
@@ -460,6 +473,7 @@ def game_from_study_record(key: object, raw: object) -> GameRecord:
                 raise RecordError(
                     f"{outside[0]} is not in the context", game_id=game_id, field=f"clicks[{index}]"
                 )
+            after = tuple(sorted(after, key=position.__getitem__))
         timing = timings[index] if index < len(timings) else {}
         if not isinstance(timing, dict):
             raise RecordError("expected a dict", game_id=game_id, field=f"turnList[{index}]")
@@ -468,9 +482,7 @@ def game_from_study_record(key: object, raw: object) -> GameRecord:
                 utterance=utterance,
                 selection_before=before,
                 selection_after=after,
-                action=(
-                    "" if after is None else _derive(game_id, index, listener_order, before, after)
-                ),
+                action=action_string(letters, before, after),
                 action_reason="listener_idled" if after is None else "",
                 speaker_seconds=_number(
                     game_id, f"turnList[{index}].secUntilSend", timing.get("secUntilSend")
@@ -502,19 +514,6 @@ def game_from_study_record(key: object, raw: object) -> GameRecord:
         created_at=_timestamp(game_id, "created_at", raw.get("created_at")),
         metadata=metadata,
     )
-
-
-def _derive(
-    game_id: str,
-    index: int,
-    listener_order: Sequence[str],
-    before: Sequence[str],
-    after: Sequence[str],
-) -> str:
-    try:
-        return action_between(listener_order, before, after)
-    except ActionError as error:
-        raise RecordError(str(error), game_id=game_id, field=f"clicks[{index}]") from error
 
 
 def records_from_study_export(data: object) -> list[GameRecord]:
@@ -559,12 +558,8 @@ def _turn_from_jsonl(game_id: str, prefix: str, item: Mapping[str, Any]) -> Turn
     after = value("selection_after", (list, type(None)))
     return TurnRecord(
         utterance=value("utterance", (str,), ""),
-        selection_before=_image_list(
-            game_id, f"{prefix}.selection_before", value("selection_before", (list,), [])
-        ),
-        selection_after=(
-            None if after is None else _image_list(game_id, f"{prefix}.selection_after", after)
-        ),
+        selection_before=value("selection_before", (list,), []),
+        selection_after=after,
         action=value("action", (str,), ""),
         action_reason=value("action_reason", (str,), ""),
         action_probability=value("probability", NUMBER_OR_NONE),
@@ -577,7 +572,7 @@ def _turn_from_jsonl(game_id: str, prefix: str, item: Mapping[str, Any]) -> Turn
 
 
 def game_from_jsonl_object(raw: object, location: str = "") -> GameRecord:
-    """One line of the platform's JSONL export, already decoded."""
+    """One line of the platform's JSONL export, decoded (plain JSON data: no NaN, no numpy)."""
     if not isinstance(raw, dict):
         raise RecordError("expected a JSON object", location=location)
     game_id = raw.get("game_id")
@@ -593,11 +588,9 @@ def game_from_jsonl_object(raw: object, location: str = "") -> GameRecord:
         metadata = _get(raw, game_id, "metadata", (dict,), {})
         return GameRecord(
             game_id=game_id,
-            speaker_order=_image_list(game_id, "context", _get(raw, game_id, "context", (list,))),
-            listener_order=_image_list(
-                game_id, "listener_order", _get(raw, game_id, "listener_order", (list,))
-            ),
-            targets=_image_list(game_id, "targets", _get(raw, game_id, "targets", (list,))),
+            speaker_order=_get(raw, game_id, "context", (list,)),
+            listener_order=_get(raw, game_id, "listener_order", (list,)),
+            targets=_get(raw, game_id, "targets", (list,)),
             outcome=_get(raw, game_id, "outcome", (str,)),
             end_reason=_get(raw, game_id, "end_reason", (str,), ""),
             turns=tuple(turns),
@@ -606,7 +599,7 @@ def game_from_jsonl_object(raw: object, location: str = "") -> GameRecord:
             ids_are_hashes=True,
             created_at=_timestamp(game_id, "started_at", raw.get("started_at")),
             ended_at=_timestamp(game_id, "ended_at", raw.get("ended_at")),
-            metadata=plain(metadata),
+            metadata=metadata,
         )
     except RecordError as error:
         if location and not error.location:
@@ -624,8 +617,9 @@ def records_from_jsonl(lines: Iterable[str]) -> list[GameRecord]:
             continue
         location = f"line {number}"
         try:
-            raw = json.loads(line)
+            # NaN and ±Infinity (which Python's json writes) mean missing values.
+            raw = json.loads(line, parse_constant=lambda _: None)
         except json.JSONDecodeError as error:
             raise RecordError(f"not valid JSON ({error.msg})", location=location) from error
-        records.append(game_from_jsonl_object(plain(raw), location))
+        records.append(game_from_jsonl_object(raw, location))
     return records
