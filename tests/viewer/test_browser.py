@@ -38,6 +38,9 @@ def test_researcher_steps_through_a_demo_game(demo, live_server, browser):
     assert count >= 2
     first_utterance = page.inner_text("#utterance")
     # Every replayed image is served from storage and decodes in the browser.
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#images img')).every(i => i.complete)"
+    )
     widths = page.eval_on_selector_all("#images img", "imgs => imgs.map(i => i.naturalWidth)")
     assert widths == [224] * 10
 
