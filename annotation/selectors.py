@@ -12,10 +12,10 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db.models import Count, Q, Sum
-from django.urls import reverse
 
 from games.actions import tangrams_to_letters
 from games.models import Worker
+from games.tangrams import tangram_image_url
 
 from . import agreement as agreement_stats
 from .models import (
@@ -81,10 +81,6 @@ def completion(session: CrowdSession) -> dict[str, object]:
     return {"kind": "message"}
 
 
-def image_url(tangram: str) -> str:
-    return reverse("games:tangram_image", kwargs={"name": tangram})
-
-
 def assignment_view(assignment: Assignment) -> dict[str, object]:
     """The worker's view of one game: images, the conversation so far, the current step."""
     game = assignment.item.game
@@ -115,7 +111,7 @@ def assignment_view(assignment: Assignment) -> dict[str, object]:
     view: dict[str, object] = {
         "id": assignment.pk,
         "turn_count": len(turns),
-        "images": [{"letter": letters[t], "url": image_url(t)} for t in order],
+        "images": [{"letter": letters[t], "url": tangram_image_url(t)} for t in order],
         "history": history,
         "step": None,
     }

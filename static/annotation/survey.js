@@ -82,7 +82,9 @@
       cell.className = "tangram";
       cell.dataset.letter = image.letter;
       if (shown.has(image.letter)) cell.classList.add("selected");
-      if (before && before.has(image.letter) !== shown.has(image.letter)) cell.classList.add("changed");
+      if (before && before.has(image.letter) !== shown.has(image.letter)) {
+        cell.classList.add("changed", shown.has(image.letter) ? "selected" : "deselected");
+      }
       cell.setAttribute("aria-pressed", shown.has(image.letter) ? "true" : "false");
       cell.setAttribute("aria-label", "picture " + image.letter);
       const img = document.createElement("img");
