@@ -22,7 +22,7 @@ import torch
 from ..checkpoints import fingerprint
 from ..interfaces import KIND_LABELS, LABEL_UNPARSEABLE, FeedbackContext, FeedbackResult
 from ..prompts import LABEL_WORDS, PROMPT_VERSION, decoder_instruction, decoder_prompt
-from .hf_common import chat_text, continuation_ids, load_model
+from .hf_common import LoadedModel, chat_text, continuation_ids, load_model
 
 
 class HFDecoder:
@@ -35,11 +35,32 @@ class HFDecoder:
         batch_size: int = 32,
         mode: str = "score",
     ) -> None:
+        loaded = load_model(path, what="feedback decoder", device=device, dtype=dtype)
+        self._setup(loaded, f"hf:{path}", fingerprint(path), batch_size=batch_size, mode=mode)
+
+    @classmethod
+    def from_loaded(
+        cls,
+        loaded: LoadedModel,
+        name: str,
+        fingerprint_: str,
+        *,
+        batch_size: int = 32,
+        mode: str = "score",
+    ) -> HFDecoder:
+        """A decoder around a model already in memory (benchmarks with random full-size weights)."""
+        decoder = cls.__new__(cls)
+        decoder._setup(loaded, name, fingerprint_, batch_size=batch_size, mode=mode)
+        return decoder
+
+    def _setup(
+        self, loaded: LoadedModel, name: str, fingerprint_: str, *, batch_size: int, mode: str
+    ) -> None:
         if mode not in ("score", "generate"):
             raise ValueError(f"decoder mode must be score or generate, not {mode!r}")
-        self.loaded = load_model(path, what="feedback decoder", device=device, dtype=dtype)
-        self.name = f"hf:{path}"
-        self.version = f"{fingerprint(path)}-{PROMPT_VERSION}-{mode}"
+        self.loaded = loaded
+        self.name = name
+        self.version = f"{fingerprint_}-{PROMPT_VERSION}-{mode}"
         self.batch_size = batch_size
         self.mode = mode
         self._label_ids: dict[str, dict[str, list[int]]] = {}

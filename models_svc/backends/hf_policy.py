@@ -22,7 +22,7 @@ from ..action_space import from_surface_form, surface_form, valid_actions
 from ..checkpoints import fingerprint
 from ..interfaces import CheckpointError, PolicyDecision, PolicyInput
 from ..prompts import PROMPT_VERSION, policy_messages
-from .hf_common import chat_text, load_model, stop_token_ids
+from .hf_common import LoadedModel, chat_text, load_model, stop_token_ids
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +43,7 @@ class HFPolicy:
         dtype: str = "auto",
         temperature: float = 1.0,
     ) -> None:
-        if temperature <= 0:
-            raise ValueError("temperature must be positive")
-        self.loaded = load_model(
+        loaded = load_model(
             path,
             what="listener policy",
             device=device,
@@ -53,14 +51,30 @@ class HFPolicy:
             need_images=True,
             adapter=adapter,
         )
-        self.name = f"hf:{path}" + (f"+lora:{adapter}" if adapter else "")
+        name = f"hf:{path}" + (f"+lora:{adapter}" if adapter else "")
         paths = [path, adapter] if adapter else [path]
-        self.version = f"{fingerprint(*paths)}-{PROMPT_VERSION}"
+        self._setup(loaded, name, fingerprint(*paths), temperature)
+
+    @classmethod
+    def from_loaded(
+        cls, loaded: LoadedModel, name: str, fingerprint_: str, *, temperature: float = 1.0
+    ) -> HFPolicy:
+        """A policy around a model already in memory (benchmarks with random full-size weights)."""
+        policy = cls.__new__(cls)
+        policy._setup(loaded, name, fingerprint_, temperature)
+        return policy
+
+    def _setup(self, loaded: LoadedModel, name: str, fingerprint_: str, temperature: float) -> None:
+        if temperature <= 0:
+            raise ValueError("temperature must be positive")
+        self.loaded = loaded
+        self.name = name
+        self.version = f"{fingerprint_}-{PROMPT_VERSION}"
         self.temperature = temperature
         tokenizer = self.loaded.tokenizer
         stops = stop_token_ids(tokenizer)
         if not stops:
-            raise CheckpointError(f"listener policy: {path} has no end-of-answer token (EOS)")
+            raise CheckpointError(f"listener policy: {name} has no end-of-answer token (EOS)")
         self.stop_id = stops[0]
         self._tries: dict[tuple[int, frozenset[str]], TrieNode] = {}
         self.loaded.tokenizer.padding_side = "left"
@@ -105,45 +119,98 @@ class HFPolicy:
 
     # -- model inputs ---------------------------------------------------------------------------
 
-    def _images(self, item: PolicyInput):
-        from PIL import Image
+    def _base_model(self):
+        model = self.loaded.model
+        return model.get_base_model() if hasattr(model, "get_base_model") else model
 
-        if len(item.image_paths) != len(item.images) or any(p is None for p in item.image_paths):
-            missing = [
-                n
-                for n, p in zip(
-                    item.images, item.image_paths or [None] * len(item.images), strict=True
+    def _can_cache_images(self) -> bool:
+        """Whether the model takes precomputed image features (IDEFICS2 and kin do)."""
+        if not hasattr(self, "_cache_images"):
+            import inspect
+
+            base = self._base_model()
+            self._cache_images = (
+                hasattr(base, "get_image_features")
+                and "mm_encoder_outputs" in inspect.signature(base.forward).parameters
+                and not getattr(self.loaded.processor.image_processor, "do_image_splitting", False)
+            )
+        return self._cache_images
+
+    def image_features(self, paths: Sequence[str]) -> torch.Tensor:
+        """Encoder outputs per image file (vision model and connector), cached by path and
+        modification time: the 10 images of a game are encoded once, not on every turn."""
+        import os
+
+        cache = self.__dict__.setdefault("_image_cache", {})
+        rows = []
+        for path in paths:
+            key = (path, os.stat(path).st_mtime_ns)
+            if key not in cache:
+                processed = self.loaded.processor.image_processor(
+                    [[self._open_image(path)]], return_tensors="pt"
                 )
-                if p is None
-            ]
-            raise ValueError(f"no image file for tangram(s): {', '.join(missing)}")
-        images = []
-        for path in item.image_paths:
-            with Image.open(path) as image:
-                rgba = image.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                images.append(Image.alpha_composite(background, rgba).convert("RGB"))
-        return images
+                with torch.inference_mode():
+                    output = self._base_model().get_image_features(
+                        pixel_values=processed["pixel_values"].to(self.loaded.device),
+                        pixel_attention_mask=processed["pixel_attention_mask"].to(
+                            self.loaded.device
+                        ),
+                    )
+                features = output if isinstance(output, torch.Tensor) else output.pooler_output
+                if len(cache) >= 4096:
+                    cache.clear()
+                cache[key] = features[0]
+            rows.append(cache[key])
+        return torch.stack(rows)
 
     def _encode(self, items: Sequence[PolicyInput], suffixes: Sequence[list[int]] | None = None):
-        """Processor inputs for a batch (left padded), each prompt followed by its suffix ids."""
+        """Model inputs for a batch (left padded), each prompt followed by its suffix ids."""
         processor = self.loaded.processor
         texts = [self.prompt_text(item) for item in items]
-        batch = processor(
-            text=texts,
-            images=[self._images(item) for item in items],
-            padding=True,
-            return_tensors="pt",
-        )
+        images = [self._checked_paths(item) for item in items]
+        if self._can_cache_images():
+            from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+            batch = dict(processor(text=texts, padding=True, return_tensors="pt"))
+            features = self.image_features([path for paths in images for path in paths])
+            extra = {
+                "mm_encoder_outputs": {"image": BaseModelOutputWithPooling(pooler_output=features)}
+            }
+        else:
+            batch = dict(
+                processor(
+                    text=texts,
+                    images=[[self._open_image(p) for p in paths] for paths in images],
+                    padding=True,
+                    return_tensors="pt",
+                )
+            )
+            extra = {}
         if suffixes is not None:
             if len(items) != 1:
                 raise ValueError("suffixes are only supported for one input at a time")
-            extra = torch.tensor([suffixes[0]], dtype=batch["input_ids"].dtype)
-            batch["input_ids"] = torch.cat([batch["input_ids"], extra], 1)
-            batch["attention_mask"] = torch.cat(
-                [batch["attention_mask"], torch.ones_like(extra)], 1
-            )
-        return batch.to(self.loaded.device)
+            tail = torch.tensor([suffixes[0]], dtype=batch["input_ids"].dtype)
+            batch["input_ids"] = torch.cat([batch["input_ids"], tail], 1)
+            batch["attention_mask"] = torch.cat([batch["attention_mask"], torch.ones_like(tail)], 1)
+        device = self.loaded.device
+        return {key: value.to(device) for key, value in batch.items()} | extra
+
+    @staticmethod
+    def _checked_paths(item: PolicyInput) -> list[str]:
+        paths = list(item.image_paths) or [None] * len(item.images)
+        missing = [name for name, path in zip(item.images, paths, strict=False) if path is None]
+        if missing or len(paths) != len(item.images):
+            raise ValueError(f"no image file for tangram(s): {', '.join(missing)}")
+        return [str(path) for path in paths]
+
+    @staticmethod
+    def _open_image(path: str):
+        from PIL import Image
+
+        with Image.open(path) as image:
+            rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
 
     @staticmethod
     def _positions(mask: torch.Tensor) -> torch.Tensor:

@@ -108,3 +108,15 @@ def test_missing_image_file_is_named(policy):
     item = PolicyInput(images=tuple(NAMES), selection=(), utterance="x", image_paths=(None,) * 10)
     with pytest.raises(ValueError, match="no image file for tangram"):
         policy.act([item])
+
+
+def test_cached_image_features_match_the_processor_path(policy, tangram_images):
+    from models_svc.backends.hf_policy import HFPolicy
+
+    assert policy._can_cache_images()
+    plain = HFPolicy.from_loaded(policy.loaded, policy.name, "x")
+    plain._cache_images = False
+    for item in inputs(tangram_images, 3):
+        decision = policy.act([item])[0]
+        assert plain.act([item])[0].action == decision.action
+        assert plain.score(item, decision.action) == pytest.approx(decision.probability, rel=1e-4)
