@@ -146,7 +146,7 @@ class GameConsumer(AsyncWebsocketConsumer):
             return
         self.version = max(self.version, view["version"])
         await self.send(text_data=json.dumps(view))
-        if view["status"] == Game.Status.PLAYING and view["deadline_ms"] is not None:
+        if view["status"] == Game.Status.PLAYING and view.get("deadline_ms") is not None:
             timers.schedule(self.game_id, _from_ms(view["deadline_ms"]), expire_and_publish)
         if self.model_game and view["phase"] == Game.Phase.LISTENER and self.poller is None:
             self.poller = asyncio.ensure_future(self.poll_model_answer())

@@ -487,7 +487,17 @@ def toggle(game_id: int, worker_id: int | None, tangram: object) -> Change | Ref
         game.listener_draft = [t for t in game.config.listener_order if t in draft]
         _save(game, "listener_draft")
         _event(game, GameEvent.Kind.TOGGLE, LISTENER, now, tangram=name, selected=name in draft)
-        return _change(game, now, roles=[LISTENER])
+        # Only the listener's own screen changes: a small message, no history to rebuild.
+        draft_view = {
+            "type": "draft",
+            "game": game.pk,
+            "version": game.version,
+            "status": game.status,
+            "phase": game.phase,
+            "turn": game.turn_index,
+            "draft": list(game.listener_draft),
+        }
+        return Change(game.pk, game.version, {LISTENER: draft_view}, deadline=game.deadline)
 
     return _run(op)
 

@@ -20,6 +20,7 @@
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
       if (message.type === "state") render(message);
+      else if (message.type === "draft") applyDraft(message);
       else if (message.type === "error") showError(message.message);
     };
     socket.onclose = (event) => {
@@ -68,6 +69,14 @@
     } else notice.hidden = true;
     if (state.status === "ended") renderEnd();
     tick();
+  }
+
+  function applyDraft(message) {
+    if (!state || message.version <= state.version) return;
+    state.version = message.version;
+    state.draft = message.draft;
+    pendingDraft = null;
+    renderGrid();
   }
 
   function selectedSet() {

@@ -32,10 +32,10 @@ async def connected(path: str, cookie: str | None) -> WebsocketCommunicator:
     return socket
 
 
-async def next_state(socket: WebsocketCommunicator, **expected) -> dict:
-    """The next message, which must be a state matching ``expected``."""
+async def next_state(socket: WebsocketCommunicator, kind: str = "state", **expected) -> dict:
+    """The next message, which must be of ``kind`` and match ``expected``."""
     message = await socket.receive_json_from(timeout=5)
-    assert message["type"] == "state", message
+    assert message["type"] == kind, message
     for key, value in expected.items():
         assert message[key] == value, (key, message)
     return message
@@ -116,7 +116,7 @@ async def test_two_workers_are_paired_in_the_lobby_and_play_to_success():
     await next_state(speaker, phase="listener")
     for name in game.config.targets:
         await listener.send_json_to({"type": "toggle", "tangram": name})
-        await next_state(listener, phase="listener")
+        await next_state(listener, "draft", phase="listener")
     assert await speaker.receive_nothing(timeout=0.2)
     await listener.send_json_to({"type": "submit"})
     ended = await next_state(speaker, status="ended", outcome="successful")
@@ -139,7 +139,7 @@ async def test_a_listener_who_reconnects_mid_turn_gets_the_same_turn_and_time(cl
     await next_state(listener, phase="listener")
     await next_state(speaker, phase="listener")
     await listener.send_json_to({"type": "toggle", "tangram": "page1-4"})
-    await next_state(listener, draft=["page1-4"])
+    await next_state(listener, "draft", draft=["page1-4"])
     await listener.disconnect()
 
     clock.advance(10)
@@ -148,7 +148,7 @@ async def test_a_listener_who_reconnects_mid_turn_gets_the_same_turn_and_time(cl
     assert state["utterance"] == "the bird and the boat"
     assert state["deadline_ms"] - state["server_ms"] == 35_000
     await listener.send_json_to({"type": "toggle", "tangram": "page1-0"})
-    await next_state(listener, draft=["page1-4", "page1-0"])
+    await next_state(listener, "draft", draft=["page1-4", "page1-0"])
     await listener.send_json_to({"type": "submit"})
     state = await next_state(speaker, phase="speaker", turn=1)
     assert state["selection"] == ["page1-4", "page1-0"]
@@ -224,7 +224,7 @@ async def test_bad_input_is_refused_logged_and_harmless(clock, caplog, monkeypat
     for _ in range(40):
         message = await listener.receive_json_from(timeout=5)
         codes.append(message.get("code", message["type"]))
-    assert (codes.count("state"), codes.count("flooding")) == (17, 23)
+    assert (codes.count("draft"), codes.count("flooding")) == (17, 23)
     limiter_time[0] += 10
     await listener.send_json_to({"type": "sync"})
     assert (await next_state(listener))["draft"] == ["page1-1"]
