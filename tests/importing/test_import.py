@@ -231,3 +231,74 @@ def test_duplicate_game_ids_in_one_import(sample_tangrams):
     with pytest.raises(RecordError, match=f"game {EZ}: field 'game_id': appears twice"):
         import_game_records(records + records[:1], study=study, round_index=0, system_name="X")
     assert Game.objects.count() == 0
+
+
+def test_nan_in_a_json_file_means_missing(sample_tangrams, tmp_path):
+    text = SAMPLE_JSON.read_text()
+    first_timing = '"secUntilSend": 19,'
+    assert first_timing in text
+    path = tmp_path / "nan.json"
+    path.write_text(text.replace(first_timing, '"secUntilSend": NaN,', 1))
+    run_import(path)
+    assert Turn.objects.get(game__external_id=EZ, index=0).speaker_seconds is None
+
+
+@pytest.mark.parametrize("model", [GameConfig, Game, Turn], ids=lambda m: m.__name__)
+def test_fields_an_import_leaves_out_get_their_model_defaults(sample_tangrams, model):
+    """The COPY path fills every column the importer does not know about like the ORM would."""
+    from games.importing import _create_games
+
+    study = Study.objects.create(name="defaults")
+    round_ = Round.objects.create(study=study, index=0)
+    system = System.objects.create(round=round_, name="B-FFT")
+    _create_games(read_records(SAMPLE_JSON)[:2], study, round_, system)
+    stored = model.objects.order_by("pk").first()
+    set_by_import = {
+        GameConfig: {"study_id", "speaker_order", "listener_order", "targets"},
+        Game: {
+            "study_id",
+            "round_id",
+            "system_id",
+            "config_id",
+            "external_id",
+            "speaker_id",
+            "listener_id",
+            "status",
+            "outcome",
+            "end_reason",
+            "started_at",
+            "ended_at",
+            "metadata",
+        },
+        Turn: {
+            "game_id",
+            "index",
+            "utterance",
+            "selection_before",
+            "selection_after",
+            "action",
+            "action_reason",
+            "action_probability",
+            "speaker_seconds",
+            "listener_seconds",
+            "started_at",
+            "utterance_at",
+            "submitted_at",
+        },
+    }[model]
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.attname in set_by_import:
+            continue
+        value = getattr(stored, field.attname)
+        if getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False):
+            assert value is not None, field.name
+        else:
+            assert value == field.get_default(), field.name
+
+
+def test_missing_file_and_bad_round(sample_tangrams, tmp_path):
+    with pytest.raises(CommandError, match=r"nothing imported: absent.json: cannot read the file"):
+        run_import(tmp_path / "absent.json")
+    with pytest.raises(CommandError, match=r"field 'round': round must be 0 or more, got -1"):
+        run_import(SAMPLE_JSON, round_index=-1)
+    assert_nothing_written()
