@@ -106,9 +106,10 @@ class TurnRecord:
     submitted_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "selection_before", tuple(self.selection_before))
-        if self.selection_after is not None:
-            object.__setattr__(self, "selection_after", tuple(self.selection_after))
+        for name in ("selection_before", "selection_after"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,9 @@ class GameRecord:
 
     ``speaker``/``listener`` are worker ids as in the source (raw platform ids), or keyed hashes
     when ``ids_are_hashes`` (the platform's own export), or None. ``created_at`` is when the game
-    began. ``metadata`` holds the remaining fields of the source record, JSON-safe.
+    began (the JSONL's ``started_at``; stored as ``Game.started_at``, since ``Game.created_at``
+    is when the row was written). ``metadata`` holds the remaining fields of the source record,
+    JSON-safe.
     """
 
     game_id: str
@@ -136,7 +139,10 @@ class GameRecord:
 
     def __post_init__(self) -> None:
         for name in ("speaker_order", "listener_order", "targets", "turns"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+            value = getattr(self, name)
+            if not isinstance(value, list | tuple):
+                raise _fail(self, name, f"expected a list, got {type(value).__name__}")
+            object.__setattr__(self, name, tuple(value))
         _validate_game(self)
         object.__setattr__(self, "turns", _in_listener_order(self))
 
@@ -231,8 +237,10 @@ def _validate_turns(game: GameRecord) -> None:
             raise _fail(game, f"{prefix}.utterance", f"text of at most {MAX_UTTERANCE_CHARS}")
         for name in ("selection_before", "selection_after"):
             selection = getattr(turn, name)
-            if selection is None:
+            if selection is None and name == "selection_after":
                 continue
+            if not isinstance(selection, tuple):
+                raise _fail(game, f"{prefix}.{name}", "expected a list of tangram ids")
             _check_image_list(game, f"{prefix}.{name}", selection)
             outside = [image for image in selection if image not in context]
             if outside:
