@@ -46,6 +46,8 @@ class ImportResult:
     def summary(self) -> str:
         """One line for people: what was imported and what was already there."""
         total = self.created + self.skipped
+        if not total:
+            return "nothing to import: no games in the input"
         if not self.created:
             return f"nothing to import: all {total} games already present"
         text = f"imported {self.created} games ({self.turns_created} turns)"

@@ -302,3 +302,8 @@ def test_missing_file_and_bad_round(sample_tangrams, tmp_path):
     with pytest.raises(CommandError, match=r"field 'round': round must be 0 or more, got -1"):
         run_import(SAMPLE_JSON, round_index=-1)
     assert_nothing_written()
+
+
+def test_an_empty_export_imports_nothing(db, write_json):
+    assert run_import(write_json({})) == "nothing to import: no games in the input"
+    assert Game.objects.count() == 0
