@@ -178,8 +178,7 @@ def write_jsonl(
 ) -> ExportResult:
     games = turns = 0
     for game in iter_game_dicts(study, round_index=round_index, system_name=system_name):
-        stream.write(json.dumps(game, ensure_ascii=False, allow_nan=False))
-        stream.write("\n")
+        stream.write(json.dumps(game, ensure_ascii=False, allow_nan=False) + "\n")
         games += 1
         turns += len(game["turns"])
     return ExportResult(games=games, turns=turns)

@@ -204,3 +204,9 @@ def test_export_of_an_unknown_study(db, tmp_path):
     with pytest.raises(CommandError, match="no study named 'nope'"):
         command("export_games", study="nope", output=str(tmp_path / "x.jsonl"))
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_export_to_standard_output(imported, tmp_path):
+    path = tmp_path / "a.jsonl"
+    command("export_games", study="A", format="jsonl", output=str(path))
+    assert command("export_games", study="A", output="-") + "\n" == path.read_text()

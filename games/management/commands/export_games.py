@@ -6,8 +6,6 @@ writes to standard output. Workers appear only as keyed hashes.
 
 from __future__ import annotations
 
-import sys
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from games.exporting import FORMATS, export_games_file, write_jsonl
@@ -30,7 +28,7 @@ class Command(BaseCommand):
             raise CommandError(f"no study named {options['study']!r}")
         selection = {"round_index": options["round"], "system_name": options["system"]}
         if options["output"] == "-":
-            write_jsonl(sys.stdout, study, **selection)
+            write_jsonl(self.stdout, study, **selection)
             return
         try:
             result = export_games_file(options["output"], study, **selection)
