@@ -1,4 +1,23 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from evaluation import views
 
 app_name = "evaluation"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.IndexView.as_view(), name="index"),
+    path("study/<int:pk>/", views.StudyDashboardView.as_view(), name="study"),
+    path("study/<int:pk>/runs/", views.StartRunView.as_view(), name="start_run"),
+    path("study/<int:pk>/exports/", views.ExportsView.as_view(), name="exports"),
+    path("runs/<int:run_id>/progress/", views.RunProgressView.as_view(), name="run_progress"),
+    path(
+        "runs/<int:run_id>/tables/<slug:section>.csv",
+        views.SectionCSVView.as_view(),
+        name="section_csv",
+    ),
+    path(
+        "runs/<int:run_id>/figures/<slug:section>.<str:fmt>",
+        views.SectionFigureView.as_view(),
+        name="section_figure",
+    ),
+    path("runs/<int:run_id>/exports/<str:name>", views.ExportView.as_view(), name="export"),
+]

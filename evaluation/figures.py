@@ -1,0 +1,263 @@
+"""Paper-ready figures of a metric run (SVG and PDF), drawn from the stored results only.
+
+matplotlib is imported here, lazily, and only its object-oriented API is used (``Figure`` with
+the Agg canvas; no pyplot state), so figures can be drawn in any web or worker thread. Text is
+kept as text in SVG and as TrueType in PDF, and the files carry no creation date, so the same
+results always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from evaluation import tables
+from evaluation.stats.study import system_sort_key
+
+FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+NORMALIZATIONS = ("total", "row", "column", "counts")
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def render(figure, fmt: str) -> bytes:
+    """The figure as SVG or PDF bytes (deterministic)."""
+    import matplotlib
+
+    if fmt not in FORMATS:
+        raise ValueError(f"figure format must be one of {sorted(FORMATS)}")
+    buffer = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {"CreationDate": None}
+    with matplotlib.rc_context(
+        {"svg.hashsalt": "respect", "svg.fonttype": "none", "pdf.fonttype": 42}
+    ):
+        figure.savefig(buffer, format=fmt, metadata=metadata)
+    return buffer.getvalue()
+
+
+def _colors(systems: Sequence[str]) -> dict[str, str]:
+    ordered = sorted(systems, key=system_sort_key)
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(ordered)}
+
+
+def _series(rows: Sequence[dict], key: str, scale: float):
+    """Per system: rounds, values, lower and upper bounds of ``key``."""
+    series: dict[str, tuple[list, list, list, list]] = {}
+    for row in tables.rows_sorted(rows):
+        value = row.get(key)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            if value.get("value") is None:
+                continue
+            low, high = value.get("ci") or (None, None)
+            point = value["value"]
+        else:
+            point, low, high = value, None, None
+        rounds, values, lows, highs = series.setdefault(row["system"], ([], [], [], []))
+        rounds.append(row["round"])
+        values.append(point * scale)
+        lows.append(point * scale if low is None else low * scale)
+        highs.append(point * scale if high is None else high * scale)
+    return series
+
+
+def _plot_by_round(
+    axes, rows, key: str, *, percent: bool, ylabel: str, colors, dashed: bool = False, suffix=""
+) -> None:
+    scale = 100.0 if percent else 1.0
+    for system, (rounds, values, lows, highs) in _series(rows, key, scale).items():
+        color = colors[system]
+        label = system + suffix
+        if len(rounds) == 1:
+            axes.errorbar(
+                rounds,
+                values,
+                yerr=[[values[0] - lows[0]], [highs[0] - values[0]]],
+                fmt="s" if dashed else "o",
+                color=color,
+                capsize=3,
+                label=label,
+                mfc="white" if dashed else color,
+            )
+        else:
+            style = "--" if dashed else "-"
+            axes.plot(
+                rounds,
+                values,
+                style,
+                marker="o",
+                color=color,
+                label=label,
+                mfc="white" if dashed else color,
+            )
+            axes.fill_between(
+                rounds, lows, highs, color=color, alpha=0.1 if dashed else 0.18, linewidth=0
+            )
+    axes.set_xlabel("Round ρ")
+    axes.set_ylabel(ylabel)
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.grid(alpha=0.3)
+
+
+def by_round_figure(results: dict, key: str):
+    """One metric by round for every system, with the interval as a band (paper Figure 4)."""
+    metric = tables.METRICS[key]
+    rows = results.get("rows", [])
+    figure = _figure(6.0, 3.6)
+    axes = figure.add_subplot()
+    colors = _colors([r["system"] for r in rows])
+    ylabel = tables.metric_label(results, metric) + (" (%)" if metric.percent else "")
+    _plot_by_round(axes, rows, key, percent=metric.percent, ylabel=ylabel, colors=colors)
+    confidence = results.get("parameters", {}).get("confidence", 0.95)
+    axes.set_title(f"{tables.metric_label(results, metric)} ({100 * confidence:g}% intervals)")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return figure
+
+
+def turn_level_figure(results: dict):
+    """Exact match, Sim (and Sim −FB) and positive feedback by round (paper Figure 5)."""
+    rows = [r for r in results.get("rows", []) if r.get("exact_match")]
+    figure = _figure(10.0, 3.4)
+    panels = figure.subplots(1, 3)
+    colors = _colors([r["system"] for r in rows])
+    _plot_by_round(
+        panels[0], rows, "exact_match", percent=True, ylabel="Exact match (%)", colors=colors
+    )
+    _plot_by_round(panels[1], rows, "sim", percent=True, ylabel="Sim(â, a*) (%)", colors=colors)
+    _plot_by_round(
+        panels[1],
+        rows,
+        "sim_neg_fb",
+        percent=True,
+        ylabel="Sim(â, a*) (%)",
+        colors=colors,
+        dashed=True,
+        suffix=" −FB",
+    )
+    _plot_by_round(
+        panels[2],
+        rows,
+        "positive_feedback",
+        percent=True,
+        ylabel="Positive feedback (%)",
+        colors=colors,
+    )
+    panels[1].set_title(
+        "dashed: negative-feedback turns"
+        + ("" if tables.sim_label(results) == "Sim" else "\nidentity similarity: no embeddings"),
+        fontsize="small",
+    )
+    handles, labels = panels[1].get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="outside right center", frameon=False)
+    return figure
+
+
+def decoder_figure(results: dict, normalize: str = "total"):
+    """Confusion matrices by round × system, one row of heatmaps per label kind (Figure 6)."""
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {NORMALIZATIONS}")
+    panels = tables.decoder_panels(results)
+    kinds = [k for k in ("binary", "ternary") if any(p["kind"] == k for p in panels)]
+    groups = sorted(
+        {(p["round"], p["system"]) for p in panels},
+        key=lambda g: (g[0], system_sort_key(g[1])),
+    )
+    figure = _figure(max(3.0, 2.6 * len(groups)), 2.8 * max(1, len(kinds)))
+    if not panels:
+        return figure
+    grid = figure.subplots(len(kinds), len(groups), squeeze=False)
+    by_key = {(p["kind"], p["round"], p["system"]): p for p in panels}
+    for i, kind in enumerate(kinds):
+        for j, (round_index, system) in enumerate(groups):
+            axes = grid[i][j]
+            panel = by_key.get((kind, round_index, system))
+            if panel is None:
+                axes.set_axis_off()
+                continue
+            _heatmap(axes, panel, normalize)
+            axes.set_title(f"{kind} · ρ={round_index} · {system}", fontsize="small")
+    return figure
+
+
+def _heatmap(axes, panel: dict, normalize: str) -> None:
+    import numpy as np
+
+    counts = np.array(panel["confusion"], dtype=float)
+    columns = list(panel["columns"])
+    if not counts[:, -1].any():  # no unparseable answers: leave the column out
+        counts, columns = counts[:, :-1], columns[:-1]
+    if normalize == "counts":
+        shown = counts
+    else:
+        values = np.array(panel["normalized"][normalize], dtype=float)[:, : counts.shape[1]]
+        shown = np.nan_to_num(values, nan=0.0)
+    axes.imshow(shown, cmap="Blues", vmin=0, vmax=max(float(shown.max()), 1e-9))
+    for (r, c), value in np.ndenumerate(shown):
+        text = f"{value:g}" if normalize == "counts" else f"{100 * value:.0f}%"
+        dark = value > 0.6 * shown.max()
+        axes.text(
+            c,
+            r,
+            text,
+            ha="center",
+            va="center",
+            fontsize="small",
+            color="white" if dark else "black",
+        )
+    axes.set_xticks(range(len(columns)), columns, fontsize="small", rotation=30, ha="right")
+    axes.set_yticks(range(len(panel["classes"])), panel["classes"], fontsize="small")
+    axes.set_xlabel("decoder")
+    axes.set_ylabel("annotated")
+
+
+def language_figure(results: dict):
+    """Vocabulary size, utterance length, reset and try-again phrases by round (Figure 7)."""
+    rows = results.get("rows", [])
+    figure = _figure(9.0, 5.6)
+    grid = figure.subplots(2, 2)
+    colors = _colors([r["system"] for r in rows])
+    for axes, key in zip(
+        grid.ravel(),
+        ("vocabulary_size", "utterance_length", "reset_phrases", "try_again_phrases"),
+        strict=True,
+    ):
+        metric = tables.METRICS[key]
+        _plot_by_round(axes, rows, key, percent=False, ylabel=metric.label, colors=colors)
+    handles, labels = grid[0][0].get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="outside right center", frameon=False)
+    return figure
+
+
+def section_figure(results: dict, section: str, normalize: str = "total"):
+    if section in ("success_rate", "turns_per_game", "click_accuracy"):
+        return by_round_figure(results, section)
+    if section == "turn_level":
+        return turn_level_figure(results)
+    if section == "decoder":
+        return decoder_figure(results, normalize)
+    if section == "language":
+        return language_figure(results)
+    raise KeyError(section)

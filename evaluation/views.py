@@ -1,0 +1,203 @@
+"""Researcher dashboards of metric runs, their downloads, and admin exports.
+
+Views parse the request and choose a response; numbers come from the stored run results
+(``evaluation.tables``), figures from ``evaluation.figures`` (cached per run: results of a done
+run never change).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from evaluation import figures, selectors, services, tables
+from evaluation.forms import MetricRunForm
+from evaluation.models import MetricRun
+from games.models import Study
+from games.roles import AdminRequiredMixin, ResearcherRequiredMixin, is_admin
+
+FIGURE_CACHE_SECONDS = 24 * 3600
+
+
+def _done_run(run_id: int) -> MetricRun:
+    run = get_object_or_404(MetricRun.objects.select_related("study"), pk=run_id)
+    if run.status != MetricRun.Status.DONE or not run.results:
+        raise Http404("this metric run has no results (yet)")
+    return run
+
+
+def _download(content: str | bytes, filename: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _slug(run: MetricRun) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in run.study.name)
+    return f"{safe}-run{run.pk}"
+
+
+class IndexView(ResearcherRequiredMixin, TemplateView):
+    template_name = "evaluation/index.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(overviews=selectors.study_overviews(), **kwargs)
+
+
+class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
+    template_name = "evaluation/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        study = get_object_or_404(Study, pk=self.kwargs["pk"])
+        requested = self.request.GET.get("run")
+        if requested and requested.isdigit():
+            run = MetricRun.objects.filter(
+                study=study, pk=int(requested), status=MetricRun.Status.DONE
+            ).first()
+        else:
+            run = selectors.latest_run(study)
+        stamp = selectors.data_stamp(study)
+        context = {
+            "study": study,
+            "run": run,
+            "active": selectors.active_run(study),
+            "history": selectors.study_runs(study),
+            "form": kwargs.pop("form", None) or MetricRunForm(),
+            "stamp": stamp,
+            "stale": run is not None and run.data_stamp != stamp,
+            "is_admin": is_admin(self.request.user),
+            "normalize": self.request.GET.get("normalize", "total"),
+        }
+        if context["normalize"] not in figures.NORMALIZATIONS:
+            context["normalize"] = "total"
+        if run is not None:
+            results = run.results
+            context.update(
+                results=results,
+                interaction=[tables.pivot(results, m) for m in tables.INTERACTION],
+                sections=tables.SECTION_TITLES,
+                turn_header=tables.turn_level_table(results)[0],
+                turn_rows=tables.turn_level_table(results)[1],
+                decoder_panels=tables.decoder_panels(results),
+                language=[tables.pivot(results, m) for m in tables.LANGUAGE],
+                sim_label=tables.sim_label(results),
+                agreement=results.get("agreement", []),
+            )
+        return super().get_context_data(**context, **kwargs)
+
+
+class StartRunView(ResearcherRequiredMixin, View):
+    def post(self, request, pk: int):
+        study = get_object_or_404(Study, pk=pk)
+        form = MetricRunForm(request.POST)
+        if not form.is_valid():
+            return _invalid(request, study, form)
+        run, created = services.request_metric_run(study, user=request.user, **form.cleaned_data)
+        if created:
+            messages.success(request, f"Metric run {run.pk} started.")
+        else:
+            messages.info(request, f"The same metric run ({run.pk}) is already under way.")
+        return redirect("evaluation:study", pk=study.pk)
+
+
+def _invalid(request, study: Study, form: MetricRunForm):
+    errors = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
+    messages.error(request, f"Metric run not started: {errors}")
+    return redirect("evaluation:study", pk=study.pk)
+
+
+class RunProgressView(ResearcherRequiredMixin, View):
+    """What a page polling a run needs: status, progress (0–1), message, where to go next."""
+
+    def get(self, request, run_id: int):
+        run = get_object_or_404(MetricRun, pk=run_id)
+        return JsonResponse(
+            {
+                "run": run.pk,
+                "status": run.status,
+                "progress": run.progress,
+                "message": run.message,
+                "error": run.error,
+                "dashboard": reverse("evaluation:study", kwargs={"pk": run.study_id}),
+            }
+        )
+
+
+class SectionCSVView(ResearcherRequiredMixin, View):
+    def get(self, request, run_id: int, section: str):
+        run = _done_run(run_id)
+        if section not in tables.SECTIONS and section != "decoder_summary":
+            raise Http404("unknown table")
+        if section == "decoder_summary":
+            content = tables.decoder_summary_csv(run.results)
+        else:
+            content = tables.section_csv(run.results, section)
+        return _download(content, f"{_slug(run)}-{section}.csv", "text/csv; charset=utf-8")
+
+
+class SectionFigureView(ResearcherRequiredMixin, View):
+    def get(self, request, run_id: int, section: str, fmt: str):
+        run = _done_run(run_id)
+        if section not in tables.SECTIONS or fmt not in figures.FORMATS:
+            raise Http404("unknown figure")
+        normalize = request.GET.get("normalize", "total")
+        if normalize not in figures.NORMALIZATIONS:
+            normalize = "total"
+        key = f"evaluation:figure:{run.pk}:{section}:{fmt}:{normalize}"
+        content = cache.get(key)
+        if content is None:
+            content = figures.render(figures.section_figure(run.results, section, normalize), fmt)
+            cache.set(key, content, FIGURE_CACHE_SECONDS)
+        response = HttpResponse(content, content_type=figures.FORMATS[fmt])
+        if request.GET.get("download"):
+            response["Content-Disposition"] = f'attachment; filename="{_slug(run)}-{section}.{fmt}"'
+        return response
+
+
+class ExportsView(AdminRequiredMixin, TemplateView):
+    template_name = "evaluation/exports.html"
+
+    def get_context_data(self, **kwargs):
+        study = get_object_or_404(Study, pk=self.kwargs["pk"])
+        runs = MetricRun.objects.filter(study=study, status=MetricRun.Status.DONE)
+        return super().get_context_data(study=study, runs=runs[:20], **kwargs)
+
+
+EXPORTS = {
+    "agreement.csv": ("text/csv; charset=utf-8", tables.agreement_csv),
+    "agreement_pairs.csv": ("text/csv; charset=utf-8", tables.agreement_pairs_csv),
+    "metrics.csv": ("text/csv; charset=utf-8", tables.all_metrics_csv),
+}
+
+
+class ExportView(AdminRequiredMixin, View):
+    """Admin exports of a run; worker identities appear only as keyed hashes."""
+
+    def get(self, request, run_id: int, name: str):
+        run = _done_run(run_id)
+        if name == "agreement.json":
+            body = {
+                "study": run.results["study"],
+                "run": run.pk,
+                "parameters": run.results["parameters"],
+                "agreement": run.results.get("agreement", []),
+            }
+            return _download(
+                json.dumps(body, indent=2, allow_nan=False),
+                f"{_slug(run)}-agreement.json",
+                "application/json",
+            )
+        if name in EXPORTS:
+            content_type, build = EXPORTS[name]
+            return _download(build(run.results), f"{_slug(run)}-{name}", content_type)
+        if name.endswith(".csv") and name[:-4] in tables.SECTIONS:
+            content = tables.section_csv(run.results, name[:-4])
+            return _download(content, f"{_slug(run)}-{name}", "text/csv; charset=utf-8")
+        raise Http404("unknown export")
