@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -67,7 +68,6 @@ def setup(games: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
-    from games.live import lobby
     from games.models import Round, Study, System, Tangram, Worker
     from games.workers import SESSION_KEY, get_or_create_worker
 
@@ -84,7 +84,6 @@ def setup(games: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
         session = SessionStore()
         session[SESSION_KEY] = worker.pk
         session.save()
-        lobby.arrive(round_, worker)  # what the lobby page does on arrival
         workers.append((worker.pk, session.session_key))
     return round_.pk, workers
 
@@ -109,9 +108,19 @@ async def player(
 ) -> None:
     from websockets.asyncio.client import connect
 
-    headers = {"Cookie": f"sessionid={session_key}", "Origin": url.replace("ws://", "http://")}
+    origin = url.replace("ws://", "http://")
+    headers = {"Cookie": f"sessionid={session_key}", "Origin": origin}
     started = time.perf_counter()
-    async with connect(f"{url}/ws/play/lobby/{round_id}/", additional_headers=headers) as ws:
+    # Arrival: the lobby page puts the worker in the lobby, then its socket waits for a partner.
+    request = urllib.request.Request(f"{origin}/play/lobby/{round_id}/", headers=headers)
+    page = await asyncio.to_thread(urllib.request.urlopen, request, timeout=60)
+    assert page.status == 200, page.status
+    async with connect(
+        f"{url}/ws/play/lobby/{round_id}/",
+        additional_headers=headers,
+        open_timeout=60,
+        ping_interval=None,
+    ) as ws:
         while True:
             message = json.loads(await ws.recv())
             if message["type"] == "paired":
@@ -119,7 +128,11 @@ async def player(
     stats.pairing_s.append(time.perf_counter() - started)
     game_id = message["game"]
     async with connect(
-        f"{url}/ws/play/game/{game_id}/", additional_headers=headers, max_queue=None
+        f"{url}/ws/play/game/{game_id}/",
+        additional_headers=headers,
+        max_queue=None,
+        open_timeout=60,
+        ping_interval=None,
     ) as ws:
         answered = -1
         spoken = -1
@@ -128,6 +141,8 @@ async def player(
             state = json.loads(raw)
             if state["type"] == "error":
                 stats.errors.append(state["code"])
+                continue
+            if state["type"] != "state":
                 continue
             role, turn = state["role"], state["turn"]
             if role == "listener" and state["phase"] == "listener":
@@ -214,7 +229,7 @@ def main() -> None:
     parser.add_argument("--utterance-think", type=bounds, default=(1.0, 3.0), metavar="A-B")
     parser.add_argument("--toggle-think", type=bounds, default=(0.5, 1.5), metavar="A-B")
     parser.add_argument("--submit-think", type=bounds, default=(0.3, 1.0), metavar="A-B")
-    parser.add_argument("--ramp", type=float, default=5.0, help="seconds to connect everyone")
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds to connect everyone")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -242,6 +257,9 @@ def main() -> None:
         DJANGO_DEBUG="0",
     )
     ports = [free_port() for _ in range(args.servers)]
+    log_path = ROOT / "var" / "play_load_daphne.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = log_path.open("w")
     servers = [
         subprocess.Popen(
             [
@@ -255,13 +273,15 @@ def main() -> None:
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
         )
         for port in ports
     ]
     try:
-        for port in ports:
-            for _ in range(300):
+        for port, server in zip(ports, servers, strict=True):
+            for _ in range(600):
+                if server.poll() is not None:
+                    sys.exit(f"daphne exited; see {log_path}")
                 with socket.socket() as sock:
                     if sock.connect_ex(("127.0.0.1", port)) == 0:
                         break

@@ -14,7 +14,7 @@ import logging
 import time
 
 from asgiref.sync import sync_to_async
-from channels.db import DatabaseSyncToAsync, database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import reverse
 
@@ -67,7 +67,7 @@ async def session_worker_id(scope) -> int | None:
     session = scope.get("session")
     if session is None:
         return None
-    value = await database_sync_to_async(session.get)(SESSION_KEY)
+    value = await db(session.get)(SESSION_KEY)
     return value if isinstance(value, int) else None
 
 
@@ -265,8 +265,9 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         if self.worker_id is None:
             await self.close(code=4403)
             return
-        game = await db(lobby.active_game)(self.worker_id)
+        # Presence first, then the game: a partner may pair this worker between the two reads.
         waiting = await db(lobby.heartbeat)(self.round_id, self.worker_id)
+        game = None if waiting is not None else await db(lobby.active_game)(self.worker_id)
         if game is None and waiting is None:
             await self.close(code=4404)
             return
