@@ -172,6 +172,16 @@ MODELS_SVC = {
     "POLICY": env.str("RESPECT_POLICY", default="random"),
     "EMBEDDER": env.str("RESPECT_EMBEDDER", default=""),
 }
+# Model-service worker options (see models_svc.registry.model_options).
+MODELS_SVC |= {
+    "DEVICE": env.str("RESPECT_MODEL_DEVICE", default="auto"),
+    "DTYPE": env.str("RESPECT_MODEL_DTYPE", default="auto"),
+    "BATCH_SIZE": env.int("RESPECT_DECODER_BATCH_SIZE", default=64),
+    "DECODER_MODE": env.str("RESPECT_DECODER_MODE", default="score"),
+    "TEMPERATURE": env.float("RESPECT_POLICY_TEMPERATURE", default=1.0),
+    "POLICY_MAX_BATCH": env.int("RESPECT_POLICY_MAX_BATCH", default=32),
+    "PRELOAD": env.list("RESPECT_MODEL_PRELOAD", default=[]),
+}
 
 LOGGING = {
     "version": 1,

@@ -97,7 +97,6 @@ NEGATIVE = re.compile(
         "back",
     )
     + r")\b",
-    re.IGNORECASE,
 )
 POSITIVE = re.compile(
     r"\b(?:"
@@ -143,11 +142,8 @@ POSITIVE = re.compile(
         "nailed",
     )
     + r")\b",
-    re.IGNORECASE,
 )
-MOVING_ON = re.compile(
-    r"^\W*(?:now|next|also|then|and|another|lastly|finally|plus)\b", re.IGNORECASE
-)
+MOVING_ON = re.compile(r"^\W*(?:now|next|also|then|and|another|lastly|finally|plus)\b")
 PARTIAL = re.compile(
     r"\b(?:"
     + _words(
@@ -172,21 +168,20 @@ PARTIAL = re.compile(
         "kind of",
     )
     + r")\b",
-    re.IGNORECASE,
 )
 NEGATED_APPROVAL = re.compile(
-    r"\bnot\s+(?:quite|right|correct|good|it|exactly|that)\b|\bno\s+good\b", re.IGNORECASE
+    r"\bnot\s+(?:quite|right|correct|good|it|exactly|that)\b|\bno\s+good\b"
 )
 # "right" as a direction ("on the right", "right side") is no approval.
 DIRECTIONAL_RIGHT = re.compile(
     r"\b(?:the|to|on|at|top|bottom|upper|lower|far)\s+right\b|\bright\s+(?:side|corner|of|hand|facing|one)\b",
-    re.IGNORECASE,
 )
-CONTRAST = re.compile(r"\b(?:but|however|though|although|except)\b", re.IGNORECASE)
+CONTRAST = re.compile(r"\b(?:but|however|though|although|except)\b")
 
 
 def evidence(text: str) -> tuple[float, float, float]:
     """Positive, negative and partial evidence in one utterance (after contrast is resolved)."""
+    text = text.lower()
     parts = CONTRAST.split(text)
     clause = parts[-1] if len(parts) > 1 and parts[-1].strip() else text
     mixed = len(parts) > 1

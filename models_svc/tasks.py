@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
 from .selectors import TurnNotReady
@@ -21,8 +22,8 @@ TRANSIENT = (OperationalError, InterfaceError, ConnectionError)
     name="models_svc.tasks.listener_act",
     bind=True,
     acks_late=True,
-    soft_time_limit=40,
-    time_limit=60,
+    soft_time_limit=300,
+    time_limit=330,
     autoretry_for=TRANSIENT,
     retry_backoff=1,
     retry_backoff_max=8,
@@ -32,7 +33,9 @@ def listener_act(self, game_id: int, turn_index: int) -> dict | None:
     """Act as the listener of ``game_id`` on turn ``turn_index`` and report the action back.
 
     Idempotent: a turn that is already answered is left alone, and sampling is seeded by the
-    game and turn, so a redelivered task proposes the same action.
+    game and turn, so a redelivered task proposes the same action. The game's own deadline
+    handles slow answers (the engine ignores late ones), so the time limit only has to cover a
+    cold checkpoint load; preload policies with ``RESPECT_MODEL_PRELOAD``.
     """
     from .services import act_for_turn
 
@@ -95,3 +98,19 @@ def check_checkpoint(checkpoint_id: int) -> dict:
 
     checkpoint = check_checkpoint_load(checkpoint_id)
     return {"status": checkpoint.status, "message": checkpoint.status_message}
+
+
+@worker_ready.connect
+def preload_models(sender=None, **kwargs) -> None:
+    """Load the policies named in ``MODELS_SVC['PRELOAD']`` (``RESPECT_MODEL_PRELOAD``) when a
+    worker starts, so the first game turn does not wait for a multi-GB checkpoint to load."""
+    from django.conf import settings
+
+    from .registry import get_policy
+
+    for spec in settings.MODELS_SVC.get("PRELOAD", []):
+        try:
+            get_policy(spec)
+            logger.info("preloaded policy %s", spec)
+        except Exception:
+            logger.exception("could not preload policy %s", spec)

@@ -313,3 +313,83 @@ def write_tangram_pngs(directory: str | Path, names: list[str], size: int = 40) 
         image.save(file)
         paths.append(file)
     return paths
+
+
+def benchmark_processor(vocab_size: int = 32000):
+    """An IDEFICS2 processor whose byte-level BPE tokenizer is trained here on English-like text,
+    standing in for Mistral's (nothing can be downloaded); default 980-pixel image processing."""
+    import random
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Idefics2ImageProcessor, Idefics2Processor, PreTrainedTokenizerFast
+
+    rng = random.Random(0)
+    words = " ".join(CORPUS).replace(",", " ").replace(".", " ").split()
+    words += [
+        "bird",
+        "man",
+        "woman",
+        "hat",
+        "house",
+        "boat",
+        "fish",
+        "swan",
+        "dog",
+        "cat",
+        "rabbit",
+        "kneeling",
+        "sitting",
+        "running",
+        "tall",
+        "thin",
+        "left",
+        "right",
+        "facing",
+        "triangle",
+        "square",
+        "head",
+        "legs",
+        "arms",
+        "wings",
+        "tail",
+        "pointing",
+        "up",
+        "down",
+        "with",
+        "on",
+        "top",
+        "of",
+        "like",
+        "looks",
+        "dancing",
+        "flying",
+        "jumping",
+        "person",
+        "animal",
+        "chair",
+        "lamp",
+        "rocket",
+        "arrow",
+        "mountain",
+        "tree",
+    ]
+    corpus = [" ".join(rng.choice(words) for _ in range(30)) for _ in range(3000)] + CORPUS
+    tokenizer = Tokenizer(models.BPE(unk_token=None))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    return Idefics2Processor(
+        image_processor=Idefics2ImageProcessor(do_image_splitting=False),
+        tokenizer=fast,
+        image_seq_len=64,
+        chat_template=IDEFICS2_CHAT_TEMPLATE,
+    )

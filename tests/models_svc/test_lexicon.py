@@ -27,6 +27,8 @@ CASES = [
     ("almost there", "negative", "neutral"),
     ("not quite", "negative", "neutral"),
     ("yes but also the fish", "positive", "positive"),
+    ("NO! Wrong one", "negative", "negative"),
+    ("Yes. Now The Swan", "positive", "positive"),
 ]
 
 

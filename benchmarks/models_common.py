@@ -1,0 +1,126 @@
+"""Synthetic interaction data for the model-service benchmarks (no database, no downloads)."""
+
+from __future__ import annotations
+
+import random
+
+WORDS = [
+    "bird",
+    "man",
+    "woman",
+    "hat",
+    "house",
+    "boat",
+    "fish",
+    "swan",
+    "dog",
+    "cat",
+    "rabbit",
+    "kneeling",
+    "sitting",
+    "running",
+    "tall",
+    "thin",
+    "fat",
+    "big",
+    "small",
+    "left",
+    "right",
+    "facing",
+    "triangle",
+    "square",
+    "head",
+    "legs",
+    "arms",
+    "wings",
+    "tail",
+    "pointing",
+    "up",
+    "down",
+    "with",
+    "a",
+    "the",
+    "on",
+    "top",
+    "of",
+    "like",
+    "looks",
+    "dancing",
+    "flying",
+    "jumping",
+    "person",
+    "animal",
+    "chair",
+    "lamp",
+    "rocket",
+    "arrow",
+    "mountain",
+    "tree",
+    "duck",
+    "horse",
+    "camel",
+    "monk",
+    "praying",
+    "standing",
+    "skinny",
+    "wide",
+    "long",
+    "short",
+    "diamond",
+    "square-headed",
+    "bent",
+    "over",
+    "holding",
+    "ball",
+    "kicking",
+]
+FEEDBACK = (
+    "yes",
+    "good",
+    "great",
+    "correct",
+    "no",
+    "not that one",
+    "wrong",
+    "undo that",
+    "try again",
+    "the other one",
+    "almost",
+    "okay",
+    "nope",
+    "deselect that",
+    "perfect",
+    "now",
+    "next",
+)
+ACTIONS = ("select A", "select B D", "deselect C", "deselect B select E", "select J", "")
+
+
+def utterance(rng: random.Random) -> str:
+    """A speaker utterance of about 8.5 words (the paper's mean), some with feedback cues."""
+    length = max(1, int(rng.gauss(8.5, 3)))
+    words = [rng.choice(WORDS) for _ in range(length)]
+    if rng.random() < 0.6:
+        words.insert(0, rng.choice(FEEDBACK) + ",")
+    return " ".join(words)
+
+
+def feedback_contexts(count: int, seed: int = 0):
+    from models_svc.interfaces import FeedbackContext
+
+    rng = random.Random(seed)
+    return [
+        FeedbackContext(
+            utterance=utterance(rng),
+            action=rng.choice(ACTIONS),
+            follow_up=utterance(rng),
+            previous_action=None if i % 7 == 0 else rng.choice(ACTIONS),
+        )
+        for i in range(count)
+    ]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
+    return ordered[index]
