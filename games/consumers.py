@@ -30,6 +30,7 @@ BUCKET_SIZE = 20
 BUCKET_RATE = 10.0
 FLOOD_CLOSE_AFTER = 200
 MODEL_POLL_SECONDS = 0.3
+PAIR_RETRY_SECONDS = 0.5
 
 
 def monotonic() -> float:
@@ -261,6 +262,7 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         self.round_id = int(self.scope["url_route"]["kwargs"]["round_id"])
         self.worker_id = await session_worker_id(self.scope)
         self.group = None
+        self.retry: asyncio.Future | None = None
         self.bucket = TokenBucket(size=5, rate=1.0)
         if self.worker_id is None:
             await self.close(code=4403)
@@ -281,6 +283,8 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         await self.pair()
 
     async def disconnect(self, code) -> None:
+        if self.retry is not None:
+            self.retry.cancel()
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -299,6 +303,12 @@ class LobbyConsumer(AsyncWebsocketConsumer):
 
     async def pair(self) -> None:
         pairings = await db(lobby.try_pair)(self.round_id)
+        if pairings is None:  # someone else is pairing this round: look again in a moment
+            await asyncio.sleep(PAIR_RETRY_SECONDS)
+            waiting = await db(lobby.heartbeat)(self.round_id, self.worker_id)
+            if waiting is not None:
+                self.retry = asyncio.ensure_future(self.pair())
+            return
         for pairing in pairings:
             for worker_id in pairing.worker_ids:
                 await self.channel_layer.group_send(

@@ -164,13 +164,24 @@ def _create_game(slot: RoundSlot, speaker_id: int, listener_id: int | None, now)
     return game
 
 
-def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing]:
-    """Pair the round's present, waiting workers in arrival order and start their games."""
+def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing] | None:
+    """Pair the round's present, waiting workers in arrival order and start their games.
+
+    None when another process is pairing this round right now (its lock is held): the caller
+    tries again shortly instead of holding a database thread while it waits.
+    """
     rng = rng or random.Random()
     now = clock.now()
     pairings: list[Pairing] = []
     with transaction.atomic():
-        round_ = Round.objects.select_for_update().select_related("study").get(pk=round_id)
+        round_ = (
+            Round.objects.select_for_update(skip_locked=True)
+            .select_related("study")
+            .filter(pk=round_id)
+            .first()
+        )
+        if round_ is None:
+            return None
         if not round_.lobby_open:
             return []
         waiting = list(
