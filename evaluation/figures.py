@@ -55,7 +55,7 @@ def render(figure, fmt: str) -> bytes:
 
 
 def _colors(systems: Sequence[str]) -> dict[str, str]:
-    ordered = sorted(systems, key=system_sort_key)
+    ordered = sorted(set(systems), key=system_sort_key)
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(ordered)}
 
 
@@ -115,7 +115,10 @@ def _plot_by_round(
             )
     axes.set_xlabel("Round ρ")
     axes.set_ylabel(ylabel)
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    rounds = sorted({row["round"] for row in rows})
+    if rounds:
+        axes.set_xticks(rounds)
+        axes.set_xlim(rounds[0] - 0.5, rounds[-1] + 0.5)
     axes.grid(alpha=0.3)
 
 

@@ -64,11 +64,16 @@ def sim_label(results: dict) -> str:
 
 
 def metric_label(results: dict, metric: Metric) -> str:
-    if metric.key == "sim":
-        return f"{sim_label(results)}(â, a*)"
-    if metric.key == "sim_neg_fb":
-        return f"{sim_label(results)}(â, a*) −FB"
+    if metric.key in ("sim", "sim_neg_fb"):
+        name = "Sim(â, a*)" + (" −FB" if metric.key == "sim_neg_fb" else "")
+        if results.get("similarity") == IDENTITY_SIMILARITY:
+            return f"{name} ({IDENTITY_SIMILARITY})"
+        return name
     return metric.label
+
+
+def confidence_label(results: dict) -> str:
+    return f"{100 * results.get('parameters', {}).get('confidence', 0.95):g}%"
 
 
 def fmt(value, metric: Metric | None = None, *, percent: bool | None = None, digits=None) -> str:

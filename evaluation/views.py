@@ -88,6 +88,9 @@ class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
                 decoder_panels=tables.decoder_panels(results),
                 language=[tables.pivot(results, m) for m in tables.LANGUAGE],
                 sim_label=tables.sim_label(results),
+                confidence_label=tables.confidence_label(results),
+                decoder_width=280
+                * max(1, len({(p["round"], p["system"]) for p in tables.decoder_panels(results)})),
                 agreement=results.get("agreement", []),
             )
         return super().get_context_data(**context, **kwargs)
