@@ -50,8 +50,17 @@ def test_rerun_does_not_duplicate_and_kinds_are_separate(study, capsys):
     call_command("decode_feedback", "--study", "s1", "--kind", "binary")
     assert FeedbackLabel.objects.count() == 3
     assert "0 labelled (none), 3 already labelled" in capsys.readouterr().out
+    FeedbackLabel.objects.filter(turn__index=0, turn__game__external_id="gA").update(
+        label="positive", score=None, raw_output="edited"
+    )
+    call_command("decode_feedback", "--study", "s1", "--kind", "binary")
+    assert (
+        FeedbackLabel.objects.get(turn__index=0, turn__game__external_id="gA").label == "positive"
+    )
     call_command("decode_feedback", "--study", "s1", "--kind", "binary", "--force")
     assert FeedbackLabel.objects.count() == 3
+    relabelled = FeedbackLabel.objects.get(turn__index=0, turn__game__external_id="gA")
+    assert (relabelled.label, relabelled.score, relabelled.raw_output) == ("negative", 1.0, "")
     call_command("decode_feedback", "--study", "s1", "--kind", "ternary", "--round", "1")
     assert FeedbackLabel.objects.filter(kind="ternary").count() == 1
 

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--kind", choices=["binary", "ternary"], default="binary")
         parser.add_argument("--force", action="store_true", help="relabel already labelled turns")
-        parser.add_argument("--chunk-size", type=int, default=512)
+        parser.add_argument("--chunk-size", type=int, default=2048)
 
     def handle(self, *args, **options) -> None:
         from models_svc.registry import default_spec
