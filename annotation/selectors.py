@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 
 from games.actions import tangrams_to_letters
-from games.models import Worker
+from games.models import Turn, Worker
 from games.tangrams import tangram_image_url
 
 from . import agreement as agreement_stats
@@ -81,13 +81,21 @@ def completion(session: CrowdSession) -> dict[str, object]:
     return {"kind": "message"}
 
 
-def assignment_view(assignment: Assignment) -> dict[str, object]:
-    """The worker's view of one game: images, the conversation so far, the current step."""
+def assignment_view(
+    assignment: Assignment,
+    turns: list[Turn] | None = None,
+    answers: dict[int, TurnAnnotation] | None = None,
+) -> dict[str, object]:
+    """The worker's view of one game: images, the conversation so far, the current step.
+
+    ``turns`` and ``answers`` (turn id → answer) may be passed when the caller has them."""
     game = assignment.item.game
     order = list(game.config.listener_order)
     letters = dict(zip(order, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", strict=False))
-    turns = survey_turns(game)
-    answers = {a.turn_id: a for a in TurnAnnotation.objects.filter(assignment=assignment)}
+    if turns is None:
+        turns = survey_turns(game)
+    if answers is None:
+        answers = {a.turn_id: a for a in TurnAnnotation.objects.filter(assignment=assignment)}
     step = current_step(turns, answers)
 
     def selected(tangrams) -> list[str]:
@@ -136,8 +144,11 @@ def assignment_view(assignment: Assignment) -> dict[str, object]:
     return view
 
 
-def worker_state(session: CrowdSession, assignment: Assignment | None) -> dict[str, object]:
-    """The whole state a survey page renders, as sent by the API."""
+def worker_state(
+    session: CrowdSession, assignment: Assignment | None, **known
+) -> dict[str, object]:
+    """The whole state a survey page renders, as sent by the API (``known``: the ``turns`` and
+    ``answers`` of the assignment, when the caller has them)."""
     task = session.task
     done = games_done(session)
     state: dict[str, object] = {
@@ -148,7 +159,7 @@ def worker_state(session: CrowdSession, assignment: Assignment | None) -> dict[s
     if session.status == CrowdSession.Status.COMPLETED:
         state.update(status="complete", completion=completion(session))
     elif assignment is not None:
-        view = assignment_view(assignment)
+        view = assignment_view(assignment, **known)
         state.update(status="review" if view["step"] is None else "annotating", game=view)
     elif done:
         state.update(status="can_complete")

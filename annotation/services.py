@@ -212,11 +212,14 @@ def _live(cutoff) -> Q:
 
 
 def _holds_slot(assignment: Assignment) -> bool:
-    """Whether an active assignment may go on; an idle one whose slot was taken is released."""
+    """Whether an active assignment may go on; an idle one whose slot was taken is released.
+
+    Takes the batch's claim lock (see ``claim_next``) when the assignment is idle."""
     batch = assignment.batch
     if assignment.last_activity_at >= _cutoff(batch) or assignment.item.is_gold:
         return True
-    item = BatchItem.objects.select_for_update().get(pk=assignment.item_id)
+    AnnotationBatch.objects.select_for_update().filter(pk=batch.pk).first()
+    item = assignment.item
     others = item.assignments.filter(_live(_cutoff(batch))).exclude(pk=assignment.pk).count()
     if others < item.required_annotations:
         return True
@@ -228,9 +231,11 @@ def _holds_slot(assignment: Assignment) -> bool:
 def claim_next(session: CrowdSession) -> Assignment | None:
     """The worker's current game in the session's batch, or a newly claimed one, or None.
 
-    A worker never gets a game they have been assigned before (in any batch). Claims of one
-    worker are serialized by a row lock on the worker; claims on one item by a row lock on the
-    item, taken with SKIP LOCKED first so concurrent workers spread over items.
+    A worker never gets a game they have been assigned before (in any batch). Claims are
+    serialized per batch by a row lock on the batch (``SELECT … FOR UPDATE``), taken after the
+    worker's own row lock; capacity is counted under that lock, and the unique constraints on
+    assignments back it up. Claims happen once per game, so one lock per batch is ample, and
+    with a single lock order (worker, then batch) no two claims can deadlock.
     """
     batch = session.task.batch
     worker = session.worker
@@ -246,64 +251,46 @@ def claim_next(session: CrowdSession) -> Assignment | None:
             Assignment.objects.filter(pk=current.pk).update(last_activity_at=now, session=session)
             current.last_activity_at, current.session = now, session
             return current
+        batch = AnnotationBatch.objects.select_for_update().get(pk=batch.pk)
         if not batch.is_open:
             return None
         seen = Assignment.objects.filter(worker=worker, batch=batch).count()
         want_gold = bool(batch.gold_interval) and (seen + 1) % batch.gold_interval == 0
         for gold in (True, False) if want_gold else (False,):
-            assignment = _claim_item(batch, session, gold=gold, now=now)
-            if assignment is not None:
-                return assignment
+            item = _free_item(batch, worker, gold=gold)
+            if item is not None:
+                return Assignment.objects.create(
+                    item=item,
+                    batch=batch,
+                    worker=worker,
+                    session=session,
+                    step_started_at=now,
+                    last_activity_at=now,
+                )
         return None
 
 
-def _claim_item(
-    batch: AnnotationBatch, session: CrowdSession, *, gold: bool, now
-) -> Assignment | None:
-    worker = session.worker
-    cutoff = _cutoff(batch)
+def _free_item(batch: AnnotationBatch, worker: Worker, *, gold: bool) -> BatchItem | None:
+    """The next item with a free slot for this worker (call under the batch's claim lock).
+
+    Regular items partly annotated come first, so redundant games get completed."""
     seen_game = Assignment.objects.filter(worker=worker, item__game=OuterRef("game"))
     candidates = BatchItem.objects.filter(batch=batch, is_gold=gold).exclude(Exists(seen_game))
     if gold:
-        candidates = candidates.order_by("position")
-    else:
-        live = (
-            Assignment.objects.filter(item=OuterRef("pk"))
-            .filter(_live(cutoff))
-            .values("item")
-            .annotate(n=Count("id"))
-            .values("n")
-        )
-        candidates = (
-            candidates.annotate(live=Coalesce(Subquery(live), 0))
-            .filter(live__lt=F("required_annotations"))
-            .order_by("-live", "position")
-        )
-    ids = list(candidates.values_list("pk", flat=True)[:20])
-    if not ids:
-        return None
-    for skip_locked in (True, False):
-        locked = (
-            BatchItem.objects.select_for_update(skip_locked=skip_locked)
-            .filter(pk__in=ids)
-            .order_by("position")
-        )
-        for item in locked:
-            if not gold:
-                if item.assignments.filter(_live(cutoff)).count() >= item.required_annotations:
-                    continue
-                item.assignments.filter(
-                    status=Assignment.Status.ACTIVE, last_activity_at__lt=cutoff
-                ).update(status=Assignment.Status.RELEASED)
-            return Assignment.objects.create(
-                item=item,
-                batch=batch,
-                worker=worker,
-                session=session,
-                step_started_at=now,
-                last_activity_at=now,
-            )
-    return None
+        return candidates.order_by("position").first()
+    live = (
+        Assignment.objects.filter(item=OuterRef("pk"))
+        .filter(_live(_cutoff(batch)))
+        .values("item")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        candidates.annotate(live=Coalesce(Subquery(live), 0))
+        .filter(live__lt=F("required_annotations"))
+        .order_by("-live", "position")
+        .first()
+    )
 
 
 # --- the survey ----------------------------------------------------------------------------
@@ -391,8 +378,12 @@ def _locked_assignment(session: CrowdSession, assignment_id: object) -> Assignme
 
 @dataclass(frozen=True)
 class AnswerResult:
+    """The assignment answered, with its game's turns and answers as they now stand."""
+
     assignment: Assignment
     duplicate: bool
+    turns: list[Turn] | None = None
+    answers: dict[int, TurnAnnotation] | None = None
 
 
 def submit_answer(session: CrowdSession, payload: Mapping[str, object]) -> AnswerResult:
@@ -447,19 +438,18 @@ def submit_answer(session: CrowdSession, payload: Mapping[str, object]) -> Answe
                     "be changed",
                     status=409,
                 )
-            return AnswerResult(assignment, duplicate=True)
+            return AnswerResult(assignment, True, turns, answers)
         now = timezone.now()
         seconds = max(0.0, (now - assignment.step_started_at).total_seconds())
         if phase == 1:
-            try:
-                with transaction.atomic():
-                    TurnAnnotation.objects.create(
-                        turn=turn,
-                        worker=assignment.worker,
-                        assignment=assignment,
-                        annotated_action=value,
-                        phase1_seconds=seconds,
-                    )
+            try:  # the queue never hands a game out twice; the constraint is the backstop
+                answers[turn.pk] = TurnAnnotation.objects.create(
+                    turn=turn,
+                    worker_id=assignment.worker_id,
+                    assignment=assignment,
+                    annotated_action=value,
+                    phase1_seconds=seconds,
+                )
             except IntegrityError as error:
                 raise InputError(
                     "turn", "you already annotated this turn in another game copy", status=409
@@ -472,7 +462,7 @@ def submit_answer(session: CrowdSession, payload: Mapping[str, object]) -> Answe
         assignment.step_started_at = now
         assignment.last_activity_at = now
         assignment.save(update_fields=["step_started_at", "last_activity_at"])
-        return AnswerResult(assignment, duplicate=False)
+        return AnswerResult(assignment, False, turns, answers)
 
 
 def submit_game(session: CrowdSession, payload: Mapping[str, object]) -> AnswerResult:

@@ -147,11 +147,12 @@ def test_an_abandoned_game_is_released_after_the_time_out(system):
     )
     taken = claim_next(other)
     assert taken is not None and taken.item_id == abandoned.item_id
-    abandoned.refresh_from_db()
-    assert abandoned.status == "released"
     with pytest.raises(InputError) as caught:
         submit_answer(gone, {"assignment": abandoned.pk, "turn": 0, "phase": 1, "action": ""})
     assert caught.value.status == 409 and "released" in caught.value.message
+    assert claim_next(gone) is None  # the only game is taken, and never handed out twice
+    abandoned.refresh_from_db()
+    assert abandoned.status == "released"
 
 
 @pytest.mark.django_db

@@ -1,0 +1,328 @@
+"""Load test of the annotation survey: N simulated crowdworkers against a real server.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+        .venv/bin/python benchmarks/annotation_load.py --annotators 50
+
+It creates a fresh PostgreSQL database (``<name>_bench_ann``), migrates it, seeds a study with
+games and an annotation batch, starts Daphne web processes on loopback sharing one listening
+socket, and runs one thread per annotator. Each annotator arrives from Prolific, consents, opens
+the survey and answers every step of its games (a random valid action in phase 1, a random
+satisfaction in phase 2) with a think time between answers, re-sends some answers as a double
+submit would, submits each game, and finishes with the completion code.
+
+It prints p50/p95/p99/max latencies of page loads and of answer submissions, the error count,
+and checks in the database that every answer was stored exactly once with the value sent. The
+run is bounded in requests (the games of the batch) and in time (``--max-seconds``). Exit status
+1 when an error happened, an answer is missing or duplicated, or a p95 exceeds ``--p95-ms``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode, urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+STATE = re.compile(r'<script id="survey-state" type="application/json">(.*?)</script>', re.S)
+
+
+@dataclass
+class Results:
+    page_ms: list[float] = field(default_factory=list)
+    answer_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    sent: dict[tuple[int, int], dict] = field(default_factory=dict)  # (assignment, turn) → answer
+    duplicates_acknowledged: int = 0
+    games_submitted: int = 0
+    completed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def bench_database(url: str) -> str:
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/") + "_bench_ann"
+    import psycopg
+
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return parsed._replace(path=f"/{name}").geturl()
+
+
+def seed(games: int, seed_value: int) -> tuple[str, int]:
+    """A study with ``games`` ended games of 3-8 turns and a batch over all of them."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from annotation.services import create_batch
+    from tests.factories import make_game, make_study, make_system
+
+    rng = random.Random(seed_value)
+    system = make_system(make_study("load-study"), 0, "B-FFT")
+    names = [f"page9-{i}" for i in range(9, -1, -1)]  # listener order of make_game
+    for n in range(games):
+        selection: list[str] = []
+        selections = []
+        for _ in range(rng.randint(3, 8)):
+            picked = rng.choice(names)
+            selection = [t for t in selection if t != picked] if picked in selection else [
+                *selection,
+                picked,
+            ]
+            selections.append(list(selection))
+        make_game(system, selections, [f"utterance {t} of game {n}" for t in range(len(selections))],
+                  external_id=f"load{n}")
+    batch = create_batch(
+        study=system.round.study,
+        round_index=0,
+        system_name="B-FFT",
+        name="load",
+        games=games,
+        redundancy_fraction=0.05,
+        redundancy_count=3,
+        task_options={"prolific_completion_code": "LOADCODE", "games_per_session": 2},
+    )
+    from django.db import connections
+
+    connections.close_all()
+    return batch.task.key, batch.pk
+
+
+def start_servers(processes: int, env: dict[str, str]) -> tuple[list[subprocess.Popen], int]:
+    """Daphne processes accepting on one inherited loopback socket."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    listener.set_inheritable(True)
+    port = listener.getsockname()[1]
+    daphne = str(Path(sys.executable).parent / "daphne")
+    servers = [
+        subprocess.Popen(
+            [daphne, "--fd", str(listener.fileno()), "-v", "0", "config.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            pass_fds=[listener.fileno()],
+        )
+        for _ in range(processes)
+    ]
+    listener.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/accounts/login/")
+            if connection.getresponse().status == 200:
+                return servers, port
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit("the server did not start")
+
+
+class Annotator(threading.Thread):
+    def __init__(self, number: int, port: int, key: str, args, results: Results) -> None:
+        super().__init__(daemon=True)
+        self.number, self.port, self.key, self.args, self.results = number, port, key, args, results
+        self.rng = random.Random(args.seed * 1000 + number)
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(self, method: str, path: str, body=None, headers=None, kind="page"):
+        headers = dict(headers or {})
+        payload = None
+        if isinstance(body, dict):
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        elif isinstance(body, str):
+            payload = body.encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        start = time.perf_counter()
+        try:
+            self.connection.request(method, path, body=payload, headers=headers)
+            response = self.connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            raise
+        elapsed = (time.perf_counter() - start) * 1000
+        with self.results.lock:
+            (self.results.answer_ms if kind == "answer" else self.results.page_ms).append(elapsed)
+        return response, data
+
+    def follow(self, method: str, path: str, body=None) -> bytes:
+        response, data = self.request(method, path, body)
+        while response.status in (301, 302):
+            path = response.getheader("Location")
+            response, data = self.request("GET", path)
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status}")
+        self.path = path
+        return data
+
+    def think(self) -> None:
+        time.sleep(self.rng.uniform(0.5, 1.5) * self.args.think)
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except Exception as error:  # noqa: BLE001 - every failure is counted and reported
+            with self.results.lock:
+                self.results.errors.append(f"annotator {self.number}: {error}")
+
+    def work(self) -> None:
+        query = urlencode({"PROLIFIC_PID": f"loadworker{self.number}", "STUDY_ID": "LOAD",
+                           "SESSION_ID": f"loadsession{self.number}"})
+        self.follow("GET", f"/annotation/prolific/{self.key}/?{query}")
+        token = self.path.split("/")[3]
+        self.headers = {"X-Worker-Token": token}
+        page = self.follow("POST", self.path, "agree=yes")
+        state = json.loads(STATE.search(page.decode()).group(1))
+        deadline = time.monotonic() + self.args.max_seconds
+        while state["status"] in ("annotating", "review") and time.monotonic() < deadline:
+            state = self.step(state)
+        if state["status"] == "complete":
+            assert state["completion"]["code"] == "LOADCODE"
+            with self.results.lock:
+                self.results.completed += 1
+        if self.rng.random() < 0.5:  # a reload at the end
+            self.follow("GET", f"/annotation/w/{token}/survey/")
+
+    def post(self, path: str, body: dict) -> dict:
+        response, data = self.request("POST", path, body, self.headers, kind="answer")
+        if response.status != 200:
+            raise RuntimeError(f"POST {path} {body}: HTTP {response.status} {data[:200]!r}")
+        return json.loads(data)
+
+    def step(self, state: dict) -> dict:
+        self.think()
+        game = state["game"]
+        if state["status"] == "review":
+            new = self.post("/annotation/api/work/submit/", {"assignment": game["id"]})
+            with self.results.lock:
+                self.results.games_submitted += 1
+            return new
+        step = game["step"]
+        body = {"assignment": game["id"], "turn": step["turn"], "phase": step["phase"]}
+        if step["phase"] == 1:
+            free = [i["letter"] for i in game["images"] if i["letter"] not in step["selection"]]
+            body["action"] = "select " + self.rng.choice(free) if free else ""
+        else:
+            body["satisfaction"] = self.rng.choice(["yes", "yes_incomplete", "yes_wrong", "no"])
+        new = self.post("/annotation/api/work/answer/", body)
+        with self.results.lock:
+            answer = self.results.sent.setdefault((game["id"], step["turn"]), {})
+            answer["action" if step["phase"] == 1 else "satisfaction"] = body.get(
+                "action", body.get("satisfaction")
+            )
+        if self.rng.random() < self.args.double_submit:
+            again = self.post("/annotation/api/work/answer/", body)
+            if not again.get("duplicate"):
+                raise RuntimeError(f"a repeated answer was not acknowledged as such: {body}")
+            with self.results.lock:
+                self.results.duplicates_acknowledged += 1
+        if self.rng.random() < self.args.reload:
+            self.follow("GET", f"/annotation/w/{self.headers['X-Worker-Token']}/survey/")
+        return new
+
+
+def verify(results: Results) -> list[str]:
+    """Every answer sent is stored exactly once, with the value sent; nothing else is stored."""
+    from annotation.models import TurnAnnotation
+
+    problems = []
+    stored: dict[tuple[int, int], list] = {}
+    for row in TurnAnnotation.objects.values(
+        "assignment_id", "turn__index", "annotated_action", "satisfaction"
+    ):
+        stored.setdefault((row["assignment_id"], row["turn__index"]), []).append(row)
+    for key, answer in results.sent.items():
+        rows = stored.get(key, [])
+        if len(rows) != 1:
+            problems.append(f"assignment {key[0]} turn {key[1]}: stored {len(rows)} times")
+            continue
+        if rows[0]["annotated_action"] != answer["action"] or rows[0]["satisfaction"] != answer.get(
+            "satisfaction", ""
+        ):
+            problems.append(f"assignment {key[0]} turn {key[1]}: stored {rows[0]} != sent {answer}")
+    problems += [f"assignment {k[0]} turn {k[1]}: stored but never sent" for k in stored
+                 if k not in results.sent]
+    return problems
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else (
+        values[0] if values else float("nan"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--annotators", type=int, default=50)
+    parser.add_argument("--processes", type=int, default=2, help="Daphne web processes")
+    parser.add_argument("--think", type=float, default=1.0, help="mean seconds between answers")
+    parser.add_argument("--double-submit", type=float, default=0.1)
+    parser.add_argument("--reload", type=float, default=0.05)
+    parser.add_argument("--max-seconds", type=float, default=240)
+    parser.add_argument("--p95-ms", type=float, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise SystemExit("set DATABASE_URL to a PostgreSQL server (the benchmark makes its own DB)")
+    os.environ["DATABASE_URL"] = bench_database(os.environ["DATABASE_URL"])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    games = args.annotators * 2 + 10
+    key, _ = seed(games, args.seed)
+    env = dict(os.environ, DATABASE_CONN_MAX_AGE="0", DJANGO_DEBUG="0", PYTHONUNBUFFERED="1")
+    servers, port = start_servers(args.processes, env)
+    results = Results()
+    try:
+        annotators = [Annotator(n, port, key, args, results) for n in range(args.annotators)]
+        started = time.monotonic()
+        for annotator in annotators:
+            annotator.start()
+        for annotator in annotators:
+            annotator.join(args.max_seconds + 30)
+        wall = time.monotonic() - started
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(10)
+
+    problems = verify(results)
+    requests = len(results.page_ms) + len(results.answer_ms)
+    print(f"annotators {args.annotators}, web processes {args.processes}, think {args.think}s, "
+          f"wall {wall:.1f}s, requests {requests} ({requests / wall:.1f}/s)")
+    for name, values in (("page loads", results.page_ms), ("answers", results.answer_ms)):
+        print(f"{name:>11}: n={len(values)} p50={percentile(values, 50):.1f} ms "
+              f"p95={percentile(values, 95):.1f} ms p99={percentile(values, 99):.1f} ms "
+              f"max={max(values, default=float('nan')):.1f} ms")
+    print(f"games submitted {results.games_submitted}, sessions completed {results.completed}, "
+          f"double submits acknowledged {results.duplicates_acknowledged}")
+    print(f"answers sent {len(results.sent)}, storage problems {len(problems)}, "
+          f"errors {len(results.errors)}")
+    for line in (results.errors + problems)[:20]:
+        print("  " + line)
+    slow = max(percentile(results.page_ms, 95), percentile(results.answer_ms, 95)) > args.p95_ms
+    return 1 if results.errors or problems or slow or not results.sent else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
