@@ -81,13 +81,17 @@ def seed(games: int, seed_value: int) -> tuple[str, int]:
         selections = []
         for _ in range(rng.randint(3, 8)):
             picked = rng.choice(names)
-            selection = [t for t in selection if t != picked] if picked in selection else [
-                *selection,
-                picked,
-            ]
+            selection = (
+                [t for t in selection if t != picked]
+                if picked in selection
+                else [
+                    *selection,
+                    picked,
+                ]
+            )
             selections.append(list(selection))
-        make_game(system, selections, [f"utterance {t} of game {n}" for t in range(len(selections))],
-                  external_id=f"load{n}")
+        utterances = [f"utterance {t} of game {n}" for t in range(len(selections))]
+        make_game(system, selections, utterances, external_id=f"load{n}")
     batch = create_batch(
         study=system.round.study,
         round_index=0,
@@ -186,8 +190,13 @@ class Annotator(threading.Thread):
                 self.results.errors.append(f"annotator {self.number}: {error}")
 
     def work(self) -> None:
-        query = urlencode({"PROLIFIC_PID": f"loadworker{self.number}", "STUDY_ID": "LOAD",
-                           "SESSION_ID": f"loadsession{self.number}"})
+        query = urlencode(
+            {
+                "PROLIFIC_PID": f"loadworker{self.number}",
+                "STUDY_ID": "LOAD",
+                "SESSION_ID": f"loadsession{self.number}",
+            }
+        )
         self.follow("GET", f"/annotation/prolific/{self.key}/?{query}")
         token = self.path.split("/")[3]
         self.headers = {"X-Worker-Token": token}
@@ -260,14 +269,20 @@ def verify(results: Results) -> list[str]:
             "satisfaction", ""
         ):
             problems.append(f"assignment {key[0]} turn {key[1]}: stored {rows[0]} != sent {answer}")
-    problems += [f"assignment {k[0]} turn {k[1]}: stored but never sent" for k in stored
-                 if k not in results.sent]
+    problems += [
+        f"assignment {k[0]} turn {k[1]}: stored but never sent"
+        for k in stored
+        if k not in results.sent
+    ]
     return problems
 
 
 def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else (
-        values[0] if values else float("nan"))
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        if len(values) > 1
+        else (values[0] if values else float("nan"))
+    )
 
 
 def main() -> int:
@@ -308,16 +323,24 @@ def main() -> int:
 
     problems = verify(results)
     requests = len(results.page_ms) + len(results.answer_ms)
-    print(f"annotators {args.annotators}, web processes {args.processes}, think {args.think}s, "
-          f"wall {wall:.1f}s, requests {requests} ({requests / wall:.1f}/s)")
+    print(
+        f"annotators {args.annotators}, web processes {args.processes}, think {args.think}s, "
+        f"wall {wall:.1f}s, requests {requests} ({requests / wall:.1f}/s)"
+    )
     for name, values in (("page loads", results.page_ms), ("answers", results.answer_ms)):
-        print(f"{name:>11}: n={len(values)} p50={percentile(values, 50):.1f} ms "
-              f"p95={percentile(values, 95):.1f} ms p99={percentile(values, 99):.1f} ms "
-              f"max={max(values, default=float('nan')):.1f} ms")
-    print(f"games submitted {results.games_submitted}, sessions completed {results.completed}, "
-          f"double submits acknowledged {results.duplicates_acknowledged}")
-    print(f"answers sent {len(results.sent)}, storage problems {len(problems)}, "
-          f"errors {len(results.errors)}")
+        print(
+            f"{name:>11}: n={len(values)} p50={percentile(values, 50):.1f} ms "
+            f"p95={percentile(values, 95):.1f} ms p99={percentile(values, 99):.1f} ms "
+            f"max={max(values, default=float('nan')):.1f} ms"
+        )
+    print(
+        f"games submitted {results.games_submitted}, sessions completed {results.completed}, "
+        f"double submits acknowledged {results.duplicates_acknowledged}"
+    )
+    print(
+        f"answers sent {len(results.sent)}, storage problems {len(problems)}, "
+        f"errors {len(results.errors)}"
+    )
     for line in (results.errors + problems)[:20]:
         print("  " + line)
     slow = max(percentile(results.page_ms, 95), percentile(results.answer_ms, 95)) > args.p95_ms
