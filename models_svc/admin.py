@@ -21,7 +21,7 @@ class ModelCheckpointAdmin(admin.ModelAdmin):
     list_filter = ("kind", "status", "round__study")
     search_fields = ("spec", "notes")
     readonly_fields = ("status", "status_message", "model_version", "checked_at", "created_at")
-    actions = ("check_files", "check_on_worker")
+    actions = ("check_files", "check_on_worker", "embed_tangrams")
 
     @admin.display(description="study", ordering="round__study__name")
     def study(self, obj: ModelCheckpoint) -> str:
@@ -64,6 +64,22 @@ class ModelCheckpointAdmin(admin.ModelAdmin):
         for pk in ids:
             current_app.send_task("models_svc.tasks.check_checkpoint", args=[pk], queue="gpu")
         self.message_user(request, f"Queued {len(ids)} loading check(s) on the gpu queue.")
+
+    @admin.action(description="Embed all tangrams with the selected embedders (queued)")
+    def embed_tangrams(self, request, queryset) -> None:
+        from celery import current_app
+
+        specs = list(
+            queryset.filter(kind=ModelCheckpoint.Kind.EMBEDDER).values_list("spec", flat=True)
+        )
+        for spec in specs:
+            current_app.send_task("models_svc.tasks.embed_tangrams", args=[spec], queue="gpu")
+        level = messages.INFO if specs else messages.WARNING
+        self.message_user(
+            request,
+            f"Queued embedding with {len(specs)} embedder checkpoint(s) on the gpu queue.",
+            level,
+        )
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

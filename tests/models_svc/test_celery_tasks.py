@@ -177,3 +177,26 @@ def test_checkpoint_check_on_the_worker(celery_worker, tmp_path):
     lexicon.refresh_from_db()
     assert missing.status == "missing" and "does not exist" in missing.status_message
     assert lexicon.status == "ready" and lexicon.status_message == "loaded by a worker (lexicon)"
+
+
+@pytest.mark.ml
+def test_embedding_launched_from_the_admin_feeds_similarity(
+    celery_worker, client, settings, tiny_open_clip, tangram_images
+):
+    from models_svc.selectors import similarity_matrix
+    from tests.factories import make_user
+
+    settings.TANGRAM_DIR = tangram_images[0].rsplit("/", 1)[0]
+    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu"}
+    for name in NAMES:
+        Tangram.objects.get_or_create(name=name)
+    checkpoint = ModelCheckpoint.objects.create(kind="embedder", spec=f"clip:{tiny_open_clip}")
+    client.force_login(make_user("boss", role="admin"))
+    client.post(
+        "/admin/models_svc/modelcheckpoint/",
+        {"action": "embed_tangrams", "_selected_action": [checkpoint.pk]},
+    )
+    wait_for(lambda: similarity_matrix(NAMES[:4]) is not None)
+    matrix = similarity_matrix(NAMES[:4])
+    assert matrix.shape == (4, 4)
+    assert list(matrix.diagonal()) == [1.0] * 4

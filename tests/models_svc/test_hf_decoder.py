@@ -99,3 +99,26 @@ def test_missing_and_incompatible_checkpoints_are_clear(tmp_path, tiny_hf_clip):
         HFDecoder(str(tmp_path))
     with pytest.raises(CheckpointError, match="'clip' model, neither a causal LM"):
         HFDecoder(tiny_hf_clip)
+
+
+@pytest.mark.django_db
+def test_decode_feedback_command_with_a_checkpoint(tiny_idefics2, settings):
+    from django.core.management import call_command
+
+    from games.models import FeedbackLabel
+    from models_svc.checkpoints import fingerprint
+    from tests.factories import make_game, make_study, make_system
+
+    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu"}
+    study = make_study("hf-study")
+    make_game(make_system(study), [["page9-9"], ["page9-8"], []], ["a", "no", "yes"])
+    spec = f"hf:{tiny_idefics2}"
+    call_command("decode_feedback", "--study", "hf-study", "--decoder", spec, "--kind", "ternary")
+    call_command("decode_feedback", "--study", "hf-study", "--decoder", spec, "--kind", "ternary")
+    labels = list(FeedbackLabel.objects.order_by("turn__index"))
+    assert [label.turn.index for label in labels] == [0, 1]
+    assert {(label.decoder, label.model_version) for label in labels} == {
+        (spec, f"{fingerprint(tiny_idefics2)}-p1-score")
+    }
+    assert all(label.label in ("positive", "neutral", "negative") for label in labels)
+    assert all(0 < label.score <= 1 for label in labels)
