@@ -112,7 +112,7 @@ class HFPolicy:
                 for token in [*ids[len(base) :], self.stop_id]:
                     node = node.children.setdefault(token, TrieNode())
                 node.action = action
-            if len(self._tries) > 4096:
+            if len(self._tries) >= 256:
                 self._tries.clear()
             self._tries[key] = root
         return self._tries[key]

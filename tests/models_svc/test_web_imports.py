@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -48,6 +50,7 @@ def test_web_modules_import_no_ml_library():
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
+@pytest.mark.ml
 def test_the_check_itself_sees_a_heavy_import():
     # The same probe notices torch once something imports it (so the test above can fail).
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings")
