@@ -16,6 +16,8 @@ from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
@@ -53,6 +55,14 @@ class WorkerTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+class WorkerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = WorkerTokenAuthentication
+    name = "workerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": WorkerTokenAuthentication.keyword}
 
 
 class IsCrowdWorker(BasePermission):
@@ -253,12 +263,14 @@ def batch_summary(batch: AnnotationBatch, request: Request) -> dict[str, object]
 class BatchList(APIView):
     permission_classes = [IsResearcher]
 
-    @extend_schema(responses=serializers.DictField(), summary="Annotation batches")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT, summary="Annotation batches", operation_id="batches_list"
+    )
     def get(self, request: Request) -> Response:
         batches = AnnotationBatch.objects.select_related("round", "system")
         return Response([batch_summary(b, request) for b in batches])
 
-    @extend_schema(request=BatchCreateSerializer, responses={201: serializers.DictField()})
+    @extend_schema(request=BatchCreateSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         form = BatchCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -281,7 +293,7 @@ class BatchList(APIView):
 class BatchDetail(APIView):
     permission_classes = [IsResearcher]
 
-    @extend_schema(responses=serializers.DictField(), summary="Progress and gold accuracy")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="Progress and gold accuracy")
     def get(self, request: Request, pk: int) -> Response:
         batch = get_object_or_404(AnnotationBatch.objects.select_related("round", "system"), pk=pk)
         data = batch_summary(batch, request)
@@ -305,7 +317,7 @@ class GoldSerializer(serializers.Serializer):
 class BatchGold(APIView):
     permission_classes = [IsResearcher]
 
-    @extend_schema(request=GoldSerializer, responses={201: serializers.DictField()})
+    @extend_schema(request=GoldSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, pk: int) -> Response:
         batch = get_object_or_404(AnnotationBatch, pk=pk)
         form = GoldSerializer(data=request.data)
@@ -341,7 +353,7 @@ class QuizSerializer(serializers.Serializer):
 class QuizList(APIView):
     permission_classes = [IsResearcher]
 
-    @extend_schema(request=QuizSerializer, responses={201: serializers.DictField()})
+    @extend_schema(request=QuizSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         form = QuizSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -384,7 +396,7 @@ class GameTaskCreate(APIView):
 
     permission_classes = [IsResearcher]
 
-    @extend_schema(request=GameTaskSerializer, responses={201: serializers.DictField()})
+    @extend_schema(request=GameTaskSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         form = GameTaskSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -432,7 +444,7 @@ class BatchAgreement(APIView):
         parameters=[
             OpenApiParameter("as", str, enum=["json", "csv", "statistics.csv"], required=False)
         ],
-        responses=serializers.DictField(),
+        responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request, pk: int):
         batch = get_object_or_404(AnnotationBatch, pk=pk)
@@ -469,7 +481,7 @@ class BatchAgreement(APIView):
 class Payments(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(responses=serializers.DictField(), summary="Pay per worker (hashed ids only)")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="Pay per worker (hashed ids only)")
     def get(self, request: Request):
         rows = [
             {
@@ -504,7 +516,7 @@ class BonusSerializer(serializers.Serializer):
 class BonusCreate(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=BonusSerializer, responses={201: serializers.DictField()})
+    @extend_schema(request=BonusSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         form = BonusSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -526,7 +538,7 @@ class BonusCreate(APIView):
 class SessionPay(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=None, responses=serializers.DictField(), summary="Pay via MTurk")
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT, summary="Pay via MTurk")
     def post(self, request: Request, pk: int) -> Response:
         session = get_object_or_404(CrowdSession, pk=pk)
         try:

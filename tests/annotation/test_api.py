@@ -1,0 +1,146 @@
+"""Scripting a study through the REST API: from an imported study to a batch, and the schema."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from annotation.models import AnnotationBatch, Quiz
+from games.models import Game, Study, Tangram
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+SAMPLE = (
+    Path(
+        os.environ.get(
+            "RESPECT_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "samples"
+        )
+    )
+    / "respect_games_sample.json"
+)
+
+
+@pytest.fixture
+def researcher():
+    client = APIClient()
+    client.force_login(make_user("res", role="researcher"))
+    return client
+
+
+def test_a_researcher_scripts_a_batch_from_an_imported_study(researcher):
+    if not SAMPLE.exists():
+        pytest.fail(f"the shared sample file is missing: {SAMPLE}")
+    data = json.loads(SAMPLE.read_text())
+    names = {image.rsplit(".", 1)[0] for game in data.values() for image in game["context"]}
+    Tangram.objects.bulk_create([Tangram(name=name, split="train") for name in sorted(names)])
+    call_command(
+        "import_games", str(SAMPLE), study="imported", round=0, system="B-FFT", verbosity=0
+    )
+    study = Study.objects.get(name="imported")
+    assert Game.objects.filter(study=study).count() == 24
+    quiz = researcher.post(
+        "/annotation/api/quizzes/",
+        {
+            "name": "survey quiz",
+            "pass_mark": 50,
+            "questions": [
+                {
+                    "text": "Who sees the targets?",
+                    "choices": ["speaker", "listener"],
+                    "correct_choice": 0,
+                }
+            ],
+        },
+        format="json",
+    )
+    assert quiz.status_code == 201
+    response = researcher.post(
+        "/annotation/api/batches/",
+        {
+            "name": "round 0 B-FFT",
+            "study": study.pk,
+            "round": 0,
+            "system": "B-FFT",
+            "games": 20,
+            "seed": 3,
+            "task": {"quiz": quiz.json()["id"], "prolific_completion_code": "ABC123"},
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["progress"]["games"] == 20
+    assert body["progress"]["redundant_games"] == 1  # 5% of 20
+    assert body["progress"]["annotations_wanted"] == 22  # 19 x 1 + 1 x 3
+    assert body["task"]["prolific_url"].endswith(f"/annotation/prolific/{body['task']['key']}/")
+    batch = AnnotationBatch.objects.get()
+    assert batch.task.quiz == Quiz.objects.get() and batch.created_by.username == "res"
+    detail = researcher.get(f"/annotation/api/batches/{batch.pk}/").json()
+    assert detail["progress"] == body["progress"] and detail["gold_accuracy"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"games": 0}, "games"),
+        ({"system": "T-RL"}, "system"),
+        ({"games": 99}, "games"),
+        ({"name": "<script>x</script>"}, "name"),
+    ],
+)
+def test_bad_batch_requests_name_the_field(researcher, system, change, field):
+    from .conftest import add_games
+
+    add_games(system, 3)
+    body = {
+        "name": "b",
+        "study": system.round.study.pk,
+        "round": 0,
+        "system": "B-FFT",
+        "games": 2,
+    } | change
+    response = researcher.post("/annotation/api/batches/", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json() or response.json().get("field") == field
+    assert not AnnotationBatch.objects.exists()
+
+
+def test_quiz_questions_are_validated(researcher):
+    response = researcher.post(
+        "/annotation/api/quizzes/",
+        {
+            "name": "q",
+            "pass_mark": 50,
+            "questions": [{"text": "x", "choices": ["a", "b"], "correct_choice": 2}],
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "is not one of the choices",
+        "field": "questions[0].correct_choice",
+    }
+    assert not Quiz.objects.exists()
+
+
+def test_the_openapi_schema_describes_the_annotation_api(researcher):
+    schema = researcher.get("/api/schema/", {"format": "json"}).json()
+    for path in (
+        "/annotation/api/work/answer/",
+        "/annotation/api/batches/",
+        "/annotation/api/batches/{id}/agreement/",
+        "/annotation/api/payments/",
+    ):
+        assert path in schema["paths"], path
+    assert schema["components"]["securitySchemes"]["workerToken"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Worker-Token",
+    }
+    answer = schema["paths"]["/annotation/api/work/answer/"]["post"]
+    assert answer["security"] == [{"workerToken": []}]
