@@ -64,12 +64,42 @@ def resample_indices(
     return rng.integers(0, n, (resamples, n), dtype=dtype)
 
 
-def counts_from_indices(indices: np.ndarray, n: int) -> np.ndarray:
-    """(B × n) float matrix: how often each cluster appears in each resample."""
+def counts_from_indices(indices: np.ndarray, n: int, dtype=np.float64) -> np.ndarray:
+    """(B × n) matrix: how often each cluster appears in each resample (exact small integers)."""
     resamples = indices.shape[0]
-    flat = indices + (np.arange(resamples, dtype=np.int64) * n)[:, None]
-    counts = np.bincount(flat.ravel(), minlength=resamples * n)
-    return counts.reshape(resamples, n).astype(np.float64)
+    flat = (indices + (np.arange(resamples, dtype=np.int64) * n)[:, None]).ravel()
+    counts = np.zeros(resamples * n, dtype=dtype)
+    np.add.at(counts, flat, dtype(1))
+    return counts.reshape(resamples, n)
+
+
+def resampled_sums(counts: np.ndarray, per_cluster: np.ndarray) -> np.ndarray:
+    """``counts @ per_cluster`` in float64, computed in float32 where that is exact.
+
+    A column of integers whose magnitudes times the number of clusters stay below 2**24 has
+    every partial sum exactly representable in float32, so single precision (several times
+    faster) gives the same numbers; other columns use double precision.
+    """
+    per_cluster = np.asarray(per_cluster, dtype=np.float64)
+    if per_cluster.shape[1] > 1:  # identical columns (shared denominators) are summed once
+        first: dict[bytes, int] = {}
+        inverse = np.array(
+            [first.setdefault(column.tobytes(), len(first)) for column in per_cluster.T]
+        )
+        if len(first) < per_cluster.shape[1]:
+            keep = np.unique(inverse, return_index=True)[1]
+            return resampled_sums(counts, per_cluster[:, keep])[:, inverse]
+    n = per_cluster.shape[0]
+    exact = np.all(per_cluster == np.round(per_cluster), axis=0) & (
+        np.abs(per_cluster).max(axis=0, initial=0.0) * max(n, 1) < 2**24
+    )
+    out = np.empty((counts.shape[0], per_cluster.shape[1]), dtype=np.float64)
+    if exact.any():
+        single = counts.astype(np.float32, copy=False) @ per_cluster[:, exact].astype(np.float32)
+        out[:, exact] = single
+    if (~exact).any():
+        out[:, ~exact] = counts.astype(np.float64, copy=False) @ per_cluster[:, ~exact]
+    return out
 
 
 def resample_counts(
@@ -108,19 +138,14 @@ def percentile_interval(theta_b: np.ndarray, confidence: float = DEFAULT_CONFIDE
     return _column_quantiles(theta_b, levels)
 
 
-def bca_interval(
+def bca_levels(
     theta_b: np.ndarray,
     theta_hat: np.ndarray,
     theta_jack: np.ndarray,
     confidence: float = DEFAULT_CONFIDENCE,
 ) -> np.ndarray:
-    """(k × 2) bias-corrected and accelerated intervals (Efron & Tibshirani 14.3, 15.4).
-
-    ``theta_b``: (B × k) bootstrap values; ``theta_hat``: (k,) estimates on the data;
-    ``theta_jack``: (n × k) leave-one-cluster-out estimates. Same definitions as
-    ``scipy.stats.bootstrap(method="BCa")``. A column whose bootstrap distribution is a single
-    value gets the interval [value, value]; a column whose estimate is undefined gets NaN.
-    """
+    """(k × 2) quantile levels of the BCa interval of each column (Efron & Tibshirani 14.3,
+    15.4; the same definitions as ``scipy.stats.bootstrap(method="BCa")``)."""
     finite = np.isfinite(theta_b)
     defined = finite.sum(axis=0)
     below = np.where(finite, theta_b < theta_hat, False).sum(axis=0)
@@ -136,23 +161,41 @@ def bca_interval(
         den = (u**2).sum(axis=0) / n_jack**2
         a_hat = num / (6.0 * den**1.5)
     a_hat = np.where(den > 0, a_hat, 0.0)
-    alpha = (1.0 - confidence) / 2.0
-    z_alpha = float(ndtri(alpha))
+    z_alpha = float(ndtri((1.0 - confidence) / 2.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         lower = z0 + z_alpha
         upper = z0 - z_alpha
-        levels = np.stack(
+        return np.stack(
             [ndtr(z0 + lower / (1 - a_hat * lower)), ndtr(z0 + upper / (1 - a_hat * upper))],
             axis=1,
         )
-    interval = _column_quantiles(theta_b, levels)
-    lo, hi = (
-        np.nanmin(theta_b, axis=0, initial=np.inf, where=finite),
-        np.nanmax(theta_b, axis=0, initial=-np.inf, where=finite),
-    )
-    degenerate = (defined > 0) & (lo == hi)
+
+
+def _fix_degenerate(interval: np.ndarray, theta_b: np.ndarray, theta_hat: np.ndarray) -> None:
+    """A single-valued bootstrap distribution gives [value, value]; an undefined estimate NaN."""
+    finite = np.isfinite(theta_b)
+    lo = np.min(theta_b, axis=0, initial=np.inf, where=finite)
+    hi = np.max(theta_b, axis=0, initial=-np.inf, where=finite)
+    degenerate = (finite.sum(axis=0) > 0) & (lo == hi)
     interval[degenerate] = np.stack([lo, hi], axis=1)[degenerate]
     interval[~np.isfinite(theta_hat)] = np.nan
+
+
+def bca_interval(
+    theta_b: np.ndarray,
+    theta_hat: np.ndarray,
+    theta_jack: np.ndarray,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> np.ndarray:
+    """(k × 2) bias-corrected and accelerated intervals.
+
+    ``theta_b``: (B × k) bootstrap values; ``theta_hat``: (k,) estimates on the data;
+    ``theta_jack``: (n × k) leave-one-cluster-out estimates. A column whose bootstrap
+    distribution is a single value gets the interval [value, value]; a column whose estimate is
+    undefined gets NaN.
+    """
+    interval = _column_quantiles(theta_b, bca_levels(theta_b, theta_hat, theta_jack, confidence))
+    _fix_degenerate(interval, theta_b, theta_hat)
     return interval
 
 
@@ -192,8 +235,17 @@ def interval_estimates(
     theta_hat = np.atleast_1d(statistic(total))
     theta_b = statistic(resampled)
     theta_jack = statistic(jackknife)
-    percentile = percentile_interval(theta_b, confidence)
-    bca = bca_interval(theta_b, theta_hat, theta_jack, confidence)
+    alpha = (1.0 - confidence) / 2.0
+    levels = np.concatenate(
+        [
+            np.broadcast_to(np.array([alpha, 1.0 - alpha]), (theta_b.shape[1], 2)),
+            bca_levels(theta_b, theta_hat, theta_jack, confidence),
+        ],
+        axis=1,
+    )
+    quantiles = _column_quantiles(theta_b, levels)  # one partition per column for both
+    percentile, bca = quantiles[:, :2].copy(), quantiles[:, 2:].copy()
+    _fix_degenerate(bca, theta_b, theta_hat)
     undefined = (~np.isfinite(theta_b)).sum(axis=0)
     return [
         Estimate(
@@ -224,5 +276,5 @@ def cluster_bootstrap(
         raise ValueError("per-cluster sums must be (clusters × sums) matching the count matrix")
     total = per_cluster.sum(axis=0)
     return interval_estimates(
-        statistic, total, total - per_cluster, counts @ per_cluster, confidence
+        statistic, total, total - per_cluster, resampled_sums(counts, per_cluster), confidence
     )

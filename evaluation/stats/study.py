@@ -11,9 +11,13 @@ nothing to the turn-level sums).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import threading
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +35,7 @@ from .bootstrap import (
     interval_estimates,
     ratio_statistic,
     resample_indices,
+    resampled_sums,
 )
 
 STATS_VERSION = "1"
@@ -226,15 +231,24 @@ class _Columns:
         total = per_game.sum(axis=0)
         jackknife = total - per_game
         resampled = []
-        active = [
-            (column, np.flatnonzero(block.any(axis=1)), block) for column, block in self.quadratic
-        ]
-        grams = [block[games] @ block[games].T for _, games, block in active]
+        # Quadratic columns: games with items, and Gram matrices, shared where blocks agree.
+        quadratic: dict[bytes, tuple[list[int], np.ndarray, np.ndarray]] = {}
+        for column, block in self.quadratic:
+            games = np.flatnonzero(block.any(axis=1))
+            key = games.tobytes() + block[games].tobytes()
+            if key not in quadratic:
+                quadratic[key] = ([], games, block[games] @ block[games].T)
+            quadratic[key][0].append(column)
+        by_games: dict[bytes, list[tuple[list[int], np.ndarray]]] = {}
+        for columns, games, gram in quadratic.values():
+            by_games.setdefault(games.tobytes(), []).append((columns, gram))
         for counts in counts_chunks:
-            chunk = counts @ per_game
-            for (column, games, _), gram in zip(active, grams, strict=True):
-                c = counts[:, games]
-                chunk[:, column] = np.einsum("bi,bi->b", c @ gram, c)
+            chunk = resampled_sums(counts, per_game)
+            for key, grams in by_games.items():
+                games = np.frombuffer(key, dtype=np.intp)
+                c = counts[:, games].astype(np.float64)
+                for columns, gram in grams:
+                    chunk[:, columns] = np.einsum("bi,bi->b", c @ gram, c)[:, None]
             resampled.append(chunk)
         for column, block in self.quadratic:
             totals = block.sum(axis=0)
@@ -288,7 +302,7 @@ def bootstrap_columns(
         while done < params.resamples:
             size = min(chunk, params.resamples - done)
             indices = resample_indices(n, size, rng, scipy_compatible=params.sampler == "scipy")
-            yield counts_from_indices(indices, n)
+            yield counts_from_indices(indices, n, np.float32)
             done += size
 
     total, jackknife, resampled = columns.sums(chunks())
@@ -621,31 +635,64 @@ def _per_game(item_sums: np.ndarray, item_game: np.ndarray, n: int) -> np.ndarra
     return out
 
 
+def _single_threaded_blas():
+    """BLAS threads busy-wait; for these many small products one thread is faster."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def available_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def compute_study(
     study: StudyInput,
     params: MetricParameters | None = None,
     progress: ProgressCallback | None = None,
+    workers: int | None = None,
 ) -> dict:
-    """Every metric of every group: keys study, parameters, similarity, rows, agreement."""
+    """Every metric of every group: keys study, parameters, similarity, rows, agreement.
+
+    Groups are computed on ``workers`` threads (default: the CPUs available, at most 4); each
+    group has its own seeded generator, so the numbers do not depend on the number of threads.
+    """
     params = (params or MetricParameters()).validated()
-    groups = sorted(study.groups, key=lambda g: (g.round_index, system_sort_key(g.system)))
-    rows, agreement_rows = [], []
-    for position, group in enumerate(groups):
-        if group.n_games == 0:
-            continue
-        row, agreement_row = compute_group(group, study, params)
-        rows.append(row)
-        if agreement_row is not None:
-            agreement_rows.append(agreement_row)
-        if progress is not None:
-            progress(
-                (position + 1) / len(groups),
-                f"round {group.round_index} · {group.system}: {group.n_games} games",
-            )
+    groups = [
+        g
+        for g in sorted(study.groups, key=lambda g: (g.round_index, system_sort_key(g.system)))
+        if g.n_games > 0
+    ]
+    workers = max(1, min(4, available_cpus())) if workers is None else max(1, workers)
+    done = 0
+    lock = threading.Lock()
+
+    def one(group: GroupInput) -> tuple[dict, dict | None]:
+        nonlocal done
+        outcome = compute_group(group, study, params)
+        with lock:
+            done += 1
+            if progress is not None:
+                progress(
+                    done / len(groups),
+                    f"round {group.round_index} · {group.system}: {group.n_games} games",
+                )
+        return outcome
+
+    with _single_threaded_blas():
+        if workers > 1 and len(groups) > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                outcomes = list(pool.map(one, groups))
+        else:
+            outcomes = [one(group) for group in groups]
     return {
         "study": study.name,
         "parameters": params.as_dict(),
         "similarity": study.similarity_label,
-        "rows": rows,
-        "agreement": agreement_rows,
+        "rows": [row for row, _ in outcomes],
+        "agreement": [agreement for _, agreement in outcomes if agreement is not None],
     }

@@ -14,6 +14,7 @@ from evaluation.stats.bootstrap import (
     ratio_statistic,
     resample_counts,
     resample_indices,
+    resampled_sums,
 )
 
 
@@ -88,6 +89,21 @@ def test_fast_draws_give_intervals_close_to_scipy():
         np.column_stack([numerators, denominators]), ratio_statistic([0], [1]), counts=counts
     )
     assert estimate.bca == pytest.approx((expected.low, expected.high), abs=0.005)
+
+
+def test_resampled_sums_are_exact_in_any_precision():
+    rng = np.random.default_rng(9)
+    n = 200
+    counts = resample_counts(n, 300, rng)
+    integer = rng.integers(0, 40, (n, 3)).astype(float)
+    real = rng.normal(size=(n, 2))
+    huge = np.full((n, 1), 2.0**20)  # n · 2**20 ≥ 2**24: needs double precision
+    per_cluster = np.concatenate([integer, real, integer[:, :1], huge], axis=1)
+    expected = counts.astype(np.float64) @ per_cluster
+    got = resampled_sums(counts.astype(np.float32), per_cluster)
+    assert np.array_equal(got[:, :3], expected[:, :3])
+    assert np.array_equal(got[:, 5], expected[:, 0]) and np.array_equal(got[:, 6], expected[:, 6])
+    assert np.allclose(got[:, 3:5], expected[:, 3:5], rtol=1e-12, atol=1e-12)
 
 
 def test_seeded_and_reproducible():

@@ -296,6 +296,7 @@ def test_rows_come_in_round_then_paper_order_and_report_progress():
         study_of(*groups),
         engine.MetricParameters(resamples=50),
         progress=lambda fraction, message: seen.append((fraction, message)),
+        workers=1,
     )
     assert [(r["round"], r["system"]) for r in result["rows"]] == [
         (0, "B-FFT"),
@@ -308,6 +309,14 @@ def test_rows_come_in_round_then_paper_order_and_report_progress():
     assert [f for f, _ in seen] == pytest.approx([1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1.0])
     assert seen[0][1] == "round 0 · B-FFT: 5 games"
     json.dumps(result, allow_nan=False)
+
+
+def test_threads_do_not_change_the_numbers():
+    groups = [random_group(i, round_index=i % 3, system=f"S{i}", games=15) for i in range(6)]
+    params = engine.MetricParameters(resamples=300, seed=2)
+    alone = engine.compute_study(study_of(*groups), params, workers=1)
+    threaded = engine.compute_study(study_of(*groups), params, workers=3)
+    assert json.dumps(alone, sort_keys=True) == json.dumps(threaded, sort_keys=True)
 
 
 def test_parameters_are_validated():
