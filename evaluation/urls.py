@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evaluation import views
+from evaluation import api, views
 
 app_name = "evaluation"
 urlpatterns = [
@@ -20,4 +20,6 @@ urlpatterns = [
         name="section_figure",
     ),
     path("runs/<int:run_id>/exports/<str:name>", views.ExportView.as_view(), name="export"),
+    path("api/studies/<int:pk>/runs/", api.StudyRunsView.as_view(), name="api-study-runs"),
+    path("api/runs/<int:run_id>/", api.RunDetailView.as_view(), name="api-run"),
 ]

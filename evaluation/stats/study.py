@@ -14,10 +14,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import threading
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -668,31 +667,35 @@ def compute_study(
         if g.n_games > 0
     ]
     workers = max(1, min(4, available_cpus())) if workers is None else max(1, workers)
-    done = 0
-    lock = threading.Lock()
 
-    def one(group: GroupInput) -> tuple[dict, dict | None]:
-        nonlocal done
-        outcome = compute_group(group, study, params)
-        with lock:
-            done += 1
-            if progress is not None:
-                progress(
-                    done / len(groups),
-                    f"round {group.round_index} · {group.system}: {group.n_games} games",
-                )
-        return outcome
+    def report(done: int, group: GroupInput) -> None:
+        if progress is not None:
+            message = f"round {group.round_index} · {group.system}: {group.n_games} games"
+            progress(done / len(groups), message)
 
+    outcomes: list[tuple[dict, dict | None] | None] = [None] * len(groups)
     with _single_threaded_blas():
         if workers > 1 and len(groups) > 1:
+            # Progress is reported from this thread only (callers may write to a database).
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                outcomes = list(pool.map(one, groups))
+                futures = {
+                    pool.submit(compute_group, group, study, params): i
+                    for i, group in enumerate(groups)
+                }
+                for done, future in enumerate(as_completed(futures), start=1):
+                    index = futures[future]
+                    outcomes[index] = future.result()
+                    report(done, groups[index])
         else:
-            outcomes = [one(group) for group in groups]
+            for index, group in enumerate(groups):
+                outcomes[index] = compute_group(group, study, params)
+                report(index + 1, group)
     return {
         "study": study.name,
         "parameters": params.as_dict(),
         "similarity": study.similarity_label,
-        "rows": [row for row, _ in outcomes],
-        "agreement": [agreement for _, agreement in outcomes if agreement is not None],
+        "rows": [outcome[0] for outcome in outcomes if outcome is not None],
+        "agreement": [
+            outcome[1] for outcome in outcomes if outcome is not None and outcome[1] is not None
+        ],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 
 import krippendorff
@@ -315,8 +316,17 @@ def test_threads_do_not_change_the_numbers():
     groups = [random_group(i, round_index=i % 3, system=f"S{i}", games=15) for i in range(6)]
     params = engine.MetricParameters(resamples=300, seed=2)
     alone = engine.compute_study(study_of(*groups), params, workers=1)
-    threaded = engine.compute_study(study_of(*groups), params, workers=3)
+    callers = []
+    threaded = engine.compute_study(
+        study_of(*groups),
+        params,
+        progress=lambda fraction, _: callers.append((fraction, threading.get_ident())),
+        workers=3,
+    )
     assert json.dumps(alone, sort_keys=True) == json.dumps(threaded, sort_keys=True)
+    # progress comes from the calling thread (it may write to the database), in order
+    assert [c[1] for c in callers] == [threading.get_ident()] * 6
+    assert [c[0] for c in callers] == pytest.approx([i / 6 for i in range(1, 7)])
 
 
 def test_parameters_are_validated():
