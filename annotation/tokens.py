@@ -28,8 +28,4 @@ def session_from_token(token: str | None) -> CrowdSession | None:
         return None
     if not isinstance(pk, int):
         return None
-    return (
-        CrowdSession.objects.select_related("task", "task__batch", "task__quiz", "worker")
-        .filter(pk=pk)
-        .first()
-    )
+    return CrowdSession.objects.select_related("task", "worker").filter(pk=pk).first()

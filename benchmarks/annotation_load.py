@@ -56,7 +56,7 @@ def bench_database(url: str) -> str:
     name = parsed.path.lstrip("/") + "_bench_ann"
     import psycopg
 
-    admin = parsed._replace(path="/postgres").geturl()
+    admin = parsed._replace(path="/postgres", query="").geturl()
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -108,18 +108,25 @@ def seed(games: int, seed_value: int) -> tuple[str, int]:
     return batch.task.key, batch.pk
 
 
-def start_servers(processes: int, env: dict[str, str]) -> tuple[list[subprocess.Popen], int]:
-    """Daphne processes accepting on one inherited loopback socket."""
+def start_servers(
+    kind: str, processes: int, env: dict[str, str]
+) -> tuple[list[subprocess.Popen], int]:
+    """ASGI server processes (Daphne or Uvicorn) accepting on one inherited loopback socket."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(1024)
     listener.set_inheritable(True)
     port = listener.getsockname()[1]
-    daphne = str(Path(sys.executable).parent / "daphne")
+    fd = str(listener.fileno())
+    command = {
+        "daphne": ["daphne", "--fd", fd, "-v", "0"],
+        "uvicorn": ["uvicorn", "--fd", fd, "--no-access-log", "--log-level", "warning"],
+    }[kind]
+    command[0] = str(Path(sys.executable).parent / command[0])
     servers = [
         subprocess.Popen(
-            [daphne, "--fd", str(listener.fileno()), "-v", "0", "config.asgi:application"],
+            [*command, "config.asgi:application"],
             cwd=ROOT,
             env=env,
             pass_fds=[listener.fileno()],
@@ -190,6 +197,7 @@ class Annotator(threading.Thread):
                 self.results.errors.append(f"annotator {self.number}: {error}")
 
     def work(self) -> None:
+        time.sleep(self.args.ramp * self.number / max(1, self.args.annotators))
         query = urlencode(
             {
                 "PROLIFIC_PID": f"loadworker{self.number}",
@@ -277,6 +285,15 @@ def verify(results: Results) -> list[str]:
     return problems
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), for the per-request cost line."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     return (
         statistics.quantiles(values, n=100, method="inclusive")[q - 1]
@@ -288,13 +305,21 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--annotators", type=int, default=50)
-    parser.add_argument("--processes", type=int, default=2, help="Daphne web processes")
+    parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+    parser.add_argument("--processes", type=int, default=2, help="web server processes")
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds between answers")
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which they arrive")
     parser.add_argument("--double-submit", type=float, default=0.1)
     parser.add_argument("--reload", type=float, default=0.05)
     parser.add_argument("--max-seconds", type=float, default=240)
     parser.add_argument("--p95-ms", type=float, default=100)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--pool",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve with the PostgreSQL connection pool (DATABASE_POOL=true)",
+    )
     args = parser.parse_args()
 
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -304,17 +329,20 @@ def main() -> int:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     games = args.annotators * 2 + 10
     key, _ = seed(games, args.seed)
-    env = dict(os.environ, DATABASE_CONN_MAX_AGE="0", DJANGO_DEBUG="0", PYTHONUNBUFFERED="1")
-    servers, port = start_servers(args.processes, env)
+    env = dict(os.environ, DATABASE_POOL=str(args.pool), DJANGO_DEBUG="0", PYTHONUNBUFFERED="1")
+    servers, port = start_servers(args.server, args.processes, env)
+    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     results = Results()
     try:
         annotators = [Annotator(n, port, key, args, results) for n in range(args.annotators)]
+        cpu_before = sum(cpu_seconds(server.pid) for server in servers)
         started = time.monotonic()
         for annotator in annotators:
             annotator.start()
         for annotator in annotators:
             annotator.join(args.max_seconds + 30)
         wall = time.monotonic() - started
+        server_cpu = sum(cpu_seconds(server.pid) for server in servers) - cpu_before
     finally:
         for server in servers:
             server.terminate()
@@ -324,8 +352,11 @@ def main() -> int:
     problems = verify(results)
     requests = len(results.page_ms) + len(results.answer_ms)
     print(
-        f"annotators {args.annotators}, web processes {args.processes}, think {args.think}s, "
-        f"wall {wall:.1f}s, requests {requests} ({requests / wall:.1f}/s)"
+        f"annotators {args.annotators}, {args.processes} {args.server} processes, "
+        f"think {args.think}s, ramp {args.ramp}s, pool {args.pool}, "
+        f"load average before {load_before}\n"
+        f"wall {wall:.1f}s, requests {requests} ({requests / wall:.1f}/s), "
+        f"server CPU {1000 * server_cpu / max(1, requests):.1f} ms per request"
     )
     for name, values in (("page loads", results.page_ms), ("answers", results.answer_ms)):
         print(

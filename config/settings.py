@@ -225,3 +225,12 @@ if CELERY_BROKER_URL == "filesystem://":
             Path(_folder).mkdir(parents=True, exist_ok=True)
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+# A PostgreSQL connection pool per web process (Django's native pool, psycopg_pool), for ASGI
+# servers, where persistent connections would pile up one per thread: DATABASE_POOL=true.
+if env.bool("DATABASE_POOL", default=False) and "postgresql" in DATABASES["default"]["ENGINE"]:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+    }
