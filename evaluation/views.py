@@ -69,7 +69,7 @@ class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
             "run": run,
             "active": selectors.active_run(study),
             "history": selectors.study_runs(study),
-            "form": kwargs.pop("form", None) or MetricRunForm(),
+            "form": MetricRunForm(),
             "stamp": stamp,
             "stale": run is not None and run.data_stamp != stamp,
             "is_admin": is_admin(self.request.user),
@@ -79,18 +79,18 @@ class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
             context["normalize"] = "total"
         if run is not None:
             results = run.results
+            turn_header, turn_rows = tables.turn_level_table(results)
+            panels = tables.decoder_panels(results)
             context.update(
                 results=results,
                 interaction=[tables.pivot(results, m) for m in tables.INTERACTION],
-                sections=tables.SECTION_TITLES,
-                turn_header=tables.turn_level_table(results)[0],
-                turn_rows=tables.turn_level_table(results)[1],
-                decoder_panels=tables.decoder_panels(results),
+                turn_header=turn_header,
+                turn_rows=turn_rows,
+                decoder_panels=panels,
+                decoder_width=280 * max(1, len({(p["round"], p["system"]) for p in panels})),
                 language=[tables.pivot(results, m) for m in tables.LANGUAGE],
                 sim_label=tables.sim_label(results),
                 confidence_label=tables.confidence_label(results),
-                decoder_width=280
-                * max(1, len({(p["round"], p["system"]) for p in tables.decoder_panels(results)})),
                 agreement=results.get("agreement", []),
             )
         return super().get_context_data(**context, **kwargs)
