@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(
+    os.environ.get(
+        "RESPECT_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "samples"
+    )
+)
 SAMPLE_JSON = SAMPLES / "respect_games_sample.json"
 SAMPLE_PKL = SAMPLES / "respect_games_sample.pkl"
 
