@@ -144,3 +144,35 @@ def test_the_openapi_schema_describes_the_annotation_api(researcher):
     }
     answer = schema["paths"]["/annotation/api/work/answer/"]["post"]
     assert answer["security"] == [{"workerToken": []}]
+
+
+def test_the_batch_page_creates_a_batch_and_shows_progress_and_links(client, system):
+    from .conftest import add_games
+
+    add_games(system, 4)
+    client.force_login(make_user("res", role="researcher"))
+    form = {
+        "name": "page batch",
+        "study": system.round.study.pk,
+        "round": 0,
+        "system": "B-FFT",
+        "amount": 3,
+        "unit": "games",
+        "redundancy_fraction": "0.34",
+        "redundancy_count": 3,
+        "gold_interval": 0,
+        "games_per_session": 2,
+        "completion_code": "PAGE1",
+        "seed": 1,
+    }
+    response = client.post("/annotation/", form)
+    batch = AnnotationBatch.objects.get()
+    assert response["Location"] == f"/annotation/batches/{batch.pk}/"
+    assert batch.task.prolific_completion_code == "PAGE1" and batch.task.games_per_session == 2
+    assert sorted(batch.items.values_list("required_annotations", flat=True)) == [1, 1, 3]
+    page = client.get(response["Location"]).content.decode()
+    assert f"/annotation/prolific/{batch.task.key}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}" in page
+    assert "Agreement (admins)" not in page  # researchers do not get the export links
+    bad = client.post("/annotation/", form | {"amount": 9, "name": "again"})
+    assert bad.status_code == 400 and "only 4 games are eligible" in bad.content.decode()
+    assert AnnotationBatch.objects.count() == 1
