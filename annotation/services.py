@@ -321,7 +321,12 @@ def current_step(turns: Sequence[Turn], answers: Mapping[int, TurnAnnotation]) -
 
 
 def survey_turns(game: Game) -> list[Turn]:
-    return list(game.turns.filter(selection_after__isnull=False).order_by("index"))
+    """The answered turns of a game, with the fields the survey shows."""
+    return list(
+        game.turns.filter(selection_after__isnull=False)
+        .only("game_id", "index", "utterance", "selection_before", "selection_after", "action")
+        .order_by("index")
+    )
 
 
 def _checked_action(field: str, value: object, turn: Turn) -> str:
@@ -352,12 +357,24 @@ def _checked_satisfaction(field: str, value: object, *, last: bool) -> str:
     return str(value)
 
 
+# What the survey needs of an assignment's related rows (a hot path: load nothing more).
+ASSIGNMENT_FIELDS = (
+    *(f.name for f in Assignment._meta.concrete_fields),
+    "item__is_gold",
+    "item__required_annotations",
+    "item__game__id",
+    "item__game__config__listener_order",
+    "batch__timeout_minutes",
+)
+
+
 def _locked_assignment(session: CrowdSession, assignment_id: object) -> Assignment:
     if not isinstance(assignment_id, int) or isinstance(assignment_id, bool):
         raise InputError("assignment", "must be the id of your current game")
     assignment = (
         Assignment.objects.select_for_update(of=("self",))
         .select_related("item", "batch", "item__game__config")
+        .only(*ASSIGNMENT_FIELDS)
         .filter(pk=assignment_id)
         .first()
     )

@@ -13,6 +13,14 @@ from django.core import signing
 from .models import CrowdSession
 
 SALT = "annotation.crowd-session"
+# Texts and MTurk settings of the task are not needed on every worker request.
+DEFERRED_TASK_FIELDS = (
+    "task__consent_text",
+    "task__guidelines",
+    "task__mturk_title",
+    "task__mturk_description",
+    "task__mturk_keywords",
+)
 
 
 def session_token(session: CrowdSession) -> str:
