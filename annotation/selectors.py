@@ -172,10 +172,19 @@ def worker_state(
 
 
 def batch_progress(batch: AnnotationBatch) -> dict[str, object]:
+    # distinct: the two joins (assignments, turns) would otherwise multiply each other's counts
     items = batch.items.filter(is_gold=False).annotate(
-        submitted=Count("assignments", filter=Q(assignments__status=Assignment.Status.SUBMITTED)),
-        active=Count("assignments", filter=Q(assignments__status=Assignment.Status.ACTIVE)),
-        n_turns=Count("game__turns", filter=Q(game__turns__selection_after__isnull=False)),
+        submitted=Count(
+            "assignments",
+            filter=Q(assignments__status=Assignment.Status.SUBMITTED),
+            distinct=True,
+        ),
+        active=Count(
+            "assignments", filter=Q(assignments__status=Assignment.Status.ACTIVE), distinct=True
+        ),
+        n_turns=Count(
+            "game__turns", filter=Q(game__turns__selection_after__isnull=False), distinct=True
+        ),
     )
     games = wanted = done = in_progress = complete = turns = redundant = 0
     for item in items:

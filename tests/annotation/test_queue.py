@@ -107,10 +107,18 @@ def test_a_redundant_game_goes_to_distinct_workers_and_stops_when_complete(syste
     assert len({c.worker_id for c in claims}) == 3
     assert len({c.item_id for c in claims}) == 1
     assert claim_next(sessions[3]) is None  # three slots held
-    for session, assignment in zip(sessions[:3], claims, strict=True):
+    progress = batch_progress(batch)
+    assert (progress["turns"], progress["assignments_in_progress"]) == (3, 3)
+    complete(sessions[0], claims[0])
+    progress = batch_progress(batch)
+    assert (progress["annotations_submitted"], progress["assignments_in_progress"]) == (1, 2)
+    assert (progress["games_complete"], progress["workers"]) == (0, 3)
+    for session, assignment in zip(sessions[1:3], claims[1:], strict=True):
         complete(session, assignment)
     assert claim_next(sessions[3]) is None  # three annotations stored
-    assert batch_progress(batch)["games_complete"] == 1
+    progress = batch_progress(batch)
+    assert (progress["games_complete"], progress["annotations_submitted"]) == (1, 3)
+    assert (progress["annotations_wanted"], progress["assignments_in_progress"]) == (3, 0)
     # the same worker never gets a second copy
     assert claim_next(sessions[0]) is None
 
