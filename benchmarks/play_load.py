@@ -2,19 +2,32 @@
 """Load test of live play: N games at once, played by scripted websocket clients on loopback.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/5 \\
-        .venv/bin/python benchmarks/play_load.py --games 200
+        .venv/bin/python benchmarks/play_load.py --games 200 --servers 2
 
 It creates (or reuses) the database ``<name>_playbench`` next to DATABASE_URL's, migrates it,
 adds a fresh study with one human-human round and 2N workers with browser sessions, starts
-``--servers`` daphne processes on free loopback ports (Redis channel layer), and runs 2N clients:
-each waits in the lobby over its websocket, is paired, and plays. The speaker asks for one target
-per turn (naming its id); the listener selects it and submits, so every game succeeds after as
-many turns as it has targets. Think times are drawn per action.
+``--servers`` daphne processes on free loopback ports (the project's Redis channel layer), and
+runs 2N clients in this one process (asyncio, ``websockets``): each arrives through the lobby
+page, waits on the lobby socket until it is paired, and plays. The speaker asks for one target per
+turn (naming its id); the listener selects it and submits, so every game succeeds after as many
+turns as it has targets. Think times are drawn per action.
 
-Measured: the delay from one player's action to the other player's screen (utterance →
-listener's state; submission → speaker's state), pairing time, games completed, and turns lost
-(turns a client completed that the database does not hold, or the other way round). Bounded: it
-stops after ``--timeout`` seconds whatever happens, and only talks to 127.0.0.1.
+Measured:
+
+- the delay from one player's action to the other player's screen: from just before the client
+  hands its message to the socket until the other client's socket delivers the resulting state
+  (utterance -> listener; submission -> speaker), both clients in this process, monotonic clock;
+  the listener's own toggle echo is reported apart;
+- pairing time (lobby page request to the ``paired`` message), games completed, turns lost
+  (turns a client completed that the database does not hold, or the other way round), and the
+  peak number of games in play at once;
+- where the CPU went: the web processes, this load process (its clients), the PostgreSQL
+  backends of the benchmark database, and Redis (the whole server, so it includes anything else
+  using it), in total and per client action.
+
+The machine is shared: the load average before and after is printed. Compare runs at the same
+load, and trust the CPU per action more than wall-clock numbers when the machine is noisy.
+Bounded: it stops after ``--timeout`` seconds whatever happens, and only talks to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -92,15 +105,36 @@ def setup(games: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
 class Stats:
     utterance_ms: list[float] = field(default_factory=list)
     submit_ms: list[float] = field(default_factory=list)
+    toggle_ms: list[float] = field(default_factory=list)
     pairing_s: list[float] = field(default_factory=list)
     sent: dict[tuple[int, int, str], float] = field(default_factory=dict)
     client_turns: dict[int, int] = field(default_factory=dict)
     ended: dict[int, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    actions: int = 0
+    received: int = 0
+    received_bytes: int = 0
+    # game id -> (first state seen, end seen), perf_counter seconds
+    spans: dict[int, list[float]] = field(default_factory=dict)
 
 
 def think(rng: random.Random, bounds: tuple[float, float]) -> float:
     return rng.uniform(*bounds)
+
+
+def fetch(url: str, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as page:
+        page.read()
+        return page.status
+
+
+async def stamp_messages(ws, inbox: asyncio.Queue) -> None:
+    try:
+        async for raw in ws:
+            inbox.put_nowait((time.perf_counter(), raw))
+    finally:
+        inbox.put_nowait((time.perf_counter(), None))
 
 
 async def player(
@@ -112,9 +146,8 @@ async def player(
     headers = {"Cookie": f"sessionid={session_key}", "Origin": origin}
     started = time.perf_counter()
     # Arrival: the lobby page puts the worker in the lobby, then its socket waits for a partner.
-    request = urllib.request.Request(f"{origin}/play/lobby/{round_id}/", headers=headers)
-    page = await asyncio.to_thread(urllib.request.urlopen, request, timeout=60)
-    assert page.status == 200, page.status
+    status = await asyncio.to_thread(fetch, f"{origin}/play/lobby/{round_id}/", headers)
+    assert status == 200, status
     async with connect(
         f"{url}/ws/play/lobby/{round_id}/",
         additional_headers=headers,
@@ -136,14 +169,30 @@ async def player(
     ) as ws:
         answered = -1
         spoken = -1
-        async for raw in ws:
-            now = time.perf_counter()
+        toggled_at = 0.0
+        # Messages are stamped as the socket delivers them, while this player may be thinking.
+        inbox: asyncio.Queue = asyncio.Queue()
+        reader = asyncio.create_task(stamp_messages(ws, inbox))
+        while True:
+            now, raw = await inbox.get()
+            if raw is None:
+                await reader
+                return
+            stats.received += 1
+            stats.received_bytes += len(raw)
             state = json.loads(raw)
-            if state["type"] == "error":
+            kind = state["type"]
+            if kind == "error":
                 stats.errors.append(state["code"])
                 continue
-            if state["type"] != "state":
+            if kind == "draft":
+                if toggled_at:
+                    stats.toggle_ms.append((now - toggled_at) * 1000)
+                    toggled_at = 0.0
                 continue
+            if kind != "state":
+                continue
+            stats.spans.setdefault(game_id, [now, now])[1] = now
             role, turn = state["role"], state["turn"]
             if role == "listener" and state["phase"] == "listener":
                 key = (game_id, turn, "utterance")
@@ -153,10 +202,13 @@ async def player(
                     answered = turn
                     name = state["utterance"].split()[-1]
                     await asyncio.sleep(think(rng, args.toggle_think))
+                    toggled_at = time.perf_counter()
+                    stats.actions += 1
                     await ws.send(json.dumps({"type": "toggle", "tangram": name}))
                     await asyncio.sleep(think(rng, args.submit_think))
                     stats.sent[(game_id, turn, "submit")] = time.perf_counter()
-                    await ws.send(json.dumps({"type": "submit"}))
+                    stats.actions += 1
+                    await ws.send('{"type": "submit"}')
                     stats.client_turns[game_id] = turn + 1
             if role == "speaker":
                 done_turn = turn - 1 if state["status"] == "playing" else turn
@@ -165,6 +217,7 @@ async def player(
                     stats.submit_ms.append((now - stats.sent.pop(key)) * 1000)
             if state["status"] == "ended":
                 stats.ended[game_id] = state["outcome"]
+                reader.cancel()
                 return
             if role == "speaker" and state["phase"] == "speaker" and turn > spoken:
                 spoken = turn
@@ -174,6 +227,7 @@ async def player(
                 ]
                 await asyncio.sleep(think(rng, args.utterance_think))
                 stats.sent[(game_id, turn, "utterance")] = time.perf_counter()
+                stats.actions += 1
                 await ws.send(
                     json.dumps({"type": "utterance", "text": f"please pick {remaining[0]}"})
                 )
@@ -202,6 +256,17 @@ def bounds(text: str) -> tuple[float, float]:
     return float(low), float(high or low)
 
 
+def peak_concurrency(spans: dict[int, list[float]]) -> int:
+    edges = sorted(
+        [(start, 1) for start, _ in spans.values()] + [(end, -1) for _, end in spans.values()]
+    )
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
 async def run_clients(urls, round_id, workers, stats, args) -> None:
     rng = random.Random(args.seed)
     tasks = []
@@ -220,6 +285,76 @@ async def run_clients(urls, round_id, workers, stats, args) -> None:
     for task in done:
         if task.exception() is not None:
             stats.errors.append(repr(task.exception())[:200])
+
+
+class CpuMeter:
+    """CPU seconds of the processes that serve the games, read from /proc through psutil."""
+
+    def __init__(self, servers: list[subprocess.Popen], db_url: str) -> None:
+        import psutil
+
+        self.psutil = psutil
+        self.servers = [psutil.Process(server.pid) for server in servers]
+        self.db_name = urlparse(db_url).path.lstrip("/")
+        self.db_url = db_url
+
+    def _cpu(self, process) -> float:
+        try:
+            times = process.cpu_times()
+        except self.psutil.Error:
+            return 0.0
+        return times.user + times.system
+
+    def backends(self) -> dict[int, float]:
+        """CPU of each PostgreSQL backend connected to the benchmark database (same machine)."""
+        import psycopg
+
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            pids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                    "pg_backend_pid()",
+                    (self.db_name,),
+                )
+            ]
+        result = {}
+        for pid in pids:
+            try:
+                result[pid] = self._cpu(self.psutil.Process(pid))
+            except self.psutil.Error:
+                continue
+        return result
+
+    def redis(self) -> float:
+        import redis
+
+        info = redis.Redis.from_url(os.environ["REDIS_URL"]).info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def sample(self) -> dict:
+        return {
+            "servers": sum(self._cpu(p) for p in self.servers),
+            "client": time.process_time(),
+            "backends": self.backends(),
+            "redis": self.redis(),
+        }
+
+    @staticmethod
+    def delta(before: dict, after: dict) -> dict[str, float]:
+        backends = sum(
+            cpu - before["backends"].get(pid, 0.0) for pid, cpu in after["backends"].items()
+        )
+        return {
+            "web": after["servers"] - before["servers"],
+            "client": after["client"] - before["client"],
+            "postgres": backends,
+            "redis": after["redis"] - before["redis"],
+        }
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
@@ -247,11 +382,14 @@ def main() -> None:
 
     django.setup()
     round_id, workers = setup(args.games, args.seed)
+    from django.db import connections
+
+    connections.close_all()
 
     env = dict(
         os.environ,
         DATABASE_URL=db_url,
-        DATABASE_CONN_MAX_AGE="60",
+        DATABASE_CONN_MAX_AGE="600",
         PLAY_DEADLINE_TASKS="0",
         LOG_LEVEL="ERROR",
         DJANGO_DEBUG="0",
@@ -277,6 +415,7 @@ def main() -> None:
         )
         for port in ports
     ]
+    load_before = load_average()
     try:
         for port, server in zip(ports, servers, strict=True):
             for _ in range(600):
@@ -286,11 +425,15 @@ def main() -> None:
                     if sock.connect_ex(("127.0.0.1", port)) == 0:
                         break
                 time.sleep(0.1)
+        meter = CpuMeter(servers, db_url)
+        cpu_before = meter.sample()
         stats = Stats()
         started = time.perf_counter()
         urls = [f"ws://127.0.0.1:{port}" for port in ports]
         asyncio.run(run_clients(urls, round_id, workers, stats, args))
         wall = time.perf_counter() - started
+        cpu = CpuMeter.delta(cpu_before, meter.sample())
+        load_after = load_average()
     finally:
         for server in servers:
             server.terminate()
@@ -317,21 +460,38 @@ def main() -> None:
     lost += sum(g.answered for g in games if g.pk not in stats.client_turns)
     successful = sum(1 for g in games if g.outcome == "successful")
     turns_total = sum(g.answered for g in games)
+    lobby_messages = 2 * len(workers)  # the lobby page and the lobby socket's connect
+    per_action = {k: 1000 * v / max(1, stats.actions) for k, v in cpu.items()}
     print(
         f"live-play load: {args.games} games, {len(workers)} clients, {args.servers} daphne "
-        f"process(es), Redis channel layer, PostgreSQL"
+        f"process(es), PostgreSQL, channel layer {channel_layer_name()}"
     )
+    print(f"load average before {load_before}  after {load_after}  ({os.cpu_count()} cores)")
     print(
         f"games created {len(by_id)}  completed {sum(1 for g in games if g.status == 'ended')}"
         f"  successful {successful}  turns {turns_total}  turns lost {lost}"
+        f"  peak games at once {peak_concurrency(stats.spans)}"
     )
     print(
-        f"wall {wall:.1f} s  actions/s {(turns_total * 3) / wall:.1f}  "
+        f"wall {wall:.1f} s  client actions {stats.actions} ({stats.actions / wall:.1f}/s)  "
+        f"lobby arrivals {len(workers)}  messages received {stats.received} "
+        f"({stats.received_bytes / max(1, stats.received):.0f} B each)  "
         f"client errors {len(stats.errors)} {sorted(set(stats.errors))[:5]}"
+    )
+    print(
+        "cpu seconds  "
+        + "  ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+        + f"  (redis: the whole server; {lobby_messages} lobby requests included)"
+    )
+    print(
+        "cpu ms per client action  "
+        + "  ".join(f"{k} {v:.2f}" for k, v in per_action.items())
+        + f"  web+postgres {per_action['web'] + per_action['postgres']:.2f}"
     )
     print(report("utterance -> listener (ms)", stats.utterance_ms))
     print(report("submit -> speaker (ms)", stats.submit_ms))
     print(report("both (ms)", stats.utterance_ms + stats.submit_ms))
+    print(report("toggle -> own echo (ms)", stats.toggle_ms))
     print(report("lobby to paired (s)", stats.pairing_s))
     ok = (
         successful == args.games
@@ -340,6 +500,12 @@ def main() -> None:
     )
     print("PASS" if ok else "FAIL", "(every game completes, no turn lost, p95 < 100 ms)")
     sys.exit(0 if ok else 1)
+
+
+def channel_layer_name() -> str:
+    from django.conf import settings
+
+    return settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 2)[-2]
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ A socket belongs to the worker of the browser session (never to an id the client
 message is checked by the engine under the game's row lock; refusals go back to the sender only,
 are logged and stored as events, and change nothing. Each connection has a token bucket against
 flooding.
+
+Database work runs in two thread pools of this process: one for moves, one for the lobby, so a
+burst of arrivals (pairing waits on the round's row lock) never delays a move.
 """
 
 from __future__ import annotations
@@ -12,10 +15,16 @@ import asyncio
 import json
 import logging
 import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.conf import settings
 from django.urls import reverse
 
 from games.live import engine, lobby, notify, timers
@@ -30,7 +39,13 @@ BUCKET_SIZE = 20
 BUCKET_RATE = 10.0
 FLOOD_CLOSE_AFTER = 200
 MODEL_POLL_SECONDS = 0.3
-PAIR_RETRY_SECONDS = 0.5
+
+_move_pool = ThreadPoolExecutor(
+    max_workers=getattr(settings, "PLAY_MOVE_THREADS", 8), thread_name_prefix="play-move"
+)
+_lobby_pool = ThreadPoolExecutor(
+    max_workers=getattr(settings, "PLAY_LOBBY_THREADS", 2), thread_name_prefix="play-lobby"
+)
 
 
 def monotonic() -> float:
@@ -39,9 +54,13 @@ def monotonic() -> float:
 
 
 def db(fn):
-    """Run ORM code in the shared thread pool (not the single sync thread): players don't queue
-    behind each other's database round trips."""
-    return DatabaseSyncToAsync(fn, thread_sensitive=False)
+    """Run ORM code of a move in the moves' thread pool (each thread keeps its connection)."""
+    return DatabaseSyncToAsync(fn, thread_sensitive=False, executor=_move_pool)
+
+
+def lobby_db(fn):
+    """Run ORM code of the lobby in its own pool: pairing may wait on the round's lock."""
+    return DatabaseSyncToAsync(fn, thread_sensitive=False, executor=_lobby_pool)
 
 
 def background(fn):
@@ -64,11 +83,11 @@ class TokenBucket:
         return False
 
 
-async def session_worker_id(scope) -> int | None:
+def _session_worker_id(scope) -> int | None:
     session = scope.get("session")
     if session is None:
         return None
-    value = await db(session.get)(SESSION_KEY)
+    value = session.get(SESSION_KEY)
     return value if isinstance(value, int) else None
 
 
@@ -76,63 +95,80 @@ async def expire_and_publish(game_id: int) -> None:
     """Timer callback: apply a due timeout and tell the players."""
     change = await db(engine.expire_due)(game_id)
     if change is None:
-        deadline = await db(_deadline_of)(game_id)
+        deadline = await db(engine.pending_deadline)(game_id)
         if deadline is not None:
             timers.schedule(game_id, deadline, expire_and_publish)
         return
     await publish(change)
 
 
-def _deadline_of(game_id: int):
-    return (
-        Game.objects.filter(pk=game_id, status=Game.Status.PLAYING)
-        .values_list("deadline", flat=True)
-        .first()
-    )
-
-
 async def publish(change: Change) -> None:
-    from channels.layers import get_channel_layer
-
+    """Tell the players of a change, and keep this process's timer on its new deadline."""
     await get_channel_layer().group_send(
         notify.game_group(change.game_id), notify.update_message(change)
     )
     timers.schedule(change.game_id, change.deadline, expire_and_publish)
-    await background(notify.send_followups)(change)
+    if notify.has_followups(change):
+        await background(notify.send_followups)(change)
 
 
-class GameConsumer(AsyncWebsocketConsumer):
+class PlayConsumer(AsyncWebsocketConsumer):
+    """A websocket consumer without channels' per-message trip to the sync thread.
+
+    Channels runs ``close_old_connections`` in its single sync thread before every message a
+    consumer handles. These consumers never touch the database from that thread: their ORM code
+    runs in the pools above, whose calls close stale connections themselves. The trip would cost
+    two thread hand-offs per message and change nothing.
+    """
+
+    async def dispatch(self, message: dict) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
+
+class GameConsumer(PlayConsumer):
     """One player's socket of one game: ``/ws/play/game/<game_id>/``."""
 
     async def connect(self) -> None:
         self.game_id = int(self.scope["url_route"]["kwargs"]["game_id"])
-        self.worker_id = await session_worker_id(self.scope)
         self.role = None
         self.version = -1
         self.bucket = TokenBucket()
         self.refused = 0
         self.poller: asyncio.Task | None = None
+        self.group = notify.game_group(self.game_id)
+        # Listen first: a change made while the view is read arrives after it, never before.
+        await self.channel_layer.group_add(self.group, self.channel_name)
         try:
-            view = await db(engine.current_view)(self.game_id, self.worker_id)
+            self.worker_id, view, change = await db(self._join)()
         except (PlayError, Game.DoesNotExist):
             logger.warning(
                 "refused game socket: worker %s is not a player of game %s",
-                self.worker_id,
+                getattr(self, "worker_id", None),
                 self.game_id,
             )
+            await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.close(code=4403)
             return
         self.role = view["role"]
         self.model_game = view.get("partner") == "model"
-        self.group = notify.game_group(self.game_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await db(engine.record_event)(self.game_id, GameEvent.Kind.CONNECT, self.role)
-        change = await db(engine.expire_due)(self.game_id)
         if change is not None:
             await publish(change)
-            view = change.views.get(self.role, view)
+        elif view["status"] == Game.Status.PLAYING and view.get("deadline_ms") is not None:
+            timers.schedule(self.game_id, _from_ms(view["deadline_ms"]), expire_and_publish)
         await self.send_view(view, force=True)
+
+    def _join(self):
+        self.worker_id = _session_worker_id(self.scope)
+        view, change = engine.join(self.game_id, self.worker_id)
+        return self.worker_id, view, change
 
     async def disconnect(self, code) -> None:
         if self.poller is not None:
@@ -147,8 +183,6 @@ class GameConsumer(AsyncWebsocketConsumer):
             return
         self.version = max(self.version, view["version"])
         await self.send(text_data=json.dumps(view))
-        if view["status"] == Game.Status.PLAYING and view.get("deadline_ms") is not None:
-            timers.schedule(self.game_id, _from_ms(view["deadline_ms"]), expire_and_publish)
         if self.model_game and view["phase"] == Game.Phase.LISTENER and self.poller is None:
             self.poller = asyncio.ensure_future(self.poll_model_answer())
 
@@ -213,10 +247,9 @@ class GameConsumer(AsyncWebsocketConsumer):
                     self.game_id, self.worker_id, message.get("selection")
                 )
             elif kind == "sync":
-                change = await db(engine.expire_due)(self.game_id)
+                view, change = await db(engine.resync)(self.game_id, self.worker_id)
                 if change is not None:
                     await publish(change)
-                view = await db(engine.current_view)(self.game_id, self.worker_id)
                 await self.send_view(view, force=True)
                 return
             else:
@@ -255,68 +288,91 @@ def _from_ms(value: int):
     return datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
-class LobbyConsumer(AsyncWebsocketConsumer):
+# ----------------------------------------------------------------------------- lobby
+
+_pairing_runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def request_pairing(round_id: int) -> None:
+    """Pair the round's waiting workers soon. One pairing run per round at a time in this
+    process; requests that come during a run ask for one more run after it, so a burst of
+    arrivals costs a few runs, not one each (a run pairs everybody waiting)."""
+    loop = asyncio.get_running_loop()
+    runs = _pairing_runs.setdefault(loop, {})
+    if round_id in runs:
+        runs[round_id] = True
+        return
+    runs[round_id] = True
+    task = asyncio.ensure_future(_pairing_loop(round_id, runs))
+    task.add_done_callback(_log_failure)
+
+
+async def _pairing_loop(round_id: int, runs: dict[int, bool]) -> None:
+    try:
+        while runs.get(round_id):
+            runs[round_id] = False
+            pairings = await lobby_db(lobby.try_pair)(round_id)
+            for pairing in pairings:
+                await announce(pairing)
+    finally:
+        runs.pop(round_id, None)
+
+
+async def announce(pairing: lobby.Pairing) -> None:
+    layer = get_channel_layer()
+    for worker_id in pairing.worker_ids:
+        await layer.group_send(
+            notify.worker_group(worker_id), {"type": "lobby.paired", "game": pairing.game_id}
+        )
+    timers.schedule(pairing.game_id, pairing.deadline, expire_and_publish)
+    if notify.deadline_tasks_enabled():
+        await background(notify.schedule_deadline_task)(pairing.game_id, pairing.deadline)
+
+
+def _log_failure(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("pairing failed", exc_info=task.exception())
+
+
+class LobbyConsumer(PlayConsumer):
     """A waiting worker's socket, ``/ws/play/lobby/<round_id>/``: says when they are paired."""
 
     async def connect(self) -> None:
         self.round_id = int(self.scope["url_route"]["kwargs"]["round_id"])
-        self.worker_id = await session_worker_id(self.scope)
         self.group = None
-        self.retry: asyncio.Future | None = None
         self.bucket = TokenBucket(size=5, rate=1.0)
+        self.worker_id = await lobby_db(_session_worker_id)(self.scope)
         if self.worker_id is None:
             await self.close(code=4403)
             return
-        # Presence first, then the game: a partner may pair this worker between the two reads.
-        waiting = await db(lobby.heartbeat)(self.round_id, self.worker_id)
-        game = None if waiting is not None else await db(lobby.active_game)(self.worker_id)
-        if game is None and waiting is None:
-            await self.close(code=4404)
-            return
+        # Listen before looking: a pairing after the look is heard, one before it is seen.
         self.group = notify.worker_group(self.worker_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        waiting, game_id = await lobby_db(lobby.presence)(self.round_id, self.worker_id)
+        if game_id is None and not waiting:
+            await self.close(code=4404)
+            return
         await self.accept()
-        if game is not None:
-            await self.send_paired(game.pk)
+        if game_id is not None:
+            await self.send_paired(game_id)
             return
         await self.send(text_data=json.dumps({"type": "waiting"}))
-        await self.pair()
+        request_pairing(self.round_id)
 
     async def disconnect(self, code) -> None:
-        if self.retry is not None:
-            self.retry.cancel()
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if not self.bucket.take():
             return
-        waiting = await db(lobby.heartbeat)(self.round_id, self.worker_id)
-        if waiting is None:
-            game = await db(lobby.active_game)(self.worker_id)
-            if game is not None:
-                await self.send_paired(game.pk)
-            else:
-                await self.close(code=4404)
-            return
-        await self.pair()
-
-    async def pair(self) -> None:
-        pairings = await db(lobby.try_pair)(self.round_id)
-        if pairings is None:  # someone else is pairing this round: look again in a moment
-            await asyncio.sleep(PAIR_RETRY_SECONDS)
-            waiting = await db(lobby.heartbeat)(self.round_id, self.worker_id)
-            if waiting is not None:
-                self.retry = asyncio.ensure_future(self.pair())
-            return
-        for pairing in pairings:
-            for worker_id in pairing.worker_ids:
-                await self.channel_layer.group_send(
-                    notify.worker_group(worker_id),
-                    {"type": "lobby.paired", "game": pairing.game_id},
-                )
-            timers.schedule(pairing.game_id, pairing.deadline, expire_and_publish)
-            await background(notify.schedule_deadline_task)(pairing.game_id, pairing.deadline)
+        waiting, game_id = await lobby_db(lobby.presence)(self.round_id, self.worker_id)
+        if game_id is not None:
+            await self.send_paired(game_id)
+        elif waiting:
+            request_pairing(self.round_id)
+        else:
+            await self.close(code=4404)
 
     async def lobby_paired(self, event: dict) -> None:
         await self.send_paired(event["game"])

@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from django.db import transaction
 
 from games.actions import ActionError, action_between, apply_action, letter_map, parse_action
-from games.live import clock
+from games.live import clock, store
 from games.models import Game, GameEarning, GameEvent, Turn
 
 logger = logging.getLogger("games.live")
@@ -60,7 +61,9 @@ class Change:
 ImageUrl = Callable[[str], str]
 
 
+@lru_cache(maxsize=8192)
 def _default_image_url(name: str) -> str:
+    """A tangram's image URL (fixed for the life of the process, so reversed once per name)."""
     from django.urls import NoReverseMatch, reverse
 
     try:
@@ -181,7 +184,7 @@ def build_view(
 
 def views_for(game: Game, roles: Iterable[str], now: datetime, turns: list[Turn] | None = None):
     if turns is None:
-        turns = list(game.turns.order_by("index"))
+        turns = store.turns(game.pk)
     return {role: build_view(game, role, turns, now) for role in roles}
 
 
@@ -189,47 +192,67 @@ def human_roles(game: Game) -> list[str]:
     return [SPEAKER] if model_listens(game) else [SPEAKER, LISTENER]
 
 
+def join(game_id: int, worker_id: int | None) -> tuple[dict, Change | None]:
+    """A player (re)connects: record it, apply a timeout that is due, and return their view with
+    the change the timeout made (None if none). Raises PlayError for anybody else."""
+    now = clock.now()
+    with transaction.atomic():
+        game = _lock(game_id)
+        role = role_of(game, worker_id)
+        if role is None:
+            raise PlayError("forbidden", "you are not a player of this game")
+        _event(game, GameEvent.Kind.CONNECT, role, now)
+        if _expire_locked(game, now):
+            change = _change(game, now)
+            return change.views[role], change
+        return build_view(game, role, store.turns(game.pk), now), None
+
+
 def current_view(game_id: int, worker_id: int | None) -> dict:
     """The view of a player who (re)connects; raises PlayError for anybody else."""
-    game = Game.objects.select_related("config", "study", "system").get(pk=game_id)
+    game = store.read_game(game_id)
+    if game is None:
+        raise PlayError("no_game", f"there is no game {game_id}")
     role = role_of(game, worker_id)
     if role is None:
         raise PlayError("forbidden", "you are not a player of this game")
-    return build_view(game, role, list(game.turns.order_by("index")), clock.now())
+    return build_view(game, role, store.turns(game.pk), clock.now())
 
 
 # ----------------------------------------------------------------------------- writing
 
 
 def _lock(game_id: int) -> Game:
-    try:
-        return (
-            Game.objects.select_for_update(of=("self",))
-            .select_related("config", "study", "system")
-            .get(pk=game_id)
-        )
-    except Game.DoesNotExist as error:
-        raise PlayError("no_game", f"there is no game {game_id}") from error
+    """The game row, locked until the transaction ends, with its study, config and system."""
+    game = store.lock_game(game_id)
+    if game is None:
+        raise PlayError("no_game", f"there is no game {game_id}")
+    return game
 
 
 def _event(game: Game, kind: str, role: str, now: datetime, **payload) -> None:
-    GameEvent.objects.create(
-        game=game,
-        turn_index=game.turn_index,
-        kind=kind,
-        role=role,
-        payload=payload,
-        created_at=now,
+    store.insert(
+        GameEvent(
+            game_id=game.pk,
+            turn_index=game.turn_index,
+            kind=kind,
+            role=role,
+            payload=payload,
+            created_at=now,
+        )
     )
 
 
 def _current_turn(game: Game) -> Turn:
-    return Turn.objects.get(game=game, index=game.turn_index)
+    turn = store.current_turn(game)
+    if turn is None:
+        raise Turn.DoesNotExist(f"game {game.pk} has no turn {game.turn_index}")
+    return turn
 
 
 def _save(game: Game, *fields: str) -> None:
     game.version += 1
-    game.save(update_fields=[*fields, "version"])
+    store.update(game, *fields, "version")
 
 
 def start_game(game: Game, now: datetime) -> None:
@@ -241,7 +264,7 @@ def start_game(game: Game, now: datetime) -> None:
     game.listener_draft = []
     game.deadline = now + timedelta(seconds=game.study.speaker_seconds + JOIN_SECONDS)
     _save(game, "status", "started_at", "phase", "turn_index", "listener_draft", "deadline")
-    Turn.objects.create(game=game, index=0, selection_before=[], started_at=now)
+    store.insert(Turn(game_id=game.pk, index=0, selection_before=[], started_at=now))
     _event(game, GameEvent.Kind.START, SERVER, now)
 
 
@@ -283,7 +306,7 @@ def _end(game: Game, outcome: str, reason: str, now: datetime, idler: int | None
     game.deadline = None
     _save(game, "status", "outcome", "end_reason", "ended_at", "phase", "deadline")
     _event(game, GameEvent.Kind.END, SERVER, now, outcome=outcome, reason=reason)
-    _award(game, list(game.turns.order_by("index")), idler)
+    _award(game, store.turns(game.pk), idler)
     logger.info("game %s ended: %s (%s)", game.pk, outcome, reason)
 
 
@@ -308,15 +331,14 @@ def _complete_turn(
     turn.submitted_at = now
     if turn.utterance_at is not None:
         turn.listener_seconds = (now - turn.utterance_at).total_seconds()
-    turn.save(
-        update_fields=[
-            "selection_after",
-            "action",
-            "action_reason",
-            "action_probability",
-            "submitted_at",
-            "listener_seconds",
-        ]
+    store.update(
+        turn,
+        "selection_after",
+        "action",
+        "action_reason",
+        "action_probability",
+        "submitted_at",
+        "listener_seconds",
     )
     kind = GameEvent.Kind.MODEL_ACTION if role == MODEL else GameEvent.Kind.SUBMIT
     _event(
@@ -339,8 +361,8 @@ def _complete_turn(
         game.deadline = now + timedelta(seconds=game.study.speaker_seconds)
         game.listener_draft = ordered
         _save(game, "turn_index", "phase", "deadline", "listener_draft")
-        Turn.objects.create(
-            game=game, index=game.turn_index, selection_before=ordered, started_at=now
+        store.insert(
+            Turn(game_id=game.pk, index=game.turn_index, selection_before=ordered, started_at=now)
         )
 
 
@@ -371,7 +393,7 @@ def _expire_locked(game: Game, now: datetime) -> bool:
             _end(game, Game.Outcome.IDLE, "listener idled", now, idler=game.listener_id)
         else:
             game.listener_warnings += 1
-            game.save(update_fields=["listener_warnings"])
+            store.update(game, "listener_warnings")
             _event(game, GameEvent.Kind.WARNING, LISTENER, now)
             _complete_turn(
                 game, turn, turn.selection_before, now, role=LISTENER, reason=LISTENER_TIMEOUT
@@ -454,7 +476,7 @@ def submit_utterance(game_id: int, worker_id: int | None, text: object) -> Chang
         turn.utterance_at = now
         if turn.started_at is not None:
             turn.speaker_seconds = (now - turn.started_at).total_seconds()
-        turn.save(update_fields=["utterance", "utterance_at", "speaker_seconds"])
+        store.update(turn, "utterance", "utterance_at", "speaker_seconds")
         game.phase = Game.Phase.LISTENER
         game.deadline = now + timedelta(seconds=game.study.listener_seconds)
         game.listener_draft = list(turn.selection_before)
@@ -541,6 +563,21 @@ def expire_due(game_id: int) -> Change | None:
         return _change(game, now)
 
 
+def resync(game_id: int, worker_id: int | None) -> tuple[dict, Change | None]:
+    """A player asks for their view again: apply a due timeout first (see ``join``)."""
+    change = expire_due(game_id)
+    return current_view(game_id, worker_id), change
+
+
+def pending_deadline(game_id: int) -> datetime | None:
+    """The deadline of a game that is being played (None once it is over)."""
+    return (
+        Game.objects.filter(pk=game_id, status=Game.Status.PLAYING)
+        .values_list("deadline", flat=True)
+        .first()
+    )
+
+
 def overdue_game_ids(now: datetime | None = None) -> list[int]:
     cutoff = (now or clock.now()) - GRACE
     return list(
@@ -617,16 +654,5 @@ def record_model_action(
 
 
 def record_event(game_id: int, kind: str, role: str, **payload) -> None:
-    """Store a connection event or a refused message (never fails the caller)."""
-    try:
-        game = Game.objects.only("pk", "turn_index").get(pk=game_id)
-    except Game.DoesNotExist:
-        return
-    GameEvent.objects.create(
-        game=game,
-        turn_index=game.turn_index,
-        kind=kind,
-        role=role,
-        payload=payload,
-        created_at=clock.now(),
-    )
+    """Store a connection event or a refused message (nothing happens if there is no game)."""
+    store.record_event(game_id, kind, role, payload, clock.now())

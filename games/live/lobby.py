@@ -88,6 +88,17 @@ def heartbeat(round_id: int, worker_id: int) -> LobbyEntry | None:
     ).first()
 
 
+def presence(round_id: int, worker_id: int) -> tuple[bool, int | None]:
+    """(still waiting in this round, id of the game the worker is in): marks the worker present.
+
+    Presence is read before the game: a partner may pair this worker between the two reads.
+    """
+    if heartbeat(round_id, worker_id) is not None:
+        return True, None
+    game = active_game(worker_id)
+    return False, None if game is None else game.pk
+
+
 def waiting_pay(study: Study, seconds: float) -> Decimal:
     amount = study.waiting_pay_per_minute * Decimal(str(seconds)) / Decimal(60)
     return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
@@ -164,24 +175,22 @@ def _create_game(slot: RoundSlot, speaker_id: int, listener_id: int | None, now)
     return game
 
 
-def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing] | None:
+def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing]:
     """Pair the round's present, waiting workers in arrival order and start their games.
 
-    None when another process is pairing this round right now (its lock is held): the caller
-    tries again shortly instead of holding a database thread while it waits.
+    Runs under the round's row lock, so pairings of one round are serial across processes; a
+    run pairs everybody waiting, so callers coalesce their requests (one run at a time per
+    process) rather than waiting in line for the lock one arrival at a time.
     """
     rng = rng or random.Random()
     now = clock.now()
     pairings: list[Pairing] = []
     with transaction.atomic():
         round_ = (
-            Round.objects.select_for_update(skip_locked=True)
-            .select_related("study")
-            .filter(pk=round_id)
-            .first()
+            Round.objects.select_for_update().select_related("study").filter(pk=round_id).first()
         )
         if round_ is None:
-            return None
+            return []
         if not round_.lobby_open:
             return []
         waiting = list(

@@ -36,18 +36,28 @@ def update_message(change: Change) -> dict:
     return {"type": "game.update", "version": change.version, "views": change.views}
 
 
+def has_followups(change: Change) -> bool:
+    """Whether ``send_followups`` has anything to queue for this change."""
+    return change.model_turn is not None
+
+
 def send_followups(change: Change) -> None:
-    """Queue the model's turn and the deadline backstop (sync; after the change committed)."""
+    """Queue the model's turn, if the change hands the turn to a model (sync; after the change
+    committed). Deadlines need nothing per change: each game's deadline task follows the game
+    from its start (see ``games.live.tasks.expire_game``)."""
     if change.model_turn is not None:
         celery_app.send_task(
             LISTENER_ACT_TASK, args=[change.game_id, change.model_turn], queue="gpu"
         )
-    schedule_deadline_task(change.game_id, change.deadline)
+
+
+def deadline_tasks_enabled() -> bool:
+    return bool(getattr(settings, "PLAY_DEADLINE_TASKS", True))
 
 
 def schedule_deadline_task(game_id: int, deadline: datetime | None) -> None:
     """A `default`-queue task that applies the timeout even if no web process is watching."""
-    if deadline is None or not getattr(settings, "PLAY_DEADLINE_TASKS", True):
+    if deadline is None or not deadline_tasks_enabled():
         return
     try:
         celery_app.send_task(DEADLINE_TASK, args=[game_id], queue="default", eta=deadline + GRACE)
