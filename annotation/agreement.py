@@ -4,19 +4,22 @@ An *item* is one turn; each rating is one worker's answer. Three dimensions, as 
 appendix A.2 and DESIGN.md: correctness (whether the worker's a* equals the listener's action),
 the exact action a*, and satisfaction (turns with a follow-up only). For each: percent of items
 on which all raters agree, Fleiss' κ (statsmodels; items with the most common number of raters,
-since it needs a fixed count) and Krippendorff's α (nominal; any number of raters per item).
+since it needs a fixed count) and Krippendorff's α (nominal; any number of raters per item);
+and Cohen's κ for every pair of raters who rated common items.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 import krippendorff
 import numpy as np
-from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa, fleiss_kappa
 
 
 @dataclass(frozen=True)
@@ -32,20 +35,32 @@ class Rating:
 
 
 @dataclass(frozen=True)
+class PairStats:
+    raters: tuple[str, str]
+    items: int
+    cohen_kappa: float | None
+
+
+@dataclass(frozen=True)
 class DimensionStats:
     items: int
     percent_all_agree: float | None
     fleiss_kappa: float | None
     fleiss_items: int
     krippendorff_alpha: float | None
+    pairs: tuple[PairStats, ...] = ()
 
-    def as_dict(self) -> dict[str, float | int | None]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "items": self.items,
             "percent_all_agree": self.percent_all_agree,
             "fleiss_kappa": self.fleiss_kappa,
             "fleiss_items": self.fleiss_items,
             "krippendorff_alpha": self.krippendorff_alpha,
+            "cohen_kappa_pairs": [
+                {"raters": list(p.raters), "items": p.items, "cohen_kappa": p.cohen_kappa}
+                for p in self.pairs
+            ],
         }
 
 
@@ -81,7 +96,32 @@ def dimension_stats(items: Sequence[Sequence[tuple[str, Hashable]]]) -> Dimensio
         alpha = None
     else:
         alpha = _finite(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
-    return DimensionStats(len(items), all_agree / len(items), kappa, len(fixed), alpha)
+    return DimensionStats(
+        len(items), all_agree / len(items), kappa, len(fixed), alpha, pair_stats(items, code)
+    )
+
+
+def pair_stats(
+    items: Sequence[Sequence[tuple[str, Hashable]]], code: dict[Hashable, int]
+) -> tuple[PairStats, ...]:
+    """Cohen's κ (statsmodels) for each pair of raters over the items both rated."""
+    shared: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for item in items:
+        ratings = dict(item)
+        for first, second in combinations(sorted(ratings), 2):
+            shared.setdefault((first, second), []).append(
+                (code[ratings[first]], code[ratings[second]])
+            )
+    pairs = []
+    for raters, codes in sorted(shared.items()):
+        table = np.zeros((len(code), len(code)))
+        for a, b in codes:
+            table[a, b] += 1
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            kappa = _finite(cohens_kappa(table).kappa)
+        pairs.append(PairStats(raters, len(codes), kappa))
+    return tuple(pairs)
 
 
 def agreement(items: Sequence[Sequence[Rating]]) -> dict[str, DimensionStats]:

@@ -435,6 +435,25 @@ def csv_response(rows: list[list[object]], header: list[str], filename: str) -> 
     return response
 
 
+def statistics_rows(statistics: dict[str, dict]) -> list[list[object]]:
+    """One row per statistic (long format); Cohen's κ rows name their two raters."""
+    rows: list[list[object]] = []
+    for dimension, stats in statistics.items():
+        for name, items in (
+            ("percent_all_agree", stats["items"]),
+            ("fleiss_kappa", stats["fleiss_items"]),
+            ("krippendorff_alpha", stats["items"]),
+        ):
+            rows.append([dimension, name, "", items, "" if stats[name] is None else stats[name]])
+        for pair in stats["cohen_kappa_pairs"]:
+            kappa = pair["cohen_kappa"]
+            raters = " ".join(pair["raters"])
+            rows.append(
+                [dimension, "cohen_kappa", raters, pair["items"], "" if kappa is None else kappa]
+            )
+    return rows
+
+
 class BatchAgreement(APIView):
     """Turns annotated by several workers, their answers, and the agreement statistics."""
 
@@ -461,19 +480,10 @@ class BatchAgreement(APIView):
             ]
             return csv_response(rows, ANSWER_COLUMNS, f"agreement-batch-{batch.pk}-answers.csv")
         if kind == "statistics.csv":
-            names = [
-                "items",
-                "percent_all_agree",
-                "fleiss_kappa",
-                "fleiss_items",
-                "krippendorff_alpha",
-            ]
-            rows = [
-                [dimension] + ["" if stats[n] is None else stats[n] for n in names]
-                for dimension, stats in report["statistics"].items()
-            ]
             return csv_response(
-                rows, ["dimension", *names], f"agreement-batch-{batch.pk}-statistics.csv"
+                statistics_rows(report["statistics"]),
+                ["dimension", "statistic", "raters", "items", "value"],
+                f"agreement-batch-{batch.pk}-statistics.csv",
             )
         return refused(InputError("as", "must be json, csv or statistics.csv"))
 

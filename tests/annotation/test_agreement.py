@@ -6,6 +6,7 @@ import csv
 import io
 
 import pytest
+from sklearn.metrics import cohen_kappa_score
 
 from annotation.agreement import Rating, agreement, dimension_stats
 from annotation.services import claim_next, submit_answer, submit_game
@@ -56,10 +57,28 @@ def ratings():
     ]
 
 
+def scalars(stats: dict) -> dict:
+    return {k: v for k, v in stats.items() if k != "cohen_kappa_pairs"}
+
+
 def test_statistics_match_hand_computed_values():
     stats = {name: s.as_dict() for name, s in agreement(ratings()).items()}
     for dimension, expected in EXPECTED.items():
-        assert stats[dimension] == pytest.approx(expected, abs=1e-12), dimension
+        assert scalars(stats[dimension]) == pytest.approx(expected, abs=1e-12), dimension
+
+
+def test_cohen_kappa_per_pair_matches_scikit_learn():
+    stats = agreement(ratings())
+    for dimension, key in (("correctness", lambda r: r.correct), ("action", lambda r: r.action)):
+        pairs = {p.raters: p for p in stats[dimension].pairs}
+        assert sorted(pairs) == [("w1", "w2"), ("w1", "w3"), ("w2", "w3")]
+        for (first, second), pair in pairs.items():
+            a = [key(next(r for r in item if r.rater == first)) for item in ratings()]
+            b = [key(next(r for r in item if r.rater == second)) for item in ratings()]
+            assert pair.items == 3
+            assert pair.cohen_kappa == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
+    # by hand, correctness of w1 and w2: p_o = 2/3, p_e = 1 * 2/3 -> kappa 0
+    assert {p.raters: p for p in stats["correctness"].pairs}[("w1", "w2")].cohen_kappa == 0.0
 
 
 def test_perfect_agreement_on_one_category_has_no_defined_kappa_or_alpha():
@@ -115,7 +134,8 @@ def test_admins_download_items_answers_and_statistics(client, annotated_batch):
     url = f"/annotation/api/batches/{annotated_batch.pk}/agreement/"
     report = client.get(url, {"as": "json"}).json()
     for dimension, expected in EXPECTED.items():
-        assert report["statistics"][dimension] == pytest.approx(expected, abs=1e-12)
+        assert scalars(report["statistics"][dimension]) == pytest.approx(expected, abs=1e-12)
+    assert len(report["statistics"]["action"]["cohen_kappa_pairs"]) == 3
     assert [(i["turn"], i["listener_action"], len(i["answers"])) for i in report["items"]] == [
         (0, "select A", 3),
         (1, "select B", 3),
@@ -136,8 +156,16 @@ def test_admins_download_items_answers_and_statistics(client, annotated_batch):
 
     statistics = client.get(url, {"as": "statistics.csv"})
     rows = list(csv.DictReader(io.StringIO(statistics.content.decode())))
-    assert [r["dimension"] for r in rows] == ["correctness", "action", "satisfaction"]
-    assert float(rows[1]["fleiss_kappa"]) == pytest.approx(5 / 14)
+    assert [(r["dimension"], r["statistic"], r["items"]) for r in rows[:3]] == [
+        ("correctness", "percent_all_agree", "3"),
+        ("correctness", "fleiss_kappa", "3"),
+        ("correctness", "krippendorff_alpha", "3"),
+    ]
+    by_name = {(r["dimension"], r["statistic"]): r for r in rows if not r["raters"]}
+    assert float(by_name[("action", "fleiss_kappa")]["value"]) == pytest.approx(5 / 14)
+    assert float(by_name[("satisfaction", "krippendorff_alpha")]["value"]) == pytest.approx(3 / 8)
+    pairs = [r for r in rows if r["statistic"] == "cohen_kappa"]
+    assert len(rows) == 3 * 3 + len(pairs) and len(pairs) == 3 * 3
     assert statistics["Content-Disposition"].endswith('statistics.csv"')
     assert client.get(url, {"as": "xml"}).status_code == 400
 
