@@ -47,9 +47,7 @@ def ensure_environment(extras: str) -> None:
         return
     target = f".[{extras}]" if extras else "."
     say(f"installing {target} (first run takes a few minutes)")
-    subprocess.run(
-        [PYTHON, "-m", "pip", "install", "-q", "-e", target], cwd=ROOT, check=True
-    )
+    subprocess.run([PYTHON, "-m", "pip", "install", "-q", "-e", target], cwd=ROOT, check=True)
     stamp.write_text(fingerprint.hexdigest())
 
 
@@ -72,8 +70,18 @@ def demo(args: argparse.Namespace) -> None:
     manage("migrate", "--noinput", "-v0", env=env)
     manage("load_demo", env=env)
     worker = subprocess.Popen(
-        [BIN / "celery", "-A", "config", "worker", "-Q", "default,gpu", "-c", "2",
-         "--loglevel", "WARNING"],
+        [
+            BIN / "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "default,gpu",
+            "-c",
+            "2",
+            "--loglevel",
+            "WARNING",
+        ],
         cwd=ROOT,
         env=env,
     )
@@ -123,25 +131,29 @@ def service_env(env: dict[str, str]) -> dict[str, str]:
 def test(args: argparse.Namespace) -> None:
     ensure_environment("dev,ml")
     env = service_env(dict(os.environ))
-    if not shutil.which("chromium", path=env.get("PATH")) and not env.get(
-        "RESPECT_CHROMIUM"
-    ):
+    if not shutil.which("chromium", path=env.get("PATH")) and not env.get("RESPECT_CHROMIUM"):
         say("Chromium not found: browser tests need /usr/bin/chromium (apt-get install chromium)")
     result = subprocess.run([PYTHON, "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env)
     sys.exit(result.returncode)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="run the zero-setup demo")
     demo_parser.add_argument("--host", default="127.0.0.1")
     demo_parser.add_argument("--port", type=int, default=8000)
     demo_parser.set_defaults(handler=demo)
-    test_parser = commands.add_parser("test", help="install test dependencies and run the tests")
-    test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test_parser = commands.add_parser(
+        "test", help="install test dependencies and run the tests (extra arguments go to pytest)"
+    )
     test_parser.set_defaults(handler=test)
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pytest_args = extra
     args.handler(args)
 
 
