@@ -48,6 +48,7 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
+HEARTBEAT_SECONDS = 5.0
 sys.path.insert(0, str(ROOT))
 
 
@@ -155,7 +156,11 @@ async def player(
         ping_interval=None,
     ) as ws:
         while True:
-            message = json.loads(await ws.recv())
+            try:
+                message = json.loads(await asyncio.wait_for(ws.recv(), HEARTBEAT_SECONDS))
+            except TimeoutError:
+                await ws.send('{"type": "heartbeat"}')  # as the lobby page does
+                continue
             if message["type"] == "paired":
                 break
     stats.pairing_s.append(time.perf_counter() - started)
@@ -267,8 +272,19 @@ def peak_concurrency(spans: dict[int, list[float]]) -> int:
     return peak
 
 
-async def run_clients(urls, round_id, workers, stats, args) -> None:
+async def watch_play_phase(stats: Stats, clients: int, meter: CpuMeter, phase: dict) -> None:
+    """Sample the CPU once every client is in its game, so moves can be costed apart from
+    arrivals and pairing."""
+    while len(stats.spans) * 2 < clients:
+        await asyncio.sleep(0.05)
+    phase["actions"] = stats.actions
+    phase["at"] = time.perf_counter()
+    phase["cpu"] = await asyncio.to_thread(meter.sample)
+
+
+async def run_clients(urls, round_id, workers, stats, args, meter, phase) -> None:
     rng = random.Random(args.seed)
+    watcher = asyncio.create_task(watch_play_phase(stats, len(workers), meter, phase))
     tasks = []
     for index, (_, key) in enumerate(workers):
         url = urls[index % len(urls)]
@@ -280,6 +296,7 @@ async def run_clients(urls, round_id, workers, stats, args) -> None:
         if index % 20 == 19:
             await asyncio.sleep(args.ramp / (len(workers) / 20))
     done, pending = await asyncio.wait(tasks, timeout=args.timeout)
+    watcher.cancel()
     for task in pending:
         task.cancel()
     for task in done:
@@ -430,9 +447,13 @@ def main() -> None:
         stats = Stats()
         started = time.perf_counter()
         urls = [f"ws://127.0.0.1:{port}" for port in ports]
-        asyncio.run(run_clients(urls, round_id, workers, stats, args))
+        phase: dict = {}
+        asyncio.run(run_clients(urls, round_id, workers, stats, args, meter, phase))
         wall = time.perf_counter() - started
-        cpu = CpuMeter.delta(cpu_before, meter.sample())
+        cpu_after = meter.sample()
+        cpu = CpuMeter.delta(cpu_before, cpu_after)
+        play_cpu = CpuMeter.delta(phase["cpu"], cpu_after) if "cpu" in phase else None
+        play_actions = stats.actions - phase.get("actions", 0)
         load_after = load_average()
     finally:
         for server in servers:
@@ -488,6 +509,14 @@ def main() -> None:
         + "  ".join(f"{k} {v:.2f}" for k, v in per_action.items())
         + f"  web+postgres {per_action['web'] + per_action['postgres']:.2f}"
     )
+    if play_cpu is not None and play_actions:
+        per_move = {k: 1000 * v / play_actions for k, v in play_cpu.items()}
+        print(
+            f"cpu ms per move once all {len(workers)} clients were in their games "
+            f"({play_actions} moves)  "
+            + "  ".join(f"{k} {v:.2f}" for k, v in per_move.items())
+            + f"  web+postgres {per_move['web'] + per_move['postgres']:.2f}"
+        )
     print(report("utterance -> listener (ms)", stats.utterance_ms))
     print(report("submit -> speaker (ms)", stats.submit_ms))
     print(report("both (ms)", stats.utterance_ms + stats.submit_ms))

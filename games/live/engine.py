@@ -31,6 +31,7 @@ MODEL = "model"
 SERVER = "server"
 
 GRACE = timedelta(seconds=1)
+CENT = Decimal("0.01")
 JOIN_SECONDS = 5
 MODEL_TIMEOUT = "model_timeout"
 MODEL_INVALID = "model_invalid_action"
@@ -185,7 +186,8 @@ def build_view(
 def views_for(game: Game, roles: Iterable[str], now: datetime, turns: list[Turn] | None = None):
     if turns is None:
         turns = store.turns(game.pk)
-    return {role: build_view(game, role, turns, now) for role in roles}
+    earnings = getattr(game, "_awarded", None)
+    return {role: build_view(game, role, turns, now, earnings=earnings) for role in roles}
 
 
 def human_roles(game: Game) -> list[str]:
@@ -268,13 +270,22 @@ def start_game(game: Game, now: datetime) -> None:
     _event(game, GameEvent.Kind.START, SERVER, now)
 
 
-def _award(game: Game, turns: list[Turn], idler: int | None) -> None:
-    """Earnings of the human players; an idling player is not paid (DESIGN/paper rule)."""
+def _award(game: Game, turns: list[Turn], idler: int | None) -> dict[int, list[GameEarning]]:
+    """Earnings of the human players; an idling player is not paid (DESIGN/paper rule).
+
+    Stored in one statement; rows that already exist are left as they are (a game ends once,
+    under its row lock, so there are none). Returns the rows by worker, every player included,
+    for the end-of-game views.
+    """
     study = game.study
     correct, _ = correct_clicks(turns, game.config.targets)
     players = [game.speaker_id] if model_listens(game) else [game.speaker_id, game.listener_id]
+    awarded: dict[int, list[GameEarning]] = {}
     for worker_id in players:
-        if worker_id is None or worker_id == idler:
+        if worker_id is None:
+            continue
+        awarded[worker_id] = []
+        if worker_id == idler:
             continue
         amounts = [(GameEarning.Kind.BASE, study.base_pay, "per game")]
         if game.outcome == Game.Outcome.SUCCESSFUL:
@@ -289,12 +300,19 @@ def _award(game: Game, turns: list[Turn], idler: int | None) -> None:
             )
         for kind, amount, detail in amounts:
             if amount > 0:
-                GameEarning.objects.get_or_create(
-                    worker_id=worker_id,
-                    game=game,
-                    kind=kind,
-                    defaults={"amount": amount, "detail": detail},
+                awarded[worker_id].append(
+                    GameEarning(
+                        worker_id=worker_id,
+                        game_id=game.pk,
+                        kind=kind,
+                        amount=amount.quantize(CENT),
+                        detail=detail,
+                    )
                 )
+    GameEarning.objects.bulk_create(
+        [row for rows in awarded.values() for row in rows], ignore_conflicts=True
+    )
+    return awarded
 
 
 def _end(game: Game, outcome: str, reason: str, now: datetime, idler: int | None = None) -> None:
@@ -306,7 +324,7 @@ def _end(game: Game, outcome: str, reason: str, now: datetime, idler: int | None
     game.deadline = None
     _save(game, "status", "outcome", "end_reason", "ended_at", "phase", "deadline")
     _event(game, GameEvent.Kind.END, SERVER, now, outcome=outcome, reason=reason)
-    _award(game, store.turns(game.pk), idler)
+    game._awarded = _award(game, store.turns(game.pk), idler)
     logger.info("game %s ended: %s (%s)", game.pk, outcome, reason)
 
 
