@@ -35,7 +35,8 @@ def say(message: str) -> None:
 
 def ensure_environment(extras: str) -> None:
     """Create the virtual environment and install the project with ``extras`` if needed."""
-    if sys.version_info < (3, 11):
+    # run.py may be started by an older system Python: say so before anything fails obscurely.
+    if sys.version_info < (3, 11):  # noqa: UP036
         sys.exit("Python 3.11 or newer is required.")
     if not PYTHON.exists():
         say(f"creating virtual environment in {VENV}")

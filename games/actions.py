@@ -165,10 +165,14 @@ def letters_to_tangrams(listener_order: Sequence[str], letters: Iterable[str]) -
     outside = chosen - set(allowed)
     if outside:
         raise ActionError(f"letters outside the context: {' '.join(sorted(outside))}")
-    return [tangram for tangram, letter in zip(listener_order, allowed) if letter in chosen]
+    return [
+        tangram for tangram, letter in zip(listener_order, allowed, strict=True) if letter in chosen
+    ]
 
 
-def action_between(listener_order: Sequence[str], before: Iterable[str], after: Iterable[str]) -> str:
+def action_between(
+    listener_order: Sequence[str], before: Iterable[str], after: Iterable[str]
+) -> str:
     """Canonical action string between two selections given as tangram ids."""
     return format_action(
         derive_action(
@@ -178,6 +182,6 @@ def action_between(listener_order: Sequence[str], before: Iterable[str], after: 
 
 
 def selection_state_text(listener_order: Sequence[str], selection: Iterable[str]) -> str:
-    """The state message of the policy prompt: ``none is selected`` or ``A C currently selected``."""
+    """The policy prompt's state message: ``none is selected`` or ``A C currently selected``."""
     letters = sorted(tangrams_to_letters(listener_order, selection))
     return "none is selected" if not letters else " ".join(letters) + " currently selected"

@@ -7,6 +7,7 @@ error, never a skip.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -39,9 +40,13 @@ def celery_worker(celery_app_under_test, transactional_db) -> Iterator[object]:
     """A real Celery worker (threads pool) consuming both queues, for the length of a test.
 
     It shares the test database through committed transactions, hence ``transactional_db``.
+    Starting a worker sets up Celery's logging (root logger at ERROR, its own handlers); the
+    root logger is put back afterwards so later tests still see warnings (``caplog``).
     """
     from celery.contrib.testing.worker import start_worker
 
+    root = logging.getLogger()
+    root_level, root_handlers = root.level, list(root.handlers)
     with start_worker(
         celery_app_under_test,
         pool="threads",
@@ -51,6 +56,8 @@ def celery_worker(celery_app_under_test, transactional_db) -> Iterator[object]:
         shutdown_timeout=30,
     ) as worker:
         yield worker
+    root.setLevel(root_level)
+    root.handlers[:] = root_handlers
 
 
 @pytest.fixture(scope="session")

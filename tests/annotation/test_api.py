@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -13,16 +11,9 @@ from rest_framework.test import APIClient
 from annotation.models import AnnotationBatch, Quiz
 from games.models import Game, Study, Tangram
 from tests.factories import make_user
+from tests.sample_files import SAMPLE_JSON
 
 pytestmark = pytest.mark.django_db
-SAMPLE = (
-    Path(
-        os.environ.get(
-            "RESPECT_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "samples"
-        )
-    )
-    / "respect_games_sample.json"
-)
 
 
 @pytest.fixture
@@ -33,13 +24,13 @@ def researcher():
 
 
 def test_a_researcher_scripts_a_batch_from_an_imported_study(researcher):
-    if not SAMPLE.exists():
-        pytest.fail(f"the shared sample file is missing: {SAMPLE}")
-    data = json.loads(SAMPLE.read_text())
+    if not SAMPLE_JSON.exists():
+        pytest.fail(f"the shared sample file is missing: {SAMPLE_JSON}")
+    data = json.loads(SAMPLE_JSON.read_text())
     names = {image.rsplit(".", 1)[0] for game in data.values() for image in game["context"]}
     Tangram.objects.bulk_create([Tangram(name=name, split="train") for name in sorted(names)])
     call_command(
-        "import_games", str(SAMPLE), study="imported", round=0, system="B-FFT", verbosity=0
+        "import_games", str(SAMPLE_JSON), study="imported", round=0, system="B-FFT", verbosity=0
     )
     study = Study.objects.get(name="imported")
     assert Game.objects.filter(study=study).count() == 24

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
-from pathlib import Path
 
 import numpy as np
 
-SAMPLES = Path(
-    os.environ.get(
-        "RESPECT_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "samples"
-    )
-)
-SAMPLE_JSON = SAMPLES / "respect_games_sample.json"
-SAMPLE_PKL = SAMPLES / "respect_games_sample.pkl"
+from tests.sample_files import SAMPLE_JSON, SAMPLE_PKL
 
 # ../shared/samples/README.md, "Figures computed independently from this file".
 README_FIGURES = {

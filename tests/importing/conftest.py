@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-SAMPLES = Path(
-    os.environ.get(
-        "RESPECT_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "samples"
-    )
-)
-SAMPLE_JSON = SAMPLES / "respect_games_sample.json"
-SAMPLE_PKL = SAMPLES / "respect_games_sample.pkl"
+from tests.sample_files import SAMPLE_JSON
 
 
 @pytest.fixture(scope="session")
