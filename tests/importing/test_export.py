@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from games.models import Game, Study, Turn
-from tests.importing.conftest import SAMPLE_JSON, SAMPLE_PKL
+from tests.sample_files import SAMPLE_JSON, SAMPLE_PKL
 
 EZ = "ezCwNpbfDkoChK9Fm"
 RAW_SPEAKER = "007df91b3e539be211415c007692a712"

@@ -12,7 +12,7 @@ from games.importing import import_game_records, read_records
 from games.models import Game, GameConfig, Round, Study, System, Turn, Worker
 from games.records import RecordError
 from games.workers import hash_worker_id
-from tests.importing.conftest import SAMPLE_JSON, SAMPLE_PKL
+from tests.sample_files import SAMPLE_JSON, SAMPLE_PKL
 
 EZ = "ezCwNpbfDkoChK9Fm"
 LAST = "MRMmAFfSnLHku2npu"  # the last game of the sample: earlier games are all valid

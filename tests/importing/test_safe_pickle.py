@@ -97,7 +97,7 @@ def test_garbage_is_an_unpickling_error():
 
 
 def test_the_sample_pickle_loads_like_the_sample_json(sample_data):
-    from tests.importing.conftest import SAMPLE_PKL
+    from tests.sample_files import SAMPLE_PKL
 
     loaded = safe_pickle.load_pickle(SAMPLE_PKL)
     assert loaded == sample_data
