@@ -2,15 +2,22 @@
 """Load test of live play: N games at once, played by scripted websocket clients on loopback.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/5 \\
-        .venv/bin/python benchmarks/play_load.py --games 200 --servers 2
+        .venv/bin/python benchmarks/play_load.py --games 200
 
 It creates (or reuses) the database ``<name>_playbench`` next to DATABASE_URL's, migrates it,
-adds a fresh study with one human-human round and 2N workers with browser sessions, starts
-``--servers`` daphne processes on free loopback ports (the project's Redis channel layer), and
-runs 2N clients in this one process (asyncio, ``websockets``): each arrives through the lobby
-page, waits on the lobby socket until it is paired, and plays. The speaker asks for one target per
-turn (naming its id); the listener selects it and submits, so every game succeeds after as many
-turns as it has targets. Think times are drawn per action.
+adds a fresh study with one human-human round and 2N workers with browser sessions, starts web
+processes on free loopback ports (the project's Redis channel layer), and runs 2N clients in
+this one process (asyncio, ``websockets``): each arrives through the lobby page, waits on the
+lobby socket until it is paired, loads its game page and plays.
+
+The web processes are laid out as the README's production section recommends: ``--servers``
+processes serve the games (game pages and game sockets) and ``--lobby-servers`` processes serve
+arrivals (lobby pages and lobby sockets, where pairing runs), the latter at a lower CPU priority
+(``--lobby-nice``), so a burst of arrivals never takes the CPU from moves of games in play.
+``--lobby-servers 0`` serves everything from the same processes, for comparison.
+
+The speaker asks for one target per turn (naming its id); the listener selects it and submits,
+so every game succeeds after as many turns as it has targets. Think times are drawn per action.
 
 Measured:
 
@@ -139,18 +146,19 @@ async def stamp_messages(ws, inbox: asyncio.Queue) -> None:
 
 
 async def player(
-    url: str, round_id: int, session_key: str, stats: Stats, args, rng: random.Random
+    url: str, lobby_url: str, round_id: int, session_key: str, stats: Stats, args, rng
 ) -> None:
     from websockets.asyncio.client import connect
 
     origin = url.replace("ws://", "http://")
+    lobby_origin = lobby_url.replace("ws://", "http://")
     headers = {"Cookie": f"sessionid={session_key}", "Origin": origin}
     started = time.perf_counter()
     # Arrival: the lobby page puts the worker in the lobby, then its socket waits for a partner.
-    status = await asyncio.to_thread(fetch, f"{origin}/play/lobby/{round_id}/", headers)
+    status = await asyncio.to_thread(fetch, f"{lobby_origin}/play/lobby/{round_id}/", headers)
     assert status == 200, status
     async with connect(
-        f"{url}/ws/play/lobby/{round_id}/",
+        f"{lobby_url}/ws/play/lobby/{round_id}/",
         additional_headers=headers,
         open_timeout=60,
         ping_interval=None,
@@ -165,6 +173,8 @@ async def player(
                 break
     stats.pairing_s.append(time.perf_counter() - started)
     game_id = message["game"]
+    status = await asyncio.to_thread(fetch, f"{origin}{message['url']}", headers)
+    assert status == 200, status
     async with connect(
         f"{url}/ws/play/game/{game_id}/",
         additional_headers=headers,
@@ -282,15 +292,16 @@ async def watch_play_phase(stats: Stats, clients: int, meter: CpuMeter, phase: d
     phase["cpu"] = await asyncio.to_thread(meter.sample)
 
 
-async def run_clients(urls, round_id, workers, stats, args, meter, phase) -> None:
+async def run_clients(urls, lobby_urls, round_id, workers, stats, args, meter, phase) -> None:
     rng = random.Random(args.seed)
     watcher = asyncio.create_task(watch_play_phase(stats, len(workers), meter, phase))
     tasks = []
     for index, (_, key) in enumerate(workers):
         url = urls[index % len(urls)]
+        lobby_url = lobby_urls[index % len(lobby_urls)]
         tasks.append(
             asyncio.create_task(
-                player(url, round_id, key, stats, args, random.Random(rng.random()))
+                player(url, lobby_url, round_id, key, stats, args, random.Random(rng.random()))
             )
         )
         if index % 20 == 19:
@@ -377,16 +388,27 @@ def load_average() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", type=int, default=200)
-    parser.add_argument("--servers", type=int, default=1, help="daphne processes (loopback)")
-    parser.add_argument("--utterance-think", type=bounds, default=(1.0, 3.0), metavar="A-B")
+    parser.add_argument("--servers", type=int, default=2, help="web processes serving games")
+    parser.add_argument(
+        "--lobby-servers", type=int, default=1, help="web processes serving arrivals (0: shared)"
+    )
+    parser.add_argument("--lobby-nice", type=int, default=10, help="niceness of the lobby ones")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    # Typing an utterance takes a few seconds (the speaker may take 25): with 3-6 s, games last
+    # long enough for all 200 to be in play at once after a 10 s arrival ramp.
+    parser.add_argument("--utterance-think", type=bounds, default=(3.0, 6.0), metavar="A-B")
     parser.add_argument("--toggle-think", type=bounds, default=(0.5, 1.5), metavar="A-B")
     parser.add_argument("--submit-think", type=bounds, default=(0.3, 1.0), metavar="A-B")
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds to connect everyone")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    if not 1 <= args.games <= 1000 or not 1 <= args.servers <= 4:
-        sys.exit("--games must be 1-1000 and --servers 1-4")
+    if (
+        not 1 <= args.games <= 1000
+        or not 1 <= args.servers <= 4
+        or not 0 <= args.lobby_servers <= 4
+    ):
+        sys.exit("--games must be 1-1000, --servers 1-4 and --lobby-servers 0-4")
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres") or not os.environ.get("REDIS_URL"):
         sys.exit("set DATABASE_URL (PostgreSQL) and REDIS_URL: the load test runs on real services")
@@ -406,38 +428,35 @@ def main() -> None:
     env = dict(
         os.environ,
         DATABASE_URL=db_url,
-        DATABASE_CONN_MAX_AGE="600",
+        # One connection pool per process (README): under an ASGI server every HTTP request runs
+        # in a thread of its own, so persistent per-thread connections would pile up.
+        DATABASE_POOL="true",
+        DATABASE_POOL_MAX_SIZE="20",
         PLAY_DEADLINE_TASKS="0",
         LOG_LEVEL="ERROR",
         DJANGO_DEBUG="0",
     )
-    ports = [free_port() for _ in range(args.servers)]
-    log_path = ROOT / "var" / "play_load_daphne.log"
+    ports = [free_port() for _ in range(args.servers + args.lobby_servers)]
+    log_path = ROOT / "var" / "play_load_server.log"
     log_path.parent.mkdir(exist_ok=True)
     log = log_path.open("w")
     servers = [
         subprocess.Popen(
-            [
-                str(ROOT / ".venv" / "bin" / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "config.asgi:application",
-            ],
+            server_command(args.server, port),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
+            preexec_fn=(lambda: os.nice(args.lobby_nice)) if index >= args.servers else None,
         )
-        for port in ports
+        for index, port in enumerate(ports)
     ]
     load_before = load_average()
     try:
         for port, server in zip(ports, servers, strict=True):
             for _ in range(600):
                 if server.poll() is not None:
-                    sys.exit(f"daphne exited; see {log_path}")
+                    sys.exit(f"{args.server} exited; see {log_path}")
                 with socket.socket() as sock:
                     if sock.connect_ex(("127.0.0.1", port)) == 0:
                         break
@@ -447,8 +466,11 @@ def main() -> None:
         stats = Stats()
         started = time.perf_counter()
         urls = [f"ws://127.0.0.1:{port}" for port in ports]
+        game_urls, lobby_urls = urls[: args.servers], urls[args.servers :] or urls
         phase: dict = {}
-        asyncio.run(run_clients(urls, round_id, workers, stats, args, meter, phase))
+        asyncio.run(
+            run_clients(game_urls, lobby_urls, round_id, workers, stats, args, meter, phase)
+        )
         wall = time.perf_counter() - started
         cpu_after = meter.sample()
         cpu = CpuMeter.delta(cpu_before, cpu_after)
@@ -481,11 +503,17 @@ def main() -> None:
     lost += sum(g.answered for g in games if g.pk not in stats.client_turns)
     successful = sum(1 for g in games if g.outcome == "successful")
     turns_total = sum(g.answered for g in games)
-    lobby_messages = 2 * len(workers)  # the lobby page and the lobby socket's connect
+    lobby_messages = 3 * len(workers)  # the lobby page, the lobby socket's connect, the game page
     per_action = {k: 1000 * v / max(1, stats.actions) for k, v in cpu.items()}
     print(
-        f"live-play load: {args.games} games, {len(workers)} clients, {args.servers} daphne "
-        f"process(es), PostgreSQL, channel layer {channel_layer_name()}"
+        f"live-play load: {args.games} games, {len(workers)} clients, {args.server}: "
+        + (
+            f"{args.servers} game process(es) + {args.lobby_servers} lobby process(es) at nice "
+            f"{args.lobby_nice}"
+            if args.lobby_servers
+            else f"{args.servers} process(es) serving games and lobby alike"
+        )
+        + f", PostgreSQL, channel layer {channel_layer_name()}"
     )
     print(f"load average before {load_before}  after {load_after}  ({os.cpu_count()} cores)")
     print(
@@ -502,7 +530,7 @@ def main() -> None:
     print(
         "cpu seconds  "
         + "  ".join(f"{k} {v:.2f}" for k, v in cpu.items())
-        + f"  (redis: the whole server; {lobby_messages} lobby requests included)"
+        + f"  (redis: the whole server; {lobby_messages} arrival requests included)"
     )
     print(
         "cpu ms per client action  "
@@ -529,6 +557,25 @@ def main() -> None:
     )
     print("PASS" if ok else "FAIL", "(every game completes, no turn lost, p95 < 100 ms)")
     sys.exit(0 if ok else 1)
+
+
+def server_command(kind: str, port: int) -> list[str]:
+    """One ASGI web process of the project on ``port`` (Daphne or Uvicorn, as in the README)."""
+    if kind == "daphne":
+        return [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port)] + [
+            "config.asgi:application"
+        ]
+    return [
+        str(ROOT / ".venv" / "bin" / "uvicorn"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "config.asgi:application",
+    ]
 
 
 def channel_layer_name() -> str:
