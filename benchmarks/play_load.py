@@ -288,7 +288,6 @@ async def watch_play_phase(stats: Stats, clients: int, meter: CpuMeter, phase: d
     while len(stats.spans) * 2 < clients:
         await asyncio.sleep(0.05)
     phase["actions"] = stats.actions
-    phase["at"] = time.perf_counter()
     phase["cpu"] = await asyncio.to_thread(meter.sample)
 
 
@@ -503,7 +502,7 @@ def main() -> None:
     lost += sum(g.answered for g in games if g.pk not in stats.client_turns)
     successful = sum(1 for g in games if g.outcome == "successful")
     turns_total = sum(g.answered for g in games)
-    lobby_messages = 3 * len(workers)  # the lobby page, the lobby socket's connect, the game page
+    arrival_requests = 3 * len(workers)  # the lobby page, the lobby socket's connect, the game page
     per_action = {k: 1000 * v / max(1, stats.actions) for k, v in cpu.items()}
     print(
         f"live-play load: {args.games} games, {len(workers)} clients, {args.server}: "
@@ -530,7 +529,7 @@ def main() -> None:
     print(
         "cpu seconds  "
         + "  ".join(f"{k} {v:.2f}" for k, v in cpu.items())
-        + f"  (redis: the whole server; {lobby_messages} arrival requests included)"
+        + f"  (redis: the whole server; {arrival_requests} arrival requests included)"
     )
     print(
         "cpu ms per client action  "
@@ -562,20 +561,11 @@ def main() -> None:
 def server_command(kind: str, port: int) -> list[str]:
     """One ASGI web process of the project on ``port`` (Daphne or Uvicorn, as in the README)."""
     if kind == "daphne":
-        return [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port)] + [
-            "config.asgi:application"
-        ]
-    return [
-        str(ROOT / ".venv" / "bin" / "uvicorn"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "config.asgi:application",
-    ]
+        options = ["-b", "127.0.0.1", "-p", str(port)]
+    else:
+        options = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+        options += ["--log-level", "warning"]
+    return [str(ROOT / ".venv" / "bin" / kind), *options, "config.asgi:application"]
 
 
 def channel_layer_name() -> str:
