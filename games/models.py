@@ -137,6 +137,12 @@ class System(models.Model):
     name = models.CharField(max_length=40, help_text="e.g. B-FFT, T-RL, B-KTO, CONTROL, HH")
     policy_checkpoint = models.CharField(max_length=500, blank=True)
     decoder = models.CharField(max_length=200, blank=True)
+    prompt_format = models.CharField(
+        max_length=40,
+        default="respect-2024",
+        help_text="how the policy prompt is written (models_svc.prompt_formats): respect-2024 "
+        "(the released checkpoints' layout) or platform-p1",
+    )
     description = models.TextField(blank=True)
 
     class Meta:
@@ -285,6 +291,9 @@ class Turn(models.Model):
     action = models.CharField(max_length=120, blank=True)
     action_reason = models.CharField(max_length=40, blank=True)
     action_probability = models.FloatField(null=True, blank=True)
+    prompt_format = models.CharField(
+        max_length=40, blank=True, help_text="prompt format the model's action was produced under"
+    )
     speaker_seconds = models.FloatField(null=True, blank=True, help_text="until the utterance")
     listener_seconds = models.FloatField(
         null=True, blank=True, help_text="from the utterance to the submission"

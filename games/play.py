@@ -10,7 +10,12 @@ from games.live import engine, notify
 
 
 def record_model_action(
-    game_id: int, turn_index: int, action: str, probability: float | None, reason: str = ""
+    game_id: int,
+    turn_index: int,
+    action: str,
+    probability: float | None,
+    reason: str = "",
+    prompt_format: str = "",
 ) -> None:
     """Record a model listener's action for a turn and tell the speaker.
 
@@ -19,5 +24,5 @@ def record_model_action(
     selection is recorded as the empty action with reason ``model_invalid_action``.
     """
     notify.broadcast_sync(
-        engine.record_model_action(game_id, turn_index, action, probability, reason)
+        engine.record_model_action(game_id, turn_index, action, probability, reason, prompt_format)
     )

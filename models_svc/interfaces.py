@@ -51,12 +51,14 @@ class PolicyInput:
 @dataclass(frozen=True)
 class PolicyDecision:
     """A policy's answer: a canonical action string, the probability with which it was sampled
-    under the policy's own sampling distribution (``None`` when that is not defined), and why
-    the action is what it is when the policy did not act normally."""
+    under the policy's own sampling distribution (``None`` when that is not defined), why
+    the action is what it is when the policy did not act normally, and the prompt format the
+    action was produced under (empty for policies that read no prompt)."""
 
     action: str
     probability: float | None
     reason: str = ""
+    prompt_format: str = ""
 
 
 @dataclass(frozen=True)

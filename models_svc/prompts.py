@@ -1,15 +1,14 @@
-"""Model prompts of the paper (Figure 3, Figure 12), as plain text and chat messages (pure).
+"""The feedback decoder's prompt (the paper's Figure 3), as plain text (pure).
 
 Action strings appear in the paper's surface form (``Deselect F select G``, see
-``models_svc.action_space.surface_form``); images are lettered in the listener's order.
+``models_svc.action_space.surface_form``). The policy prompt is rendered by a prompt format
+(``models_svc.prompt_formats``).
 """
 
 from __future__ import annotations
 
-from games.actions import context_letters
-
 from .action_space import surface_form
-from .interfaces import FeedbackContext, PolicyInput
+from .interfaces import FeedbackContext
 
 PROMPT_VERSION = "p1"
 
@@ -44,9 +43,9 @@ def decoder_prompt(context: FeedbackContext, kind: str) -> str:
     if context.previous_action is not None:
         lines.append(f"Listener: {surface_form(context.previous_action)}")
     lines += [
-        f"Speaker: {_one_line(context.utterance)}",
+        f"Speaker: {one_line(context.utterance)}",
         f"Listener: {surface_form(context.action)}",
-        f"Speaker: {_one_line(context.follow_up)}",
+        f"Speaker: {one_line(context.follow_up)}",
     ]
     return (
         decoder_instruction(kind)
@@ -56,41 +55,5 @@ def decoder_prompt(context: FeedbackContext, kind: str) -> str:
     )
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def policy_messages(item: PolicyInput, *, with_images: bool = True) -> list[dict]:
-    """The policy prompt as chat messages (Figure 12), ending with the current utterance.
-
-    The system message letters the images (``A`` then its image, ...); then per earlier turn a
-    state message, the speaker's utterance (user) and the listener's action (assistant); then
-    the current state and utterance. Content parts follow the Hugging Face chat format.
-    """
-    letters = context_letters(len(item.images))
-    context: list[dict] = []
-    for letter in letters:
-        context.append({"type": "text", "text": f"{letter} " if with_images else f"{letter} "})
-        if with_images:
-            context.append({"type": "image"})
-    messages: list[dict] = [{"role": "system", "content": context}]
-    for turn in item.history:
-        messages += [
-            _text("system", state_message(turn.selection)),
-            _text("user", _one_line(turn.utterance)),
-            _text("assistant", surface_form(turn.action)),
-        ]
-    messages += [
-        _text("system", state_message(item.selection)),
-        _text("user", _one_line(item.utterance)),
-    ]
-    return messages
-
-
-def state_message(selection: tuple[str, ...] | list[str]) -> str:
-    letters = sorted(selection)
-    return "none is selected" if not letters else " ".join(letters) + " currently selected"
-
-
-def _text(role: str, text: str) -> dict:
-    return {"role": role, "content": [{"type": "text", "text": text}]}

@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 
 from .interfaces import CheckpointError, FeedbackDecoder, ImageEmbedder, ListenerPolicy
+from .prompt_formats import get_format
 
 _cache: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
@@ -97,8 +98,11 @@ def model_options() -> dict[str, Any]:
     }
 
 
-def get_policy(text: str | None = None) -> ListenerPolicy:
+def get_policy(text: str | None = None, *, prompt_format: str = "") -> ListenerPolicy:
+    """The policy of ``text`` prompting in ``prompt_format`` (the default format if empty;
+    only ``hf:`` policies read a prompt)."""
     spec = parse_spec(text or default_spec("policy") or "random", "policy")
+    format_name = get_format(prompt_format).name
 
     def build() -> ListenerPolicy:
         if spec.backend == "random":
@@ -126,10 +130,12 @@ def get_policy(text: str | None = None) -> ListenerPolicy:
             device=options["device"],
             dtype=options["dtype"],
             temperature=options["temperature"],
+            prompt_format=format_name,
         )
         return BatchedPolicy(policy, max_batch=options["policy_max_batch"])
 
-    return _cached("policy", spec, build)
+    kind = f"policy:{format_name}" if spec.backend == "hf" else "policy"
+    return _cached(kind, spec, build)
 
 
 def get_decoder(text: str | None = None) -> FeedbackDecoder:

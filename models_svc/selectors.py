@@ -181,3 +181,43 @@ def embedding_vectors(embedding_set) -> tuple[list[str], np.ndarray]:
         return names, np.zeros((0, embedding_set.dim), dtype=np.float32)
     vectors = np.stack([np.frombuffer(bytes(vector), dtype="<f4") for _, vector in rows])
     return names, vectors
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """A turn's policy prompt as chat messages, its target action string, and the format."""
+
+    game_id: int
+    turn_index: int
+    prompt_format: str
+    messages: list[dict]
+    target: str
+    image_paths: tuple[str | None, ...]
+
+
+def turn_prompt_format(turn: Turn, system_format: str) -> str:
+    """The format a turn's action was produced under: the turn's own record, else its system's
+    (human and imported turns record none)."""
+    return turn.prompt_format or system_format
+
+
+def rendered_prompt(game_id: int, turn_index: int, format_name: str = "") -> RenderedPrompt:
+    """Exactly what a policy in ``format_name`` (default: the turn's own format) is given for a
+    turn, and the action string it is trained to answer (raises TurnNotReady, Game.DoesNotExist,
+    UnknownPromptFormat)."""
+    from .prompt_formats import get_format
+
+    game = Game.objects.select_related("system").get(pk=game_id)
+    turn = Turn.objects.filter(game_id=game_id, index=turn_index).first()
+    if turn is None:
+        raise TurnNotReady(f"game {game_id} has no turn {turn_index}")
+    prompt_format = get_format(format_name or turn_prompt_format(turn, game.system.prompt_format))
+    item = policy_input_for_turn(game_id, turn_index)
+    return RenderedPrompt(
+        game_id=game_id,
+        turn_index=turn_index,
+        prompt_format=prompt_format.name,
+        messages=prompt_format.policy_messages(item),
+        target=prompt_format.action_text(turn.action),
+        image_paths=item.image_paths,
+    )

@@ -49,10 +49,15 @@ def act_for_turn(game_id: int, turn_index: int) -> PolicyDecision | None:
         logger.info("game %s turn %s is already answered; nothing to do", game_id, turn_index)
         return None
     inputs = policy_input_for_turn(game_id, turn_index)
-    policy = get_policy(policy_spec_for_game(game))
+    policy = get_policy(policy_spec_for_game(game), prompt_format=game.system.prompt_format)
     decision = policy.act([inputs])[0]
     record_model_action(
-        game_id, turn_index, decision.action, decision.probability, reason=decision.reason
+        game_id,
+        turn_index,
+        decision.action,
+        decision.probability,
+        reason=decision.reason,
+        prompt_format=decision.prompt_format,
     )
     return decision
 

@@ -337,6 +337,7 @@ def _complete_turn(
     role: str,
     reason: str = "",
     probability: float | None = None,
+    prompt_format: str = "",
 ) -> None:
     """Record the listener's answer and open the next turn or end the game."""
     listener_order = list(game.config.listener_order)
@@ -346,6 +347,7 @@ def _complete_turn(
     turn.action = action_between(listener_order, turn.selection_before, ordered)
     turn.action_reason = reason
     turn.action_probability = probability
+    turn.prompt_format = prompt_format
     turn.submitted_at = now
     if turn.utterance_at is not None:
         turn.listener_seconds = (now - turn.utterance_at).total_seconds()
@@ -355,6 +357,7 @@ def _complete_turn(
         "action",
         "action_reason",
         "action_probability",
+        "prompt_format",
         "submitted_at",
         "listener_seconds",
     )
@@ -611,8 +614,10 @@ def record_model_action(
     action: str,
     probability: float | None,
     reason: str = "",
+    prompt_format: str = "",
 ) -> Change | None:
-    """A model listener's answer. Late, duplicate or misplaced answers are ignored (logged)."""
+    """A model listener's answer, with the prompt format it was produced under. Late,
+    duplicate or misplaced answers are ignored (logged)."""
     now = clock.now()
     with transaction.atomic():
         try:
@@ -666,7 +671,14 @@ def record_model_action(
             if probability is not None and (math.isnan(probability) or not 0 <= probability <= 1):
                 probability = None
         _complete_turn(
-            game, turn, after, now, role=MODEL, reason=reason_text, probability=probability
+            game,
+            turn,
+            after,
+            now,
+            role=MODEL,
+            reason=reason_text,
+            probability=probability,
+            prompt_format=str(prompt_format or "")[:40],
         )
         return _change(game, now)
 

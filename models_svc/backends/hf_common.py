@@ -15,6 +15,7 @@ import torch
 
 from ..checkpoints import inspect_checkpoint
 from ..interfaces import CheckpointError
+from ..prompt_formats import plain_chat_text
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +135,7 @@ def chat_text(tokenizer, processor, messages: list[dict]) -> str:
     for owner in (processor, tokenizer):
         if owner is not None and getattr(owner, "chat_template", None):
             return owner.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    lines = []
-    for message in messages:
-        parts = "".join(
-            part["text"] if part["type"] == "text" else "<image>" for part in message["content"]
-        )
-        lines.append(f"{message['role'].capitalize()}: {parts}")
-    return "\n".join(lines) + "\nAssistant:"
+    return plain_chat_text(messages)
 
 
 def stop_token_ids(tokenizer) -> list[int]:

@@ -1,6 +1,7 @@
 """The listener policy on a Hugging Face image-text-to-text checkpoint (optionally with LoRA).
 
-Per turn it builds the prompt of Figure 12 (images lettered in listener order), then samples an
+Per turn it builds the prompt of its prompt format (``models_svc.prompt_formats``; images
+lettered in listener order), then samples an
 answer token by token at the configured temperature, restricted at each step to tokens that
 continue some valid action string for the current selection followed by the end-of-answer token
 (a token trie over the 2^n − 1 valid actions). The probability returned is the product of the
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..action_space import from_surface_form, surface_form, valid_actions
+from ..action_space import valid_actions
 from ..checkpoints import fingerprint
 from ..interfaces import CheckpointError, PolicyDecision, PolicyInput
-from ..prompts import PROMPT_VERSION, policy_messages
+from ..prompt_formats import DEFAULT_FORMAT, get_format
 from .hf_common import LoadedModel, chat_text, load_model, stop_token_ids
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class HFPolicy:
         device: str = "auto",
         dtype: str = "auto",
         temperature: float = 1.0,
+        prompt_format: str = DEFAULT_FORMAT,
     ) -> None:
         loaded = load_model(
             path,
@@ -53,23 +55,38 @@ class HFPolicy:
         )
         name = f"hf:{path}" + (f"+lora:{adapter}" if adapter else "")
         paths = [path, adapter] if adapter else [path]
-        self._setup(loaded, name, fingerprint(*paths), temperature)
+        self._setup(loaded, name, fingerprint(*paths), temperature, prompt_format)
 
     @classmethod
     def from_loaded(
-        cls, loaded: LoadedModel, name: str, fingerprint_: str, *, temperature: float = 1.0
+        cls,
+        loaded: LoadedModel,
+        name: str,
+        fingerprint_: str,
+        *,
+        temperature: float = 1.0,
+        prompt_format: str = DEFAULT_FORMAT,
     ) -> HFPolicy:
-        """A policy around a model already in memory (benchmarks with random full-size weights)."""
+        """A policy around a model already in memory (a model being trained; benchmarks with
+        random full-size weights)."""
         policy = cls.__new__(cls)
-        policy._setup(loaded, name, fingerprint_, temperature)
+        policy._setup(loaded, name, fingerprint_, temperature, prompt_format)
         return policy
 
-    def _setup(self, loaded: LoadedModel, name: str, fingerprint_: str, temperature: float) -> None:
+    def _setup(
+        self,
+        loaded: LoadedModel,
+        name: str,
+        fingerprint_: str,
+        temperature: float,
+        prompt_format: str,
+    ) -> None:
         if temperature <= 0:
             raise ValueError("temperature must be positive")
         self.loaded = loaded
         self.name = name
-        self.version = f"{fingerprint_}-{PROMPT_VERSION}"
+        self.format = get_format(prompt_format)
+        self.version = f"{fingerprint_}-{self.format.tag}"
         self.temperature = temperature
         tokenizer = self.loaded.tokenizer
         stops = stop_token_ids(tokenizer)
@@ -82,13 +99,15 @@ class HFPolicy:
     # -- prompts and the action trie ------------------------------------------------------------
 
     def prompt_text(self, item: PolicyInput) -> str:
-        return chat_text(self.loaded.tokenizer, self.loaded.processor, policy_messages(item))
+        return chat_text(
+            self.loaded.tokenizer, self.loaded.processor, self.format.policy_messages(item)
+        )
 
     def action_tokens(self, action: str) -> list[int]:
         """Token ids of an action as the model writes it after the prompt, ending with stop."""
         tokenizer = self.loaded.tokenizer
         base = tokenizer("Assistant:", add_special_tokens=False)["input_ids"]
-        full = tokenizer("Assistant: " + surface_form(action), add_special_tokens=False)[
+        full = tokenizer("Assistant: " + self.format.action_text(action), add_special_tokens=False)[
             "input_ids"
         ]
         if full[: len(base)] != base:
@@ -102,7 +121,8 @@ class HFPolicy:
             actions = list(valid_actions(selection, size))
             base = tokenizer("Assistant:", add_special_tokens=False)["input_ids"]
             encoded = tokenizer(
-                ["Assistant: " + surface_form(a) for a in actions], add_special_tokens=False
+                ["Assistant: " + self.format.action_text(a) for a in actions],
+                add_special_tokens=False,
             )["input_ids"]
             root = TrieNode()
             for action, ids in zip(actions, encoded, strict=True):
@@ -132,7 +152,10 @@ class HFPolicy:
             self._cache_images = (
                 hasattr(base, "get_image_features")
                 and "mm_encoder_outputs" in inspect.signature(base.forward).parameters
-                and not getattr(self.loaded.processor.image_processor, "do_image_splitting", False)
+                and not self._image_options().get(
+                    "do_image_splitting",
+                    getattr(self.loaded.processor.image_processor, "do_image_splitting", False),
+                )
             )
         return self._cache_images
 
@@ -147,7 +170,7 @@ class HFPolicy:
             key = (path, os.stat(path).st_mtime_ns)
             if key not in cache:
                 processed = self.loaded.processor.image_processor(
-                    [[self._open_image(path)]], return_tensors="pt"
+                    [[self.open_image(path)]], return_tensors="pt", **self._image_options()
                 )
                 with torch.inference_mode():
                     output = self._base_model().get_image_features(
@@ -180,9 +203,10 @@ class HFPolicy:
             batch = dict(
                 processor(
                     text=texts,
-                    images=[[self._open_image(p) for p in paths] for paths in images],
+                    images=[[self.open_image(p) for p in paths] for paths in images],
                     padding=True,
                     return_tensors="pt",
+                    **self._image_options(),
                 )
             )
             extra = {}
@@ -203,14 +227,26 @@ class HFPolicy:
             raise ValueError(f"no image file for tangram(s): {', '.join(missing)}")
         return [str(path) for path in paths]
 
-    @staticmethod
-    def _open_image(path: str):
+    def open_image(self, path: str):
+        """The image file on white (transparent tangrams), resized as the format says."""
         from PIL import Image
 
         with Image.open(path) as image:
             rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        rgb = Image.alpha_composite(background, rgba).convert("RGB")
+        side = self.format.image_size
+        return rgb.resize((side, side), Image.Resampling.BICUBIC) if side else rgb
+
+    def _image_options(self) -> dict:
+        """Image-processor overrides of the prompt format (size, splitting)."""
+        options: dict = {}
+        if self.format.image_size:
+            side = self.format.image_size
+            options["size"] = {"longest_edge": side, "shortest_edge": side}
+        if self.format.image_splitting is not None:
+            options["do_image_splitting"] = self.format.image_splitting
+        return options
 
     @staticmethod
     def _positions(mask: torch.Tensor) -> torch.Tensor:
@@ -223,7 +259,10 @@ class HFPolicy:
 
     # -- acting ---------------------------------------------------------------------------------
 
-    def act(self, inputs: Sequence[PolicyInput]) -> list[PolicyDecision]:
+    def act(self, inputs: Sequence[PolicyInput], *, greedy: bool = False) -> list[PolicyDecision]:
+        """Sample one valid action per input (``greedy``: the most probable token at each step,
+        as checkpoint selection decodes), with its probability under the constrained
+        distribution."""
         if not inputs:
             return []
         model = self.loaded.model
@@ -248,6 +287,8 @@ class HFPolicy:
                     allowed, probs = self._step_distribution(logits[row], node)
                     if len(allowed) == 1:
                         choice = 0
+                    elif greedy:
+                        choice = int(torch.argmax(probs))
                     else:
                         choice = int(torch.multinomial(probs.cpu(), 1, generator=generators[row]))
                     probabilities[row] *= float(probs[choice])
@@ -269,7 +310,7 @@ class HFPolicy:
                     use_cache=True,
                 )
         return [
-            PolicyDecision(node.action, probability)
+            PolicyDecision(node.action, probability, prompt_format=self.format.name)
             for node, probability in zip(nodes, probabilities, strict=True)
         ]
 
@@ -299,4 +340,4 @@ def _generator(seed: str) -> torch.Generator:
     return generator
 
 
-__all__ = ["HFPolicy", "from_surface_form"]
+__all__ = ["HFPolicy"]

@@ -40,7 +40,30 @@ def inputs(images, count, size=10):
     ]
 
 
-def test_prompt_letters_images_in_listener_order(policy, tangram_images):
+def test_respect_2024_prompt_is_the_released_checkpoints_layout(policy, tangram_images):
+    item = inputs(tangram_images, 3)[2]
+    images = "".join(f"<image>{letter}" for letter in "ABCDEFGHIJ")
+    assert policy.prompt_text(item) == (
+        f"System:{images}<end_of_utterance>\n"
+        "System: none is selected<end_of_utterance>\n"
+        "User: the bird<end_of_utterance>\n"
+        "Assistant: select B<end_of_utterance>\n"
+        "System: B currently selected<end_of_utterance>\n"
+        "User: no the other one<end_of_utterance>\n"
+        "Assistant: deselect B select C<end_of_utterance>\n"
+        "System: A D J currently selected<end_of_utterance>\n"
+        "User: the man with a hat 2<end_of_utterance>\n"
+        "Assistant:"
+    )
+    assert policy.format.action_text("") == "nothing"
+    assert policy.open_image(tangram_images[0]).size == (224, 224)
+    assert policy.act([item])[0].prompt_format == "respect-2024"
+
+
+def test_platform_p1_prompt_letters_images_in_listener_order(tiny_idefics2, tangram_images):
+    from models_svc.backends.hf_policy import HFPolicy
+
+    policy = HFPolicy(tiny_idefics2, device="cpu", prompt_format="platform-p1")
     text = policy.prompt_text(inputs(tangram_images, 3)[2])
     assert text.startswith("System: A <image>B <image>C <image>")
     assert "System: none is selected<end_of_utterance>\nUser: the bird<end_of_utterance>\n" in text
