@@ -183,6 +183,14 @@ MODELS_SVC |= {
     "PRELOAD": env.list("RESPECT_MODEL_PRELOAD", default=[]),
 }
 
+# Learning between rounds (models_svc.training): where runs write checkpoints and adapters, the
+# pretrained checkpoint runs start from when a system's policy names none (hf:PATH), and
+# overrides of the paper's default hyperparameters for every run (a JSON object, e.g.
+# {"epochs": 10, "seeds": 1}; see models_svc.training.config).
+TRAINING_DIR = Path(env.str("RESPECT_TRAINING_DIR", default=str(VAR_DIR / "training")))
+TRAINING_BASE = env.str("RESPECT_TRAINING_BASE", default="")
+TRAINING = env.json("RESPECT_TRAINING", default={})
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

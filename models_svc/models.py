@@ -1,4 +1,5 @@
-"""Model-service records: registered checkpoints, decoding runs, tangram embeddings."""
+"""Model-service records: registered checkpoints, decoding runs, tangram embeddings, training
+manifests and training runs."""
 
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ class ModelCheckpoint(models.Model):
         "games.Round", null=True, blank=True, on_delete=models.CASCADE, related_name="checkpoints"
     )
     notes = models.CharField(max_length=200, blank=True)
+    training_run = models.ForeignKey(
+        "TrainingRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="checkpoints",
+        help_text="the run that trained this checkpoint (lineage)",
+    )
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.UNCHECKED)
     status_message = models.TextField(blank=True)
     model_version = models.CharField(max_length=40, blank=True)
@@ -127,3 +136,119 @@ class TangramEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tangram} in {self.embedding_set.model_version}"
+
+
+class TrainingManifest(models.Model):
+    """An immutable, content-hashed list of the examples a training run reads.
+
+    ``entries`` name each example (turn id, label id and label, logged p_t, prompt format; or a
+    synthetic turn's content); ``summary`` counts them per label and the excluded turns per
+    reason. The same content always hashes to the same manifest, so a run can be reproduced and
+    audited.
+    """
+
+    class Role(models.TextChoices):
+        TRAIN = "train", "interaction examples"
+        SEED = "seed", "seed set D₀"
+        VALIDATION = "validation", "validation set"
+
+    study = models.ForeignKey(
+        "games.Study", on_delete=models.CASCADE, related_name="training_manifests"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices)
+    round_index = models.PositiveSmallIntegerField()
+    system_name = models.CharField(max_length=40)
+    content_hash = models.CharField(max_length=64, unique=True)
+    decoder = models.CharField(max_length=200, blank=True)
+    decoder_version = models.CharField(max_length=120, blank=True)
+    kind = models.CharField(max_length=8, blank=True)
+    prompt_format = models.CharField(max_length=40)
+    summary = models.JSONField(default=dict)
+    entries = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.role} {self.system_name} ≤ round {self.round_index} ({self.content_hash[:10]})"
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
+
+
+class TrainingRun(models.Model):
+    """One training of a system's next-round policy (LoRA adapter) from its manifests."""
+
+    class Objective(models.TextChoices):
+        FFT = "fft", "filtered fine-tuning"
+        RL = "rl", "REINFORCE"
+        KTO = "kto", "KTO"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    study = models.ForeignKey("games.Study", on_delete=models.CASCADE, related_name="training_runs")
+    round_index = models.PositiveSmallIntegerField(help_text="trained on rounds ≤ this one")
+    system_name = models.CharField(max_length=40)
+    objective = models.CharField(max_length=4, choices=Objective.choices)
+    base_checkpoint = models.CharField(max_length=600, help_text="hf:PATH of the pretrained model")
+    initial_adapter = models.CharField(max_length=600, blank=True)
+    prompt_format = models.CharField(max_length=40)
+    manifest = models.ForeignKey(TrainingManifest, on_delete=models.PROTECT, related_name="runs")
+    seed_manifest = models.ForeignKey(
+        TrainingManifest,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="seed_runs",
+    )
+    validation_manifest = models.ForeignKey(
+        TrainingManifest,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="validation_runs",
+    )
+    hyperparameters = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    seed_index = models.PositiveSmallIntegerField(default=0)
+    epoch = models.PositiveIntegerField(default=0, help_text="epochs finished in this seed")
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    loss = models.FloatField(null=True, blank=True)
+    history = models.JSONField(
+        default=list, help_text="per epoch: seed, epoch, train loss, validation exact match"
+    )
+    selected = models.JSONField(default=dict, blank=True, help_text="chosen seed and epoch")
+    output_adapter = models.CharField(max_length=600, blank=True)
+    resumed = models.PositiveSmallIntegerField(default=0, help_text="times resumed")
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.objective} {self.system_name} round {self.round_index} ({self.status})"
+
+    @property
+    def policy_spec(self) -> str:
+        """The spec of the trained policy (``hf:BASE+lora:ADAPTER``), empty until done."""
+        if not self.output_adapter:
+            return ""
+        return f"{self.base_checkpoint}+lora:{self.output_adapter}"

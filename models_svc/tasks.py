@@ -100,6 +100,25 @@ def check_checkpoint(checkpoint_id: int) -> dict:
     return {"status": checkpoint.status, "message": checkpoint.status_message}
 
 
+@shared_task(
+    name="models_svc.tasks.train_policy_run",
+    acks_late=True,
+    soft_time_limit=48 * 3600,
+    time_limit=48 * 3600 + 600,
+    autoretry_for=TRANSIENT,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=5,
+)
+def train_policy_run(run_id: int) -> dict:
+    """Train a TrainingRun's adapter. A redelivered task (the worker was killed) resumes after
+    the run's last complete epoch; a finished or cancelled run is left alone."""
+    from .training.runs import execute_training_run
+
+    run = execute_training_run(run_id)
+    return {"run": run.pk, "status": run.status, "adapter": run.output_adapter}
+
+
 @worker_ready.connect
 def preload_models(sender=None, **kwargs) -> None:
     """Load the policies named in ``MODELS_SVC['PRELOAD']`` (``RESPECT_MODEL_PRELOAD``) when a

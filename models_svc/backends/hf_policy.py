@@ -86,6 +86,11 @@ class HFPolicy:
         self.loaded = loaded
         self.name = name
         self.format = get_format(prompt_format)
+        processor = loaded.processor
+        if processor is not None and self.format.image_splitting is not None:
+            # The processor writes one or five image-token runs per image from this attribute,
+            # so the format sets it rather than passing a per-call option.
+            processor.image_processor.do_image_splitting = self.format.image_splitting
         self.version = f"{fingerprint_}-{self.format.tag}"
         self.temperature = temperature
         tokenizer = self.loaded.tokenizer
@@ -152,10 +157,7 @@ class HFPolicy:
             self._cache_images = (
                 hasattr(base, "get_image_features")
                 and "mm_encoder_outputs" in inspect.signature(base.forward).parameters
-                and not self._image_options().get(
-                    "do_image_splitting",
-                    getattr(self.loaded.processor.image_processor, "do_image_splitting", False),
-                )
+                and not getattr(self.loaded.processor.image_processor, "do_image_splitting", False)
             )
         return self._cache_images
 
@@ -170,7 +172,7 @@ class HFPolicy:
             key = (path, os.stat(path).st_mtime_ns)
             if key not in cache:
                 processed = self.loaded.processor.image_processor(
-                    [[self.open_image(path)]], return_tensors="pt", **self._image_options()
+                    [[self.open_image(path)]], return_tensors="pt", **self.image_options()
                 )
                 with torch.inference_mode():
                     output = self._base_model().get_image_features(
@@ -206,7 +208,7 @@ class HFPolicy:
                     images=[[self.open_image(p) for p in paths] for paths in images],
                     padding=True,
                     return_tensors="pt",
-                    **self._image_options(),
+                    **self.image_options(),
                 )
             )
             extra = {}
@@ -238,14 +240,12 @@ class HFPolicy:
         side = self.format.image_size
         return rgb.resize((side, side), Image.Resampling.BICUBIC) if side else rgb
 
-    def _image_options(self) -> dict:
-        """Image-processor overrides of the prompt format (size, splitting)."""
+    def image_options(self) -> dict:
+        """Image-processor options of the prompt format (its image size)."""
         options: dict = {}
         if self.format.image_size:
             side = self.format.image_size
             options["size"] = {"longest_edge": side, "shortest_edge": side}
-        if self.format.image_splitting is not None:
-            options["do_image_splitting"] = self.format.image_splitting
         return options
 
     @staticmethod

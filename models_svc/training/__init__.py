@@ -1,1 +1,5 @@
-"""Learning between rounds: training sets, objectives, packing and the LoRA trainer (worker code: imports torch)."""  # noqa: E501
+"""Learning between rounds: training sets, objectives, packing and the LoRA trainer.
+
+The trainer, packing and objectives modules import torch (worker code only); examples, config,
+selectors, manifests and runs do not.
+"""

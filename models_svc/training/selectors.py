@@ -1,0 +1,255 @@
+"""Reads for training: a system's lineage, its games as records, labelled examples, manifests.
+
+Which games a system learns from: every ended game of rounds ≤ ρ of the system of that name,
+and, in the rounds before the system first appears, the games of that round's CONTROL system
+(the initial policy everyone learns from in round 0). Which labels: the system's decoder
+(``System.decoder``, else the configured default) and the kind its name says (``B-…`` binary,
+``T-…`` ternary), at the decoder version that labelled most recently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from games.actions import tangrams_to_letters
+from games.models import FeedbackLabel, Game, Study, System, Tangram
+
+from ..models import TrainingManifest
+from ..registry import default_spec, parse_spec
+from .examples import (
+    Example,
+    GameRecord,
+    Selection,
+    TurnRecord,
+    interaction_examples,
+    past_turns,
+    selection_after,
+)
+
+MAIN_SPLITS = ("train", "test")
+
+
+class TrainingError(ValueError):
+    """Training cannot proceed; the message names the study, round, system or turns at fault."""
+
+
+def training_system(study: Study, round_index: int, name: str) -> System:
+    system = System.objects.filter(round__study=study, round__index=round_index, name=name).first()
+    if system is None:
+        names = sorted(
+            System.objects.filter(round__study=study, round__index=round_index).values_list(
+                "name", flat=True
+            )
+        )
+        raise TrainingError(
+            f"study {study.name!r} round {round_index} has no system {name!r}"
+            + (f" (it has {', '.join(names)})" if names else " (the round does not exist)")
+        )
+    if system.is_human:
+        raise TrainingError(f"system {name!r} has human listeners: there is no policy to train")
+    return system
+
+
+def decoder_kind(system_name: str) -> str:
+    """binary for ``B-…`` systems, ternary for ``T-…`` ones."""
+    prefix = system_name.split("-", 1)[0].upper()
+    if prefix == "B":
+        return "binary"
+    if prefix == "T":
+        return "ternary"
+    raise TrainingError(
+        f"cannot tell the feedback kind of system {system_name!r}: name it B-… (binary decoder) "
+        "or T-… (ternary decoder)"
+    )
+
+
+def objective_of(system_name: str) -> str:
+    """The objective a system's name says (``B-FFT`` → fft), or fft."""
+    suffix = system_name.rsplit("-", 1)[-1].lower()
+    return suffix if suffix in ("fft", "rl", "kto") else "fft"
+
+
+def decoder_name(system: System) -> str:
+    return str(parse_spec(system.decoder or default_spec("decoder") or "lexicon", "decoder"))
+
+
+def lineage_systems(study: Study, round_index: int, name: str) -> list[System]:
+    """The systems whose games ``name`` learns from in rounds ≤ ``round_index`` (see module)."""
+    systems = list(
+        System.objects.filter(round__study=study, round__index__lte=round_index)
+        .select_related("round")
+        .order_by("round__index", "name")
+    )
+    first = min((s.round.index for s in systems if s.name == name), default=round_index)
+    return [
+        s for s in systems if s.name == name or (s.name == System.CONTROL and s.round.index < first)
+    ]
+
+
+def game_records(games: Iterable[Game]) -> list[GameRecord]:
+    """Games (with config, system and turns prefetched) as records in listener letters."""
+    records = []
+    for game in games:
+        order = list(game.config.listener_order)
+        turns = tuple(
+            TurnRecord(
+                turn_id=turn.pk,
+                index=turn.index,
+                utterance=turn.utterance,
+                selection=tuple(sorted(tangrams_to_letters(order, turn.selection_before))),
+                action=turn.action,
+                probability=turn.action_probability,
+                prompt_format=turn.prompt_format,
+            )
+            for turn in sorted(game.turns.all(), key=lambda t: t.index)
+        )
+        records.append(
+            GameRecord(
+                game_id=game.pk,
+                images=tuple(order),
+                targets=frozenset(tangrams_to_letters(order, game.config.targets)),
+                turns=turns,
+                prompt_format=game.system.prompt_format,
+            )
+        )
+    return records
+
+
+def _games(**filters):
+    return (
+        Game.objects.filter(status=Game.Status.ENDED, **filters)
+        .select_related("config", "system")
+        .prefetch_related("turns")
+        .order_by("pk")
+    )
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    decoder: str
+    version: str
+    kind: str
+
+
+def _latest_version(turn_ids: Sequence[int], decoder: str, kind: str) -> str | None:
+    latest = (
+        FeedbackLabel.objects.filter(turn_id__in=turn_ids, decoder=decoder, kind=kind)
+        .order_by("-created_at", "-pk")
+        .values_list("model_version", flat=True)
+        .first()
+    )
+    return latest
+
+
+@dataclass
+class InteractionSet:
+    selection: Selection
+    source: LabelSource
+    label_ids: dict[int, int]
+    games: int
+    systems: list[str]
+
+
+def interaction_set(study: Study, round_index: int, system: System) -> InteractionSet:
+    """Labelled examples of a system's lineage (raises TrainingError when nothing is decoded)."""
+    lineage = lineage_systems(study, round_index, system.name)
+    records = game_records(_games(system__in=lineage))
+    kind = decoder_kind(system.name)
+    decoder = decoder_name(system)
+    turn_ids = [t.turn_id for game in records for t in game.turns]
+    version = _latest_version(turn_ids, decoder, kind)
+    if version is None:
+        raise TrainingError(
+            f"no {kind} feedback labels from decoder {decoder!r} for {system.name} in rounds ≤ "
+            f"{round_index} of study {study.name!r}: run decode_feedback --study {study.name} "
+            f"--decoder {decoder} --kind {kind} first"
+        )
+    rows = FeedbackLabel.objects.filter(
+        turn_id__in=turn_ids, decoder=decoder, kind=kind, model_version=version
+    ).values_list("turn_id", "pk", "label")
+    labels = {turn_id: label for turn_id, _, label in rows}
+    label_ids = {turn_id: pk for turn_id, pk, _ in rows}
+    return InteractionSet(
+        selection=interaction_examples(records, labels),
+        source=LabelSource(decoder, version, kind),
+        label_ids=label_ids,
+        games=len(records),
+        systems=[f"{s.name}@{s.round.index}" for s in lineage],
+    )
+
+
+def _split_games(records: list[GameRecord], splits: Sequence[str]) -> list[GameRecord]:
+    names = {name for game in records for name in game.images}
+    split_of = dict(Tangram.objects.filter(name__in=names).values_list("name", "split"))
+    return [g for g in records if all(split_of.get(name) in splits for name in g.images)]
+
+
+def human_games(
+    study: Study, splits: Sequence[str], round_index: int | None = None, system_name: str = "HH"
+) -> list[GameRecord]:
+    """Ended games of a study's human-listener system whose tangrams are all in ``splits``."""
+    filters: dict = {"study": study, "system__name": system_name}
+    if round_index is not None:
+        filters["round__index"] = round_index
+    return _split_games(game_records(_games(**filters)), splits)
+
+
+def latest_manifest(study: Study, role: str, **filters) -> TrainingManifest | None:
+    return (
+        TrainingManifest.objects.filter(study=study, role=role, **filters)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def manifest_examples(manifest: TrainingManifest) -> list[Example]:
+    """The examples a manifest names, rebuilt from the stored turns (labels and p_t as recorded
+    in the manifest; synthetic turns from their stored content)."""
+    entries = manifest.entries
+    game_ids = sorted({entry["game"] for entry in entries})
+    records = {g.game_id: g for g in game_records(_games(pk__in=game_ids))}
+    by_turn: dict[int, tuple[GameRecord, int]] = {}
+    for game in records.values():
+        for position, turn in enumerate(game.turns):
+            by_turn[turn.turn_id] = (game, position)
+    examples = []
+    for entry in entries:
+        anchor = entry.get("turn") or entry.get("after_turn")
+        if anchor not in by_turn:
+            raise TrainingError(
+                f"manifest {manifest.content_hash[:10]} names turn {anchor}, which no longer "
+                "exists (or its game is no longer ended)"
+            )
+        game, position = by_turn[anchor]
+        examples.append(_from_entry(entry, game, position))
+    return examples
+
+
+def _from_entry(entry: dict, game: GameRecord, position: int) -> Example:
+    turns = game.turns
+    if "after_turn" in entry:
+        return Example(
+            key=entry["key"],
+            group=entry["key"],
+            images=game.images,
+            history=past_turns(turns[: position + 1]),
+            selection=selection_after(turns[position], len(game.images)),
+            utterance=entry["utterance"],
+            action=entry["action"],
+            prompt_format=entry["format"],
+        )
+    turn = turns[position]
+    return Example(
+        key=entry["key"],
+        group=f"game:{game.game_id}",
+        images=game.images,
+        history=past_turns(turns[:position]),
+        selection=turn.selection,
+        utterance=turn.utterance,
+        action=turn.action,
+        label=entry["label"],
+        probability=entry.get("p"),
+        prompt_format=entry["format"],
+        turn_id=turn.turn_id,
+    )
