@@ -77,8 +77,6 @@ class Item:
 
     example: Example
     rehearsal: bool = False
-    kl_action: str = ""
-    kl_reference: float = 0.0
 
 
 @dataclass
@@ -168,7 +166,7 @@ def _same_permutation(members: list[Item], rng: random.Random) -> list[Item]:
 
 
 def _permute(item: Item, rng: random.Random) -> Item:
-    return Item(permuted(item.example, rng), item.rehearsal, item.kl_action, item.kl_reference)
+    return Item(permuted(item.example, rng), item.rehearsal)
 
 
 def plan(job: TrainingJob, seed: int, items: Sequence[Item]) -> list[list[list[list[Item]]]]:
@@ -329,14 +327,19 @@ def mismatched_action(example: Example, others: Sequence[Example], rng: random.R
     return rng.choice(candidates)
 
 
-def kl_estimate(scorer: Scorer, items: Sequence[Item], temperature: float, world: int) -> float:
-    """KTO's z: the mean over the step's items of log π(y'|x) − log π_ref(y'|x), clamped at 0."""
+def kl_estimate(
+    scorer: Scorer,
+    probes: Sequence[tuple[Example, str, float]],
+    temperature: float,
+    world: int,
+) -> float:
+    """KTO's z from ``(example, mismatched action, its reference log-probability)`` probes: the
+    mean of log π(y'|x) − log π_ref(y'|x) over every process's probes, clamped at 0. Probes use
+    the examples as stored (unpermuted), as their references were computed."""
     total = torch.zeros(2, dtype=torch.float64)
-    for item in items:
-        if item.rehearsal:
-            continue
-        value = action_log_prob(scorer, item.example, item.kl_action, temperature)
-        total += torch.tensor([value - item.kl_reference, 1.0], dtype=torch.float64)
+    for example, action, reference in probes:
+        value = action_log_prob(scorer, example, action, temperature)
+        total += torch.tensor([value - reference, 1.0], dtype=torch.float64)
     if world > 1:
         dist.all_reduce(total)
     return max(0.0, float(total[0] / total[1])) if total[1] else 0.0
@@ -470,6 +473,7 @@ def _train_seed(job, seed, start_epoch, history, progress, rank, world) -> list[
     objective = objective_examples(job, seed)
     every = objective + job.seed_set + job.validation
     scorer = Scorer(policies_for(loaded, every, config), job.image_paths)
+    stored = {e.key: e for e in objective}
     items = [Item(e) for e in objective]
     if config.rehearse_seed_set:
         items += [Item(e, rehearsal=True) for e in job.seed_set]
@@ -493,16 +497,16 @@ def _train_seed(job, seed, start_epoch, history, progress, rank, world) -> list[
             if progress.cancelled():
                 raise TrainingCancelled(f"cancelled in seed {seed} epoch {epoch}")
             mine = groups[rank::world]
-            for group in mine:
-                for item in group:
-                    if item.example.key in kl_references:
-                        item.kl_action, item.kl_reference = kl_references[item.example.key]
             count = sum(len(g) for g in groups)
             kl_shift = 0.0
             if config.objective == "kto":
-                kl_shift = kl_estimate(
-                    scorer, [i for g in mine for i in g], config.temperature, world
-                )
+                probes = [
+                    (stored[item.example.key], *kl_references[item.example.key])
+                    for group in mine
+                    for item in group
+                    if not item.rehearsal
+                ]
+                kl_shift = kl_estimate(scorer, probes, config.temperature, world)
             step_loss = torch.zeros(1, dtype=torch.float64)
             for group in mine:
                 group_losses = item_losses(scorer, group, config, kl_shift)
