@@ -106,8 +106,12 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesyste
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND", default=REDIS_URL or f"file://{VAR_DIR / 'celery-results'}"
 )
+# A task a killed worker had taken comes back after the broker's visibility timeout (Redis):
+# size it above the longest gap between a task's checkpoints (training saves one per epoch and
+# resumes after the last on redelivery).
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {}
+    {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
     if REDIS_URL
     else {
         "data_folder_in": str(VAR_DIR / "celery-broker"),

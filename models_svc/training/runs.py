@@ -154,7 +154,10 @@ class DatabaseProgress:
         with transaction.atomic():
             run = TrainingRun.objects.select_for_update().get(pk=self.run_id)
             summary = {k: v for k, v in record.items() if k != "step_losses"}
-            run.history = [*run.history, summary]
+            key = (summary["seed"], summary["epoch"])
+            # An epoch redone after a resume replaces the record of its lost first attempt.
+            earlier = [h for h in run.history if (h["seed"], h["epoch"]) != key]
+            run.history = sorted([*earlier, summary], key=lambda h: (h["seed"], h["epoch"]))
             run.seed_index = record["seed"]
             run.epoch = record["epoch"] + 1
             run.loss = record["loss"]
