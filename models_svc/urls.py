@@ -1,4 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "models_svc"
-urlpatterns: list = []
+urlpatterns = [
+    path("studies/<int:pk>/training/", views.TrainingView.as_view(), name="training"),
+    path("studies/<int:pk>/training/launch/", views.LaunchRunView.as_view(), name="launch"),
+    path("studies/<int:pk>/rounds/open/", views.OpenRoundView.as_view(), name="open_round"),
+    path("training/<int:pk>/", views.RunView.as_view(), name="run"),
+    path("training/<int:pk>/progress/", views.RunProgressView.as_view(), name="run_progress"),
+    path("training/<int:pk>/cancel/", views.CancelRunView.as_view(), name="cancel"),
+]

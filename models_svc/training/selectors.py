@@ -253,3 +253,36 @@ def _from_entry(entry: dict, game: GameRecord, position: int) -> Example:
         prompt_format=entry["format"],
         turn_id=turn.turn_id,
     )
+
+
+@dataclass(frozen=True)
+class LineageStep:
+    """One round of a system's policy chain: what it deployed and what that was trained on."""
+
+    round_index: int
+    system: System
+    run: object | None  # the TrainingRun whose adapter this round deployed, if any
+
+
+def policy_lineage(study: Study, system_name: str) -> list[LineageStep]:
+    """π₀ → π₁ → …: the system's policy in each round and the run (with its manifest) that
+    trained it, read from the checkpoints that open_next_round registered."""
+    from ..models import ModelCheckpoint
+
+    steps = []
+    systems = System.objects.filter(round__study=study, name=system_name).select_related("round")
+    for system in systems.order_by("round__index"):
+        checkpoint = (
+            ModelCheckpoint.objects.filter(round=system.round, spec=system.policy_checkpoint)
+            .select_related("training_run__manifest")
+            .first()
+        )
+        run = checkpoint.training_run if checkpoint else None
+        steps.append(LineageStep(system.round.index, system, run))
+    return steps
+
+
+def study_training_runs(study: Study):
+    from ..models import TrainingRun
+
+    return TrainingRun.objects.filter(study=study).select_related("manifest").order_by("-pk")

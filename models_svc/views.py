@@ -1,0 +1,143 @@
+"""Researcher pages for learning between rounds: launch and follow training runs, open the next
+round, read each system's policy lineage. Views parse the request; services do the work."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from games.models import Study
+from games.roles import ResearcherRequiredMixin
+
+from .models import TrainingRun
+from .training import runs
+from .training.plots import history_plot
+from .training.selectors import TrainingError, policy_lineage, study_training_runs
+
+
+class LaunchForm(forms.Form):
+    round_index = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+    system_name = forms.CharField(max_length=40, widget=forms.HiddenInput)
+    objective = forms.ChoiceField(
+        choices=[("", "from the system's name"), ("fft", "FFT"), ("rl", "RL"), ("kto", "KTO")],
+        required=False,
+    )
+    base = forms.CharField(
+        required=False,
+        max_length=600,
+        help_text="hf:PATH; empty: the system's own policy checkpoint",
+    )
+    epochs = forms.IntegerField(min_value=1, max_value=200, required=False)
+    seeds = forms.IntegerField(min_value=1, max_value=10, required=False)
+
+    def overrides(self) -> dict:
+        data = self.cleaned_data
+        return {name: data[name] for name in ("epochs", "seeds") if data.get(name)}
+
+
+class TrainingView(ResearcherRequiredMixin, TemplateView):
+    template_name = "models_svc/training.html"
+
+    def get_context_data(self, **kwargs):
+        study = get_object_or_404(Study, pk=self.kwargs["pk"])
+        rounds = list(study.rounds.prefetch_related("systems").order_by("index"))
+        names = sorted(
+            {s.name for r in rounds for s in r.systems.all() if s.name not in ("HH", "CONTROL")}
+        )
+        return super().get_context_data(
+            study=study,
+            rounds=rounds,
+            last_round=rounds[-1] if rounds else None,
+            runs=study_training_runs(study)[:50],
+            lineages={name: policy_lineage(study, name) for name in names},
+            form=LaunchForm(),
+            **kwargs,
+        )
+
+
+class LaunchRunView(ResearcherRequiredMixin, View):
+    def post(self, request, pk: int):
+        study = get_object_or_404(Study, pk=pk)
+        form = LaunchForm(request.POST)
+        back = reverse("models_svc:training", kwargs={"pk": study.pk})
+        if not form.is_valid():
+            messages.error(request, f"Not launched: {form.errors.as_text()}")
+            return HttpResponseRedirect(back)
+        data = form.cleaned_data
+        try:
+            run = runs.launch_training_run(
+                study,
+                data["round_index"],
+                data["system_name"],
+                objective=data["objective"],
+                base=data["base"].strip(),
+                overrides=form.overrides(),
+                user=request.user,
+            )
+        except (TrainingError, ValueError) as error:
+            messages.error(request, f"Not launched: {error}")
+            return HttpResponseRedirect(back)
+        messages.success(request, f"Training run {run.pk} queued on the gpu queue.")
+        return HttpResponseRedirect(reverse("models_svc:run", kwargs={"pk": run.pk}))
+
+
+class OpenRoundView(ResearcherRequiredMixin, View):
+    def post(self, request, pk: int):
+        study = get_object_or_404(Study, pk=pk)
+        back = reverse("models_svc:training", kwargs={"pk": study.pk})
+        try:
+            new_round = runs.open_next_round(study, int(request.POST.get("from_round", "")))
+        except (TrainingError, ValueError) as error:
+            messages.error(request, f"Round not opened: {error}")
+        else:
+            messages.success(request, f"Round {new_round.index} opened.")
+        return HttpResponseRedirect(back)
+
+
+class RunView(ResearcherRequiredMixin, TemplateView):
+    template_name = "models_svc/run.html"
+
+    def get_context_data(self, **kwargs):
+        run = get_object_or_404(
+            TrainingRun.objects.select_related("study", "manifest", "seed_manifest"),
+            pk=self.kwargs["pk"],
+        )
+        return super().get_context_data(
+            run=run,
+            active=run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING),
+            plot=history_plot(run.history),
+            **kwargs,
+        )
+
+
+class RunProgressView(ResearcherRequiredMixin, View):
+    """The run's progress as JSON (the run page polls it)."""
+
+    def get(self, request, pk: int):
+        run = get_object_or_404(TrainingRun, pk=pk)
+        return JsonResponse(
+            {
+                "status": run.status,
+                "seed": run.seed_index,
+                "epoch": run.epoch,
+                "step": run.step,
+                "total_steps": run.total_steps,
+                "loss": run.loss,
+                "history": run.history,
+                "selected": run.selected,
+                "adapter": run.output_adapter,
+                "error": run.error,
+            }
+        )
+
+
+class CancelRunView(ResearcherRequiredMixin, View):
+    def post(self, request, pk: int):
+        run = runs.cancel_training_run(get_object_or_404(TrainingRun, pk=pk))
+        messages.info(request, f"Run {run.pk}: {run.get_status_display()} (cancel requested).")
+        return HttpResponseRedirect(reverse("models_svc:run", kwargs={"pk": run.pk}))
