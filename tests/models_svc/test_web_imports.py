@@ -22,7 +22,13 @@ get_resolver().url_patterns  # import every urls module
 import config.asgi, config.wsgi, config.urls
 from django.contrib import admin
 admin.autodiscover()
-WORKER_ONLY = ("models_svc.backends", "models_svc.testing")
+WORKER_ONLY = (
+    "models_svc.backends",
+    "models_svc.testing",
+    "models_svc.training.trainer",
+    "models_svc.training.packing",
+    "models_svc.training.objectives",
+)
 for app in ("games", "annotation", "evaluation", "models_svc", "config"):
     package = importlib.import_module(app)
     for info in pkgutil.walk_packages(package.__path__, prefix=f"{app}."):
