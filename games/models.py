@@ -294,6 +294,15 @@ class Turn(models.Model):
     prompt_format = models.CharField(
         max_length=40, blank=True, help_text="prompt format the model's action was produced under"
     )
+    probability_recomputed_by = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="checkpoint version that recomputed p_t after the fact (score_turns); empty "
+        "when p_t was logged as the action was sampled",
+    )
+    probability_note = models.CharField(
+        max_length=200, blank=True, help_text="why no p_t could be computed for this turn"
+    )
     speaker_seconds = models.FloatField(null=True, blank=True, help_text="until the utterance")
     listener_seconds = models.FloatField(
         null=True, blank=True, help_text="from the utterance to the submission"

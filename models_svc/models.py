@@ -252,3 +252,33 @@ class TrainingRun(models.Model):
         if not self.output_adapter:
             return ""
         return f"{self.base_checkpoint}+lora:{self.output_adapter}"
+
+
+class ScoringRun(models.Model):
+    """One launch of ``score_turns``: p_t recomputed for listener turns that have none."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    study = models.ForeignKey("games.Study", on_delete=models.CASCADE, related_name="scoring_runs")
+    round_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    system_name = models.CharField(max_length=40, blank=True)
+    policy = models.CharField(max_length=600, help_text="hf:PATH or hf:PATH+lora:PATH")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    scored = models.PositiveIntegerField(default=0)
+    unscorable = models.JSONField(default=dict, help_text="turns left without p_t, per reason")
+    model_version = models.CharField(max_length=120, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"score {self.study} with {self.policy} ({self.status})"

@@ -119,6 +119,24 @@ def train_policy_run(run_id: int) -> dict:
     return {"run": run.pk, "status": run.status, "adapter": run.output_adapter}
 
 
+@shared_task(
+    name="models_svc.tasks.score_turns_run",
+    acks_late=True,
+    soft_time_limit=12 * 3600,
+    time_limit=12 * 3600 + 300,
+    autoretry_for=TRANSIENT,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=5,
+)
+def score_turns_run(run_id: int) -> dict:
+    """Recompute p_t for the turns of a ScoringRun (idempotent: scored turns are skipped)."""
+    from .scoring import execute_scoring_run
+
+    run = execute_scoring_run(run_id)
+    return {"run": run.pk, "status": run.status, "scored": run.scored}
+
+
 @worker_ready.connect
 def preload_models(sender=None, **kwargs) -> None:
     """Load the policies named in ``MODELS_SVC['PRELOAD']`` (``RESPECT_MODEL_PRELOAD``) when a

@@ -1,0 +1,128 @@
+"""p_t for turns that were not played here (imported games): the probability of the recorded
+action under a checkpoint, its prompt format and the constrained sampling distribution.
+
+Stored on the turn with the checkpoint version that recomputed it (``probability_recomputed_by``),
+so it is never mistaken for a probability logged at sampling time. A turn whose action the
+constrained distribution cannot produce (the empty action, never proposed by a policy) gets a
+recorded reason (``probability_note``) instead of a number. Runs are idempotent: turns that have
+p_t or a reason are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import transaction
+from django.utils import timezone
+
+from games.models import System, Turn
+
+from .action_space import valid_actions
+from .models import ScoringRun
+from .registry import get_policy, parse_spec
+from .selectors import policy_input_for_turn, turn_prompt_format
+
+EMPTY_ACTION_NOTE = "empty action: the constrained distribution never proposes it"
+
+
+def turns_without_probability(run: ScoringRun):
+    """Listener turns of the run's model-system games that have neither p_t nor a reason."""
+    turns = Turn.objects.filter(
+        game__study=run.study,
+        selection_after__isnull=False,
+        action_probability__isnull=True,
+        probability_note="",
+    ).exclude(game__system__name=System.HUMAN)
+    if run.round_index is not None:
+        turns = turns.filter(game__round__index=run.round_index)
+    if run.system_name:
+        turns = turns.filter(game__system__name=run.system_name)
+    return turns.select_related("game__system").order_by("game_id", "index")
+
+
+def score_turns(
+    run: ScoringRun, *, batch_size: int = 64, progress: Callable[[int, int], None] | None = None
+) -> ScoringRun:
+    """Compute and store p_t for every turn the run covers, one transaction per batch."""
+    spec = parse_spec(run.policy, "policy")
+    if spec.backend != "hf":
+        raise ValueError(f"score_turns needs an hf: policy, not {run.policy!r}")
+    turns = list(turns_without_probability(run))
+    unscorable: dict[str, int] = dict(run.unscorable)
+    scored = run.scored
+    version = ""
+    for start in range(0, len(turns), batch_size):
+        batch = turns[start : start + batch_size]
+        updates = []
+        for turn in batch:
+            format_name = turn_prompt_format(turn, turn.game.system.prompt_format)
+            policy = get_policy(run.policy, prompt_format=format_name)
+            version = policy.version
+            if not turn.action:
+                updates.append((turn.pk, None, "", EMPTY_ACTION_NOTE))
+                continue
+            item = policy_input_for_turn(turn.game_id, turn.index)
+            if turn.action not in valid_actions(item.selection, len(item.images)):
+                note = f"{turn.action!r} is not a valid action for the selection before the turn"
+                updates.append((turn.pk, None, "", note[:200]))
+                continue
+            probability = policy.score(item, turn.action)
+            updates.append((turn.pk, min(max(probability, 0.0), 1.0), policy.version, ""))
+        with transaction.atomic():
+            for turn_id, probability, recomputed_by, note in updates:
+                Turn.objects.filter(pk=turn_id, action_probability__isnull=True).update(
+                    action_probability=probability,
+                    probability_recomputed_by=recomputed_by,
+                    probability_note=note,
+                )
+                if note:
+                    reason = "empty action" if note == EMPTY_ACTION_NOTE else "invalid action"
+                    unscorable[reason] = unscorable.get(reason, 0) + 1
+                else:
+                    scored += 1
+            ScoringRun.objects.filter(pk=run.pk).update(
+                done=start + len(batch),
+                total=len(turns),
+                scored=scored,
+                unscorable=unscorable,
+                model_version=version,
+            )
+        if progress:
+            progress(start + len(batch), len(turns))
+    run.refresh_from_db()
+    return run
+
+
+def execute_scoring_run(run_id: int) -> ScoringRun:
+    """Run a queued scoring run (safe to run again: finished turns are skipped)."""
+    run = ScoringRun.objects.select_related("study").get(pk=run_id)
+    if run.status == ScoringRun.Status.DONE:
+        return run
+    ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING, error="")
+    try:
+        run = score_turns(run)
+    except Exception as error:
+        ScoringRun.objects.filter(pk=run_id).update(
+            status=ScoringRun.Status.FAILED, error=str(error)[:4000], finished_at=timezone.now()
+        )
+        raise
+    ScoringRun.objects.filter(pk=run_id).update(
+        status=ScoringRun.Status.DONE, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    return run
+
+
+def launch_scoring_run(run: ScoringRun) -> ScoringRun:
+    """Validate and save a run, and queue it on the gpu queue once the save commits."""
+    from celery import current_app
+
+    if parse_spec(run.policy, "policy").backend != "hf":
+        raise ValueError(f"score_turns needs an hf:PATH[+lora:PATH] policy, not {run.policy!r}")
+    run.save()
+    transaction.on_commit(
+        lambda: current_app.send_task(
+            "models_svc.tasks.score_turns_run", args=[run.pk], queue="gpu"
+        )
+    )
+    return run
