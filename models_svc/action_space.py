@@ -8,6 +8,7 @@ are 2^|L| − 1 of them whatever S is. The empty action is never proposed by a p
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 from games.actions import Action, context_letters, format_action
 
@@ -24,6 +25,12 @@ def valid_actions(selection: Iterable[str], context_size: int) -> Iterator[str]:
     current = frozenset(selection)
     for mask in range(1, 2**context_size):
         yield format_action(action_for_mask(mask, letters, current))
+
+
+@lru_cache(maxsize=2048)
+def valid_action_list(selection: frozenset[str], context_size: int) -> tuple[str, ...]:
+    """``valid_actions`` as a remembered tuple (training asks for the same selections often)."""
+    return tuple(valid_actions(selection, context_size))
 
 
 def action_count(context_size: int) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..action_space import valid_actions
+from ..action_space import valid_action_list
 from ..checkpoints import fingerprint
 from ..interfaces import CheckpointError, PolicyDecision, PolicyInput
 from ..prompt_formats import DEFAULT_FORMAT, get_format
@@ -99,6 +99,7 @@ class HFPolicy:
             raise CheckpointError(f"listener policy: {name} has no end-of-answer token (EOS)")
         self.stop_id = stops[0]
         self._tries: dict[tuple[int, frozenset[str]], TrieNode] = {}
+        self._action_ids: dict[str, list[int]] = {}
         self.loaded.tokenizer.padding_side = "left"
 
     # -- prompts and the action trie ------------------------------------------------------------
@@ -110,37 +111,55 @@ class HFPolicy:
 
     def action_tokens(self, action: str) -> list[int]:
         """Token ids of an action as the model writes it after the prompt, ending with stop."""
-        tokenizer = self.loaded.tokenizer
-        base = tokenizer("Assistant:", add_special_tokens=False)["input_ids"]
-        full = tokenizer("Assistant: " + self.format.action_text(action), add_special_tokens=False)[
-            "input_ids"
-        ]
-        if full[: len(base)] != base:
-            raise CheckpointError("the tokenizer merges the answer into 'Assistant:'")
-        return full[len(base) :] + [self.stop_id]
+        return self.action_token_lists([action])[0]
+
+    def action_token_lists(self, actions: Sequence[str]) -> list[list[int]]:
+        """``action_tokens`` of many actions, tokenised in one batch and remembered (there are
+        3^n − 1 action strings over n images, each tokenised once per policy)."""
+        cache = self._action_ids
+        missing = [action for action in dict.fromkeys(actions) if action not in cache]
+        if missing:
+            tokenizer = self.loaded.tokenizer
+            base = tokenizer("Assistant:", add_special_tokens=False)["input_ids"]
+            encoded = tokenizer(
+                ["Assistant: " + self.format.action_text(a) for a in missing],
+                add_special_tokens=False,
+            )["input_ids"]
+            for action, ids in zip(missing, encoded, strict=True):
+                if ids[: len(base)] != base:
+                    raise CheckpointError("the tokenizer merges the answer into 'Assistant:'")
+                cache[action] = [*ids[len(base) :], self.stop_id]
+        return [cache[action] for action in actions]
 
     def trie(self, size: int, selection: Sequence[str]) -> TrieNode:
         key = (size, frozenset(selection))
         if key not in self._tries:
-            tokenizer = self.loaded.tokenizer
-            actions = list(valid_actions(selection, size))
-            base = tokenizer("Assistant:", add_special_tokens=False)["input_ids"]
-            encoded = tokenizer(
-                ["Assistant: " + self.format.action_text(a) for a in actions],
-                add_special_tokens=False,
-            )["input_ids"]
+            actions = valid_action_list(frozenset(selection), size)
             root = TrieNode()
-            for action, ids in zip(actions, encoded, strict=True):
-                if ids[: len(base)] != base:
-                    raise CheckpointError("the tokenizer merges the answer into 'Assistant:'")
+            for action, ids in zip(actions, self.action_token_lists(actions), strict=True):
                 node = root
-                for token in [*ids[len(base) :], self.stop_id]:
+                for token in ids:
                     node = node.children.setdefault(token, TrieNode())
                 node.action = action
             if len(self._tries) >= 256:
                 self._tries.clear()
             self._tries[key] = root
         return self._tries[key]
+
+    def step_choices(self, size: int, selection: Sequence[str], action: str) -> list[list[int]]:
+        """The tokens the constrained distribution allows at each step of writing ``action``
+        (the children of the trie nodes along its path), without building the trie; raises
+        ValueError when the action is not valid for the selection."""
+        target = self.action_tokens(action)
+        live = self.action_token_lists(valid_action_list(frozenset(selection), size))
+        choices = []
+        for step, token in enumerate(target):
+            allowed = list(dict.fromkeys(ids[step] for ids in live))
+            if token not in allowed:
+                raise ValueError(f"{action!r} is not a valid action for selection {selection}")
+            choices.append(allowed)
+            live = [ids for ids in live if ids[step] == token]
+        return choices
 
     # -- model inputs ---------------------------------------------------------------------------
 

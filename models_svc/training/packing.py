@@ -69,17 +69,11 @@ class Scorer:
     def span(self, example: Example, index: int, start: int) -> TargetSpan:
         policy = self.policy(example)
         targets = policy.action_tokens(example.action)
-        node = policy.trie(len(example.images), example.selection)
-        allowed = []
-        for token in targets:
-            if token not in node.children:
-                raise ValueError(
-                    f"example {example.key}: action {example.action!r} is not valid for the "
-                    f"selection {' '.join(example.selection) or 'none'}"
-                )
-            allowed.append(tuple(node.children))
-            node = node.children[token]
-        return TargetSpan(index, start, tuple(targets), tuple(allowed))
+        try:
+            allowed = policy.step_choices(len(example.images), example.selection, example.action)
+        except ValueError as error:
+            raise ValueError(f"example {example.key}: {error}") from error
+        return TargetSpan(index, start, tuple(targets), tuple(tuple(a) for a in allowed))
 
     def single(self, example: Example, index: int) -> PackedSequence:
         ids = self.prompt_ids(example)

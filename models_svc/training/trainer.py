@@ -195,18 +195,23 @@ def _device(job: TrainingJob) -> str:
 
 def load_trainable(job: TrainingJob, adapter: str) -> LoadedModel:
     """The base model with a trainable LoRA adapter: ``adapter`` if given, else a new one."""
+    loaded = load_model(
+        job.base, what="base policy", device=_device(job), dtype=job.config.dtype, need_images=True
+    )
+    return with_lora(loaded, job.config, adapter, job.base)
+
+
+def with_lora(loaded: LoadedModel, config: TrainingConfig, adapter: str, base: str) -> LoadedModel:
+    """A loaded base model wrapped for training: the saved ``adapter`` made trainable, or a new
+    LoRA adapter on the configured target modules; gradient checkpointing on GPU."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    config = job.config
-    loaded = load_model(
-        job.base, what="base policy", device=_device(job), dtype=config.dtype, need_images=True
-    )
     if adapter:
         try:
             model = PeftModel.from_pretrained(loaded.model, adapter, is_trainable=True)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise CheckpointError(
-                f"adapter {adapter} does not fit the base model {job.base}: {exc}"
+                f"adapter {adapter} does not fit the base model {base}: {exc}"
             ) from exc
     else:
         lora = LoraConfig(
