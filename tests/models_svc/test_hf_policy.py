@@ -116,6 +116,52 @@ def test_lora_adapter_changes_the_policy(tiny_idefics2, tiny_lora, policy, tangr
     )
 
 
+def test_adapter_with_the_released_target_modules_loads_and_changes_outputs(
+    tiny_idefics2, policy, tangram_images, tmp_path
+):
+    """The released adapters target the text model, the modality projection and the perceiver
+    resampler (q/k/v/o and gate/up/down projections): that pattern must match the current
+    transformers IDEFICS2 classes, and an adapter saved with it must load and act."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from models_svc.backends.hf_policy import HFPolicy
+    from models_svc.training.config import LORA_TARGETS
+
+    torch.manual_seed(3)
+    model = get_peft_model(
+        AutoModelForImageTextToText.from_pretrained(tiny_idefics2),
+        LoraConfig(r=8, lora_alpha=8, lora_dropout=0.1, target_modules=LORA_TARGETS),
+    )
+    adapted_modules = {
+        name.split(".lora_A")[0] for name, _ in model.named_parameters() if ".lora_A" in name
+    }
+    for part in ("text_model", "modality_projection", "perceiver_resampler"):
+        assert any(part in name for name in adapted_modules), part
+    projections = {name.rsplit(".", 1)[-1] for name in adapted_modules}
+    assert projections == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
+    assert not any("vision_model" in name for name in adapted_modules)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+    model.save_pretrained(tmp_path / "released-layout")
+    adapted = HFPolicy(tiny_idefics2, adapter=str(tmp_path / "released-layout"), device="cpu")
+    item = inputs(tangram_images, 1)[0]
+    assert adapted.score(item, "select C") != pytest.approx(
+        policy.score(item, "select C"), rel=1e-3
+    )
+
+
 def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_causal_lm, tiny_idefics2):
     from models_svc.backends.hf_policy import HFPolicy
 
