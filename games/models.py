@@ -49,6 +49,12 @@ class Study(models.Model):
     idle_ends_game = models.BooleanField(
         default=True, help_text="One missed turn ends the game; otherwise a warning comes first."
     )
+    simulated = models.BooleanField(
+        default=False, help_text="played by scripted speakers (simulate_study), not by people"
+    )
+    simulation = models.JSONField(
+        default=dict, blank=True, help_text="a simulated study's plan and speaker population"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class RoleRule(models.TextChoices):
