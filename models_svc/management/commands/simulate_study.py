@@ -1,0 +1,141 @@
+"""Pilot a whole study by simulation: scripted speakers, model listeners, decoding, training."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = (
+        "Create (or resume) a simulated study: per round, G games per system played by scripted "
+        "speakers through the game engine with model listeners on the gpu queue, then feedback "
+        "decoding, training of every model system, and the next round. Starts its own gpu "
+        "worker unless --no-worker. --json prints one row per round and system."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--rounds", type=int, default=3)
+        parser.add_argument("--games-per-system", type=int, default=60, dest="games")
+        parser.add_argument("--systems", default="B-FFT,CONTROL")
+        parser.add_argument("--speakers", choices=["letters", "names", "mixed"], default="names")
+        parser.add_argument("--policy", required=True, help="hf:PATH[+lora:PATH] of round 0")
+        parser.add_argument("--decoder", default="lexicon")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--epochs", type=int, default=5, help="training epochs per round")
+        parser.add_argument("--training-seeds", type=int, default=1)
+        parser.add_argument(
+            "--set", action="append", default=[], metavar="NAME=VALUE", help="training setting"
+        )
+        parser.add_argument("--concurrency", type=int, default=8, help="games played at once")
+        parser.add_argument("--no-worker", action="store_true", help="use running gpu workers")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **options) -> None:
+        from models_svc.simulation import SimulationPlan, simulate
+
+        training = {"epochs": options["epochs"], "seeds": options["training_seeds"]}
+        for item in options["set"]:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise CommandError(f"--set {item!r}: write NAME=VALUE")
+            training[name.strip()] = value.strip()
+        plan = SimulationPlan(
+            name=options["name"],
+            rounds=options["rounds"],
+            games_per_system=options["games"],
+            systems=[s.strip() for s in options["systems"].split(",") if s.strip()],
+            policy=options["policy"],
+            population={"refer": options["speakers"], "seed": options["seed"]},
+            decoder=options["decoder"],
+            seed=options["seed"],
+            training=training,
+            concurrency=options["concurrency"],
+        )
+        worker = None if options["no_worker"] else self._start_worker()
+        started = time.monotonic()
+        try:
+            study = simulate(plan, self._progress)
+        except (ValueError, RuntimeError) as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(60)
+        rows = self._rows(study)
+        if options["json"]:
+            self.stdout.write(json.dumps({"study": study.name, "simulated": True, "rows": rows}))
+            return
+        self.stdout.write(f"simulated study {study.name} in {time.monotonic() - started:.0f} s")
+        for row in rows:
+            success = row["success_rate"]
+            decoder = row["decoder"] or {}
+            self.stdout.write(
+                f"  round {row['round']} {row['system']:8} {row['games']:4} games, success "
+                f"{success['value']:.2f} [{success['ci'][0]:.2f}, {success['ci'][1]:.2f}], "
+                f"{row['turns_per_game']['value']:.1f} turns/game, decoder precision "
+                f"{_number(decoder.get('precision'))} recall {_number(decoder.get('recall'))}, "
+                f"trained on {row['training_examples'] or '—'}"
+            )
+
+    def _progress(self, line: str) -> None:
+        self.stderr.write(line)
+
+    def _start_worker(self) -> subprocess.Popen:
+        from config.celery import app
+
+        log = (
+            Path(settings.VAR_DIR if hasattr(settings, "VAR_DIR") else ".") / "simulate-worker.log"
+        )
+        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default"]
+        command += ["--pool", "threads", "-c", "8", "--without-gossip", "--without-mingle"]
+        process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env=dict(os.environ),
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(120):
+            if process.poll() is not None:
+                raise CommandError(f"the gpu worker did not start: see {log}")
+            if app.control.ping(timeout=0.5):
+                return process
+            time.sleep(0.5)
+        process.terminate()
+        raise CommandError(f"the gpu worker did not answer within a minute: see {log}")
+
+    @staticmethod
+    def _rows(study) -> list[dict]:
+        from models_svc.simulation import decoder_truth, training_examples
+
+        buffer = io.StringIO()
+        call_command("compute_metrics", "--study", study.name, "--json", stdout=buffer)
+        metrics = json.loads(buffer.getvalue())
+        truth = decoder_truth(study)
+        examples = training_examples(study)
+        keys = ("games", "success_rate", "turns_per_game", "click_accuracy")
+        return [
+            {
+                "round": row["round"],
+                "system": row["system"],
+                **{key: row[key] for key in keys},
+                "decoder": truth.get((row["round"], row["system"])),
+                "training_examples": examples.get((row["round"], row["system"])),
+            }
+            for row in metrics["rows"]
+        ]
+
+
+def _number(value) -> str:
+    return "—" if value is None else f"{value:.2f}"

@@ -1,0 +1,292 @@
+"""Simulated studies: rounds of scripted-speaker games, decoding, training and the next round.
+
+A simulated study is an ordinary study flagged ``simulated`` whose plan and speaker population
+are stored with it (``Study.simulation``), so every step is resumable: a round plays only the
+games its systems still lack, decoding skips labelled turns, training skips systems with a
+finished run, and the next round is opened only once. Games are played through the engine with
+model listeners answering on the ``gpu`` queue (``games.sim.driver``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from django.db import close_old_connections, transaction
+
+from games.live import engine
+from games.live.configs import derive_seed, draw_config
+from games.models import Game, GameConfig, Round, Study, System, Tangram, Worker
+from games.sim.driver import LISTENERS, play_game
+from games.sim.speaker import Population
+from games.tangrams import generate_demo_tangrams
+from games.workers import get_or_create_worker
+
+from .models import TrainingRun
+from .selectors import tangram_image_path
+from .services import decode_study
+from .training.runs import finished_run, launch_training_run, open_next_round
+from .training.selectors import TrainingError, decoder_kind
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SimulationPlan:
+    name: str
+    rounds: int
+    games_per_system: int
+    systems: list[str]
+    policy: str
+    population: dict = field(default_factory=dict)
+    decoder: str = "lexicon"
+    seed: int = 0
+    training: dict = field(default_factory=dict)
+    concurrency: int = 8
+
+    def speakers(self) -> Population:
+        return Population(**self.population)
+
+
+def prepare_study(plan: SimulationPlan) -> Study:
+    """The simulated study of ``plan.name`` with its round 0, created if missing. An existing
+    study must be simulated and have been started with the same plan (it is resumed)."""
+    Population(**plan.population)
+    study = Study.objects.filter(name=plan.name).first()
+    if study is not None:
+        if not study.simulated:
+            raise ValueError(f"study {plan.name!r} exists and is not a simulated study")
+        stored = dict(study.simulation.get("plan", {}))
+        mine = asdict(plan)
+        if {k: stored.get(k) for k in mine if k != "rounds"} != {
+            k: v for k, v in mine.items() if k != "rounds"
+        }:
+            raise ValueError(
+                f"simulated study {plan.name!r} was started with another plan "
+                f"({stored}); resume it with the same options or choose another --name"
+            )
+        study.simulation = {**study.simulation, "plan": mine}
+        study.save(update_fields=["simulation"])
+        return study
+    _ensure_tangrams(Study().context_size)
+    with transaction.atomic():
+        study = Study.objects.create(
+            name=plan.name,
+            description="Simulated study (scripted speakers).",
+            simulated=True,
+            simulation={"plan": asdict(plan), "population": plan.speakers().as_dict()},
+        )
+        round_zero = Round.objects.create(study=study, index=0, notes="simulated")
+        for name in plan.systems:
+            System.objects.create(
+                round=round_zero,
+                name=name,
+                policy_checkpoint="" if name == System.HUMAN else plan.policy,
+                decoder="" if name == System.HUMAN else plan.decoder,
+                description="simulated",
+            )
+    return study
+
+
+def _ensure_tangrams(size: int) -> None:
+    if len(_image_pool()) < size:
+        generate_demo_tangrams()
+
+
+def _image_pool() -> list[str]:
+    tangrams = Tangram.objects.filter(split__in=("train", "test")).order_by("name")
+    return [t.name for t in tangrams if tangram_image_path(t, t.name)]
+
+
+def _speaker(study: Study) -> Worker:
+    return get_or_create_worker(Worker.Platform.LOCAL, f"simulated-speaker-{study.pk}")
+
+
+def _listener(study: Study) -> Worker:
+    return get_or_create_worker(Worker.Platform.LOCAL, f"simulated-listener-{study.pk}")
+
+
+def missing_games(round_: Round, plan: SimulationPlan) -> list[Game]:
+    """Start the games each system of the round still lacks (playing ones are replayed from
+    where they stopped; a resumed run plays the rest)."""
+    study = round_.study
+    pool = _image_pool()
+    games = []
+    for system in round_.systems.order_by("name"):
+        present = list(Game.objects.filter(round=round_, system=system).order_by("pk"))
+        games += [g for g in present if g.status == Game.Status.PLAYING]
+        for number in range(len(present), plan.games_per_system):
+            seed = derive_seed(plan.seed, round_.index, system.name, number)
+            with transaction.atomic():
+                config = GameConfig.objects.create(
+                    study=study, seed=seed, **draw_config(study, pool, seed)
+                )
+                game = Game.objects.create(
+                    study=study,
+                    round=round_,
+                    system=system,
+                    config=config,
+                    external_id=f"sim-{round_.index}-{system.name}-{number:04d}",
+                    speaker=_speaker(study),
+                    listener=_listener(study) if system.is_human else None,
+                )
+                engine.start_game(game, engine.clock.now())
+            games.append(game)
+    return games
+
+
+def play_round(round_: Round, plan: SimulationPlan, progress: Progress) -> int:
+    """Play the round's missing games, ``plan.concurrency`` at a time; returns how many."""
+    games = missing_games(round_, plan)
+    population = plan.speakers()
+    done = 0
+    lock = threading.Lock()
+
+    def play(game: Game) -> None:
+        nonlocal done
+        try:
+            listener = LISTENERS["oracle"] if game.system.is_human else None
+            seed = f"{plan.seed}:{game.external_id}"
+            played = play_game(game.pk, population, seed, listener=listener)
+            record_truth(played.game_id, played.satisfied, population)
+        finally:
+            close_old_connections()
+        with lock:
+            done += 1
+            progress(f"round {round_.index}: played {done}/{len(games)} games")
+
+    with ThreadPoolExecutor(max_workers=max(1, plan.concurrency)) as pool:
+        list(pool.map(play, games))
+    return len(games)
+
+
+def record_truth(game_id: int, satisfied: list[bool | None], population: Population) -> None:
+    """Keep the speaker's own satisfaction after each turn with the game (decoder truth)."""
+    game = Game.objects.get(pk=game_id)
+    game.metadata = {
+        **game.metadata,
+        "simulation": {
+            "population": f"{population.name}@{population.version}",
+            "satisfied": satisfied,
+        },
+    }
+    game.save(update_fields=["metadata"])
+
+
+def decode_round(study: Study, round_: Round, plan: SimulationPlan) -> None:
+    """Label the round's model-system turns in the kind each system learns from (CONTROL and
+    other names without a B-/T- prefix: binary, for the dashboards)."""
+    for system in round_.systems.exclude(name=System.HUMAN):
+        decode_study(
+            study,
+            decoder_spec=plan.decoder,
+            kind=_kind(system.name),
+            round_index=round_.index,
+            system_name=system.name,
+        )
+
+
+def _kind(system_name: str) -> str:
+    try:
+        return decoder_kind(system_name)
+    except TrainingError:
+        return "binary"
+
+
+def train_round(study: Study, round_: Round, plan: SimulationPlan, progress: Progress) -> None:
+    """Train every model system of the round (except CONTROL) on the worker, one at a time."""
+    for system in round_.systems.exclude(name__in=(System.HUMAN, System.CONTROL)).order_by("name"):
+        if finished_run(study, round_.index, system.name):
+            continue
+        run = TrainingRun.objects.filter(
+            study=study,
+            round_index=round_.index,
+            system_name=system.name,
+            status__in=(TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING),
+        ).first()
+        if run is None:
+            run = launch_training_run(
+                study,
+                round_.index,
+                system.name,
+                base=plan.policy.split("+lora:", 1)[0],
+                overrides=plan.training,
+            )
+        while run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
+            time.sleep(1)
+            run.refresh_from_db()
+            progress(
+                f"round {round_.index}: training {system.name} epoch {run.epoch} step "
+                f"{run.step}/{run.total_steps}"
+            )
+        if run.status != TrainingRun.Status.DONE:
+            raise RuntimeError(
+                f"training {system.name} in round {round_.index} {run.status}: {run.error}"
+            )
+
+
+def simulate(plan: SimulationPlan, progress: Progress) -> Study:
+    """Run (or resume) the whole simulated study."""
+    study = prepare_study(plan)
+    for index in range(plan.rounds):
+        round_ = Round.objects.get(study=study, index=index)
+        play_round(round_, plan, progress)
+        decode_round(study, round_, plan)
+        if index + 1 == plan.rounds:
+            break
+        train_round(study, round_, plan, progress)
+        if not Round.objects.filter(study=study, index=index + 1).exists():
+            open_next_round(study, index)
+            progress(f"opened round {index + 1}")
+    return study
+
+
+def decoder_truth(study: Study) -> dict[tuple[int, str], dict]:
+    """Per (round, system): the decoder's positive labels against the simulated speakers' own
+    satisfaction (precision and recall of ``positive``; None where undefined)."""
+    from games.models import FeedbackLabel
+
+    counts: dict[tuple[int, str], dict[str, int]] = {}
+    games = Game.objects.filter(study=study).select_related("round", "system")
+    truth = {
+        game.pk: (game.round.index, game.system.name, game.metadata.get("simulation", {}))
+        for game in games
+    }
+    labels = FeedbackLabel.objects.filter(turn__game__study=study).values_list(
+        "turn__game_id", "turn__index", "label", "kind"
+    )
+    for game_id, index, label, kind in labels:
+        round_index, system_name, simulated = truth[game_id]
+        if kind != _kind(system_name):
+            continue
+        satisfied = simulated.get("satisfied", [])
+        if index >= len(satisfied) or satisfied[index] is None:
+            continue
+        cell = counts.setdefault((round_index, system_name), {"tp": 0, "fp": 0, "fn": 0, "n": 0})
+        predicted, actual = label == "positive", bool(satisfied[index])
+        cell["n"] += 1
+        cell["tp"] += predicted and actual
+        cell["fp"] += predicted and not actual
+        cell["fn"] += actual and not predicted
+    return {
+        key: {
+            "labelled": cell["n"],
+            "precision": cell["tp"] / (cell["tp"] + cell["fp"])
+            if cell["tp"] + cell["fp"]
+            else None,
+            "recall": cell["tp"] / (cell["tp"] + cell["fn"]) if cell["tp"] + cell["fn"] else None,
+        }
+        for key, cell in counts.items()
+    }
+
+
+def training_examples(study: Study) -> dict[tuple[int, str], int]:
+    """Examples each system's finished run of a round trained on."""
+    runs = TrainingRun.objects.filter(study=study, status=TrainingRun.Status.DONE)
+    return {(r.round_index, r.system_name): r.manifest.summary["examples"] for r in runs}
