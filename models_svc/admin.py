@@ -11,7 +11,14 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from .interfaces import CheckpointError
-from .models import DecodeRun, EmbeddingSet, ModelCheckpoint
+from .models import (
+    DecodeRun,
+    EmbeddingSet,
+    ModelCheckpoint,
+    ScoringRun,
+    TrainingManifest,
+    TrainingRun,
+)
 from .registry import parse_spec
 
 
@@ -179,6 +186,42 @@ class EmbeddingSetAdmin(admin.ModelAdmin):
     @admin.display(description="tangrams")
     def tangram_count(self, obj: EmbeddingSet) -> int:
         return len(obj.names)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(TrainingManifest)
+class TrainingManifestAdmin(admin.ModelAdmin):
+    """Manifests are immutable: they can be read (and deleted with their study), never edited."""
+
+    list_display = ("study", "role", "system_name", "round_index", "size", "kind", "created_at")
+    list_filter = ("role", "study")
+    readonly_fields = [f.name for f in TrainingManifest._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    """Runs are launched and followed from the study's Training page; here for admins."""
+
+    list_display = ("pk", "study", "system_name", "round_index", "objective", "status", "epoch")
+    list_filter = ("status", "objective", "study")
+    readonly_fields = [f.name for f in TrainingRun._meta.fields if f.name != "cancel_requested"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(ScoringRun)
+class ScoringRunAdmin(admin.ModelAdmin):
+    list_display = ("pk", "study", "policy", "status", "done", "total", "scored", "created_at")
+    readonly_fields = [f.name for f in ScoringRun._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False
