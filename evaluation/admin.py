@@ -5,8 +5,17 @@ from evaluation.models import MetricRun
 
 @admin.register(MetricRun)
 class MetricRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "study", "status", "progress", "resamples", "seed", "created_at")
-    list_filter = ("status", "study")
+    list_display = (
+        "id",
+        "study",
+        "status",
+        "progress",
+        "resamples",
+        "seed",
+        "conventions",
+        "created_at",
+    )
+    list_filter = ("status", "conventions", "study")
     readonly_fields = (
         "status",
         "progress",

@@ -27,6 +27,7 @@ class MetricRunSerializer(serializers.ModelSerializer):
             "seed",
             "confidence",
             "method",
+            "conventions",
             "parameters",
             "code_version",
             "error",
@@ -49,7 +50,15 @@ class MetricRunRequestSerializer(serializers.Serializer):
     )
     seed = serializers.IntegerField(min_value=0, max_value=2**62, default=0)
     confidence = serializers.FloatField(min_value=0.5, max_value=0.999, default=DEFAULT_CONFIDENCE)
-    method = serializers.ChoiceField(choices=MetricRun.Method.values, default="bca")
+    method = serializers.ChoiceField(
+        choices=MetricRun.Method.values,
+        allow_null=True,
+        default=None,
+        help_text="default: the conventions' interval method (bca; paper: percentile)",
+    )
+    conventions = serializers.ChoiceField(
+        choices=MetricRun.Conventions.values, default=MetricRun.Conventions.PLATFORM
+    )
 
 
 class StudyRunsView(APIView):

@@ -3,15 +3,18 @@
 matplotlib is imported here, lazily, and only its object-oriented API is used (``Figure`` with
 the Agg canvas; no pyplot state), so figures can be drawn in any web or worker thread. Text is
 kept as text in SVG and as TrueType in PDF, and the files carry no creation date, so the same
-results always give the same bytes.
+results always give the same bytes. Every figure ends with a caption line naming the run's metric
+conventions (and, for the paper's, what differs from the platform's definitions).
 """
 
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 from evaluation import tables
+from evaluation.stats.conventions import SIM_NEG_FB_NEGATIVE
 from evaluation.stats.study import system_sort_key
 
 FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
@@ -166,8 +169,9 @@ def turn_level_figure(results: dict):
         ylabel="Positive feedback (%)",
         colors=colors,
     )
+    paper_sim = tables.conventions_of(results).sim_neg_fb != SIM_NEG_FB_NEGATIVE
     panels[1].set_title(
-        "dashed: negative-feedback turns"
+        ("dashed: turns without a plain yes" if paper_sim else "dashed: negative-feedback turns")
         + ("" if tables.sim_label(results) == "Sim" else "\nidentity similarity: no embeddings"),
         fontsize="small",
     )
@@ -247,20 +251,32 @@ def language_figure(results: dict):
         strict=True,
     ):
         metric = tables.METRICS[key]
-        _plot_by_round(axes, rows, key, percent=False, ylabel=metric.label, colors=colors)
+        ylabel = tables.metric_label(results, metric).replace(" (", "\n(")  # small panels
+        _plot_by_round(axes, rows, key, percent=False, ylabel=ylabel, colors=colors)
     handles, labels = grid[0][0].get_legend_handles_labels()
     if handles:
         figure.legend(handles, labels, loc="outside right center", frameon=False)
     return figure
 
 
+def add_caption(figure, results: dict, section: str) -> None:
+    """The conventions caption of ``section`` as a small line (wrapped) under the figure."""
+    width = max(40, int(figure.get_figwidth() * 16))
+    caption = textwrap.fill(tables.conventions_caption(results, section), width)
+    figure.supxlabel(caption, fontsize="x-small", color="#444444")
+
+
 def section_figure(results: dict, section: str, normalize: str = "total"):
+    """The figure of one dashboard section, captioned with the run's conventions."""
     if section in ("success_rate", "turns_per_game", "click_accuracy"):
-        return by_round_figure(results, section)
-    if section == "turn_level":
-        return turn_level_figure(results)
-    if section == "decoder":
-        return decoder_figure(results, normalize)
-    if section == "language":
-        return language_figure(results)
-    raise KeyError(section)
+        figure = by_round_figure(results, section)
+    elif section == "turn_level":
+        figure = turn_level_figure(results)
+    elif section == "decoder":
+        figure = decoder_figure(results, normalize)
+    elif section == "language":
+        figure = language_figure(results)
+    else:
+        raise KeyError(section)
+    add_caption(figure, results, section)
+    return figure

@@ -7,9 +7,18 @@ from evaluation.stats.bootstrap import DEFAULT_RESAMPLES
 
 
 class MetricRunForm(forms.Form):
+    """A metric run from the dashboard; an empty ``method`` takes the conventions' own."""
+
     resamples = forms.IntegerField(min_value=100, max_value=100_000, initial=DEFAULT_RESAMPLES)
     seed = forms.IntegerField(min_value=0, max_value=2**62, initial=0)
-    method = forms.ChoiceField(choices=MetricRun.Method.choices, initial=MetricRun.Method.BCA)
+    conventions = forms.ChoiceField(
+        choices=MetricRun.Conventions.choices, initial=MetricRun.Conventions.PLATFORM
+    )
+    method = forms.ChoiceField(
+        choices=[("", "the conventions' (BCa; paper: percentile)"), *MetricRun.Method.choices],
+        required=False,
+        initial="",
+    )
     confidence = forms.TypedChoiceField(
         choices=[("0.9", "90%"), ("0.95", "95%"), ("0.99", "99%")], coerce=float, initial="0.95"
     )

@@ -2,8 +2,9 @@
 
 A run is created ``pending``, picked up by a Celery worker (``running``, with ``progress`` and
 ``message`` updated as it goes) and ends ``done`` with ``results`` (the JSON that
-``compute_metrics --json`` prints) or ``failed`` with ``error``. The same inputs, parameters and
-code version give the same results, so a redelivered task simply computes them again.
+``compute_metrics --json`` prints) or ``failed`` with ``error``. The same inputs, parameters
+(``conventions`` included) and code version give the same results, so a redelivered task simply
+computes them again.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ class MetricRun(models.Model):
         BCA = "bca", "BCa (bias-corrected and accelerated)"
         PERCENTILE = "percentile", "percentile"
 
+    class Conventions(models.TextChoices):
+        """Names of ``evaluation.stats.conventions.CONVENTIONS``."""
+
+        PLATFORM = "platform", "platform"
+        PAPER = "paper", "paper (ReSpect study)"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="metric_runs")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     progress = models.FloatField(
@@ -41,6 +48,12 @@ class MetricRun(models.Model):
         default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.999)]
     )
     method = models.CharField(max_length=10, choices=Method.choices, default=Method.BCA)
+    conventions = models.CharField(
+        max_length=10,
+        choices=Conventions.choices,
+        default=Conventions.PLATFORM,
+        help_text="metric definitions: the platform's or the ReSpect paper's",
+    )
     parameters = models.JSONField(
         default=dict, blank=True, help_text="every parameter, the code version and the inputs used"
     )

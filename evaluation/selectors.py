@@ -269,10 +269,15 @@ def study_input(study: Study) -> StudyInput:
     )
 
 
-def latest_run(study: Study, *, done: bool = True) -> MetricRun | None:
+def latest_run(
+    study: Study, *, done: bool = True, conventions: str | None = None
+) -> MetricRun | None:
+    """The study's newest (done) run, of the given conventions if named (any if None)."""
     runs = MetricRun.objects.filter(study=study)
     if done:
         runs = runs.filter(status=MetricRun.Status.DONE)
+    if conventions is not None:
+        runs = runs.filter(conventions=conventions)
     return runs.order_by("-created_at", "-id").first()
 
 

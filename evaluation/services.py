@@ -18,6 +18,7 @@ from django.utils import timezone
 from evaluation import selectors
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
+from evaluation.stats.conventions import conventions_named
 from evaluation.stats.study import STATS_VERSION, MetricParameters, compute_study
 from games.models import Study
 
@@ -45,6 +46,7 @@ def code_version() -> str:
 
 
 def parameters_of(run: MetricRun) -> MetricParameters:
+    """The run's parameters for ``compute_study`` (its stored method and conventions)."""
     extra = run.parameters or {}
     kwargs = {}
     if "satisfaction_classes" in extra:
@@ -58,6 +60,7 @@ def parameters_of(run: MetricRun) -> MetricParameters:
         seed=run.seed,
         confidence=run.confidence,
         method=run.method,
+        conventions=conventions_named(run.conventions),
         **kwargs,
     )
 
@@ -68,13 +71,23 @@ def create_metric_run(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     confidence: float = DEFAULT_CONFIDENCE,
-    method: str = "bca",
+    method: str | None = None,
+    conventions: str = MetricRun.Conventions.PLATFORM,
     user=None,
     extra: dict | None = None,
 ) -> MetricRun:
-    """A pending run (parameters validated: ``ValueError`` names the bad one)."""
+    """A pending run (parameters validated: ``ValueError`` names the bad one).
+
+    ``conventions``: ``platform`` or ``paper`` (``evaluation.stats.conventions``); ``method``
+    None (or "") takes the conventions' interval method (BCa, or percentile for the paper's).
+    """
     params = MetricParameters(
-        resamples=resamples, seed=seed, confidence=confidence, method=method, **(extra or {})
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+        method=method or None,
+        conventions=conventions_named(conventions),
+        **(extra or {}),
     ).validated()
     return MetricRun.objects.create(
         study=study,
@@ -82,6 +95,7 @@ def create_metric_run(
         seed=params.seed,
         confidence=params.confidence,
         method=params.method,
+        conventions=params.conventions.name,
         parameters=params.as_dict(),
         code_version=code_version(),
         created_by=user if getattr(user, "is_authenticated", False) else None,
@@ -92,7 +106,8 @@ def create_metric_run(
 def request_metric_run(study: Study, *, user=None, **parameters) -> tuple[MetricRun, bool]:
     """Start a run on the ``default`` queue unless the same one is already waiting or running.
 
-    Returns the run and whether it was created (a double submit gets the first run back).
+    "The same": same resamples, seed, confidence, interval method and conventions. Returns the
+    run and whether it was created (a double submit gets the first run back).
     """
     from evaluation.tasks import compute_metric_run
 
@@ -107,6 +122,7 @@ def request_metric_run(study: Study, *, user=None, **parameters) -> tuple[Metric
                 seed=candidate.seed,
                 confidence=candidate.confidence,
                 method=candidate.method,
+                conventions=candidate.conventions,
             )
             .exclude(pk=candidate.pk)
             .order_by("created_at", "id")

@@ -2,7 +2,9 @@
 
 Every table is built from the stored results JSON only, so the dashboard, the CSV downloads and
 ``compute_metrics`` always show the same numbers. CSV files hold fractions (rates) and plain
-numbers; pages show rates as percentages, as the paper does.
+numbers; pages show rates as percentages, as the paper does. Captions name the run's metric
+conventions (``parameters.conventions``; results without it are the platform's) and, for the
+paper's, what differs from the platform's definitions.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from evaluation.stats import conventions as conv
 from evaluation.stats.study import IDENTITY_SIMILARITY, system_sort_key
 
 
@@ -64,6 +67,9 @@ def sim_label(results: dict) -> str:
 
 
 def metric_label(results: dict, metric: Metric) -> str:
+    if metric.key == "utterance_length":
+        per_turn = conventions_of(results).length_per == conv.PER_TURN
+        return "Utterance length (tokens per turn)" if per_turn else metric.label
     if metric.key in ("sim", "sim_neg_fb"):
         name = "Sim(â, a*)" + (" −FB" if metric.key == "sim_neg_fb" else "")
         if results.get("similarity") == IDENTITY_SIMILARITY:
@@ -74,6 +80,107 @@ def metric_label(results: dict, metric: Metric) -> str:
 
 def confidence_label(results: dict) -> str:
     return f"{100 * results.get('parameters', {}).get('confidence', 0.95):g}%"
+
+
+# Conventions ---------------------------------------------------------------------------------
+
+METHOD_NAMES = {"bca": "BCa", "percentile": "percentile"}
+CONVENTION_TITLES = {
+    "platform": "Platform conventions",
+    "paper": "Paper conventions (ReSpect study)",
+}
+SECTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "turn_level": ("positive_answers", "sim_neg_fb"),
+    "positive_feedback": ("positive_answers",),
+    "sim_neg_fb": ("sim_neg_fb",),
+    "language": ("tokens", "length_per"),
+    "vocabulary_size": ("tokens",),
+    "utterance_length": ("tokens", "length_per"),
+}
+"""The convention fields (besides the interval method) that the numbers of a section or of one
+metric depend on; any other section or metric depends on the interval method only."""
+_RUN_FIELDS = ("positive_answers", "sim_neg_fb", "tokens", "length_per")
+_PLATFORM_TEXT = {
+    "positive_answers": "any yes…",
+    "sim_neg_fb": "turns with negative feedback",
+    "tokens": "whitespace-separated words",
+    "length_per": "per non-empty utterance",
+}
+
+
+def conventions_of(results: dict) -> conv.Conventions:
+    """The conventions a run's results were computed under (older results: the platform's)."""
+    return conv.conventions_named(results.get("parameters", {}).get("conventions", "platform"))
+
+
+def interval_method(results: dict) -> str:
+    """The run's interval method (its parameters', else its conventions' default)."""
+    return results.get("parameters", {}).get("method") or conventions_of(results).interval
+
+
+def _answers_text(answers: Sequence[str]) -> str:
+    if set(answers) == set(conv.PLATFORM.positive_answers):
+        return "any yes… answer"
+    if tuple(answers) == ("yes",):
+        return "a plain yes only"
+    return " or ".join(answers)
+
+
+def _field_text(conventions: conv.Conventions, name: str) -> str:
+    """How ``conventions`` defines one field, in words."""
+    if name == "positive_answers":
+        return "positive feedback counts " + _answers_text(conventions.positive_answers)
+    if name == "sim_neg_fb":
+        if conventions.sim_neg_fb == conv.SIM_NEG_FB_NEGATIVE:
+            return "Sim −FB averages over turns with negative feedback"
+        if tuple(conventions.positive_answers) == ("yes",):
+            return "Sim −FB averages over turns answered anything but a plain yes"
+        return "Sim −FB averages over turns without positive feedback"
+    if name == "tokens":
+        if conventions.tokens == conv.ALPHANUMERIC:
+            return "vocabulary and utterance length count alphanumeric tokens [a-z0-9]+"
+        return "vocabulary and utterance length count whitespace-separated words"
+    if name == "length_per":
+        unit = "turn" if conventions.length_per == conv.PER_TURN else "non-empty utterance"
+        return f"utterance length is tokens per {unit}"
+    raise KeyError(name)
+
+
+def convention_differences(
+    results: dict, section: str | None = None, *, intervals: bool = True
+) -> list[str]:
+    """What of the numbers of a section or metric (the whole run's if None) differs from the
+    platform's definitions under the run's conventions: one phrase each, the platform's in
+    parentheses. ``intervals`` False: numbers without intervals (counts), so no interval phrase.
+    """
+    conventions = conventions_of(results)
+    fields = _RUN_FIELDS if section is None else SECTION_FIELDS.get(section, ())
+    differences = [
+        f"{_field_text(conventions, name)} (platform: {_PLATFORM_TEXT[name]})"
+        for name in fields
+        if getattr(conventions, name) != getattr(conv.PLATFORM, name)
+    ]
+    method = interval_method(results)
+    if intervals and method != conv.PLATFORM.interval:
+        platform = METHOD_NAMES[conv.PLATFORM.interval]
+        differences.append(f"{METHOD_NAMES[method]} bootstrap intervals (platform: {platform})")
+    return differences
+
+
+def conventions_caption(
+    results: dict, section: str | None = None, *, intervals: bool = True
+) -> str:
+    """Which conventions a table or figure (of a section or one metric; None: the whole run)
+    uses and, where they are not the platform's, what differs from the platform's definitions.
+    """
+    conventions = conventions_of(results)
+    title = CONVENTION_TITLES.get(conventions.name, f"{conventions.name} conventions")
+    differences = convention_differences(results, section, intervals=intervals)
+    if differences:
+        return f"{title}; differs from the platform's definitions: {'; '.join(differences)}."
+    method = f", {confidence_label(results)} {METHOD_NAMES[interval_method(results)]} intervals"
+    same = "the platform's" if conventions == conv.PLATFORM else "here the same as the platform's"
+    return f"{title}: {same} definitions{method if intervals else ''}."
 
 
 def fmt(value, metric: Metric | None = None, *, percent: bool | None = None, digits=None) -> str:
@@ -129,13 +236,15 @@ class Pivot:
     label: str
     rounds: list[int]
     rows: list[tuple[str, list[Cell]]] = field(default_factory=list)
+    caption: str = ""  # the conventions of these numbers (``conventions_caption``)
 
 
 def pivot(results: dict, metric: Metric) -> Pivot:
     rows = results.get("rows", [])
     rounds, systems = rounds_and_systems(rows, metric.key)
     by_key = {(r["round"], r["system"]): r for r in rows}
-    table = Pivot(metric, metric_label(results, metric), rounds)
+    caption = conventions_caption(results, metric.key, intervals=metric.estimate)
+    table = Pivot(metric, metric_label(results, metric), rounds, caption=caption)
     for system in systems:
         cells = []
         for round_index in rounds:
@@ -395,7 +504,8 @@ def all_metrics_csv(results: dict) -> str:
         header += [key, f"{key}_ci_low", f"{key}_ci_high"]
     for column in decoder_columns:
         header += [column, f"{column}_ci_low", f"{column}_ci_high"]
-    header.append("similarity")
+    header += ["similarity", "conventions"]
+    conventions = conventions_of(results).name
     lines = []
     for row in rows_sorted(results.get("rows", [])):
         line = [results.get("study"), row["round"], row["system"]]
@@ -413,7 +523,7 @@ def all_metrics_csv(results: dict) -> str:
             else:
                 measure, cls = name.split("_", 1)
                 line += _estimate_columns(block[measure].get(cls))
-        line.append(row.get("similarity", ""))
+        line += [row.get("similarity", ""), conventions]
         lines.append(line)
     return _csv(header, lines)
 
@@ -474,6 +584,7 @@ def text_table(results: dict) -> str:
     params = results.get("parameters", {})
     footer = (
         f"\n{params.get('resamples')} resamples, seed {params.get('seed')}, "
-        f"{100 * params.get('confidence', 0.95):g}% {params.get('method', 'bca')} intervals"
+        f"{100 * params.get('confidence', 0.95):g}% {interval_method(results)} intervals"
+        f"\n{conventions_caption(results)}"
     )
     return text + footer

@@ -2,7 +2,8 @@
 
 Views parse the request and choose a response; numbers come from the stored run results
 (``evaluation.tables``), figures from ``evaluation.figures`` (cached per run: results of a done
-run never change).
+run never change). The dashboard shows the newest run of the conventions that ``?conventions=``
+names (``platform`` by default, or ``paper``), or the run that ``?run=`` names.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.core.cache import cache
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -24,6 +26,21 @@ from games.models import Study
 from games.roles import AdminRequiredMixin, ResearcherRequiredMixin, is_admin
 
 FIGURE_CACHE_SECONDS = 24 * 3600
+CAPTIONED = (*tables.SECTIONS, "agreement")
+
+
+def conventions_choice(value: str | None) -> str:
+    """A ``conventions`` query value, or the platform's when it names none we know."""
+    names = MetricRun.Conventions.values
+    return value if value in names else MetricRun.Conventions.PLATFORM
+
+
+def dashboard_url(study_id: int, conventions: str = MetricRun.Conventions.PLATFORM) -> str:
+    """The dashboard of a study, showing runs of ``conventions`` (no query for the platform's)."""
+    url = reverse("evaluation:study", kwargs={"pk": study_id})
+    if conventions != MetricRun.Conventions.PLATFORM:
+        url += "?" + urlencode({"conventions": conventions})
+    return url
 
 
 def _done_run(run_id: int) -> MetricRun:
@@ -41,7 +58,8 @@ def _download(content: str | bytes, filename: str, content_type: str) -> HttpRes
 
 def _slug(run: MetricRun) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in run.study.name)
-    return f"{safe}-run{run.pk}"
+    suffix = "" if run.conventions == MetricRun.Conventions.PLATFORM else f"-{run.conventions}"
+    return f"{safe}-run{run.pk}{suffix}"
 
 
 class IndexView(ResearcherRequiredMixin, TemplateView):
@@ -57,19 +75,35 @@ class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         study = get_object_or_404(Study, pk=self.kwargs["pk"])
         requested = self.request.GET.get("run")
+        conventions = conventions_choice(self.request.GET.get("conventions"))
         if requested and requested.isdigit():
             run = MetricRun.objects.filter(
                 study=study, pk=int(requested), status=MetricRun.Status.DONE
             ).first()
+            conventions = run.conventions if run is not None else conventions
+            query = f"run={requested}&"
         else:
-            run = selectors.latest_run(study)
+            run = selectors.latest_run(study, conventions=conventions)
+            query = (
+                ""
+                if conventions == MetricRun.Conventions.PLATFORM
+                else (f"conventions={conventions}&")
+            )
         stamp = selectors.data_stamp(study)
         context = {
             "study": study,
             "run": run,
             "active": selectors.active_run(study),
             "history": selectors.study_runs(study),
-            "form": MetricRunForm(),
+            "form": MetricRunForm(initial={"conventions": conventions}),
+            "conventions": conventions,
+            "conventions_label": MetricRun.Conventions(conventions).label,
+            "conventions_toggle": [
+                {"name": value, "label": label, "current": value == conventions}
+                for value, label in MetricRun.Conventions.choices
+            ],
+            "other_conventions_run": run is None and selectors.latest_run(study) is not None,
+            "query": query,
             "stamp": stamp,
             "stale": run is not None and run.data_stamp != stamp,
             "is_admin": is_admin(self.request.user),
@@ -91,6 +125,8 @@ class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
                 language=[tables.pivot(results, m) for m in tables.LANGUAGE],
                 sim_label=tables.sim_label(results),
                 confidence_label=tables.confidence_label(results),
+                run_caption=tables.conventions_caption(results),
+                captions={s: tables.conventions_caption(results, s) for s in CAPTIONED},
                 agreement=results.get("agreement", []),
             )
         return super().get_context_data(**context, **kwargs)
@@ -107,7 +143,7 @@ class StartRunView(ResearcherRequiredMixin, View):
             messages.success(request, f"Metric run {run.pk} started.")
         else:
             messages.info(request, f"The same metric run ({run.pk}) is already under way.")
-        return redirect("evaluation:study", pk=study.pk)
+        return redirect(dashboard_url(study.pk, run.conventions))
 
 
 def _invalid(request, study: Study, form: MetricRunForm):
@@ -128,7 +164,7 @@ class RunProgressView(ResearcherRequiredMixin, View):
                 "progress": run.progress,
                 "message": run.message,
                 "error": run.error,
-                "dashboard": reverse("evaluation:study", kwargs={"pk": run.study_id}),
+                "dashboard": dashboard_url(run.study_id, run.conventions),
             }
         )
 

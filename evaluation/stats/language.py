@@ -1,17 +1,26 @@
 """Language of speaker utterances (DESIGN.md "Metrics", paper appendix B.4).
 
-Utterance length counts whitespace-separated words. The vocabulary is the set of distinct
-lower-cased word tokens: whitespace-separated words with surrounding punctuation stripped
-(``"ok."`` and ``"OK"`` are one word). Phrases are counted as lower-case substrings, each phrase
-separately (non-overlapping occurrences of that phrase).
+Two tokenizers (``tokens``, see ``evaluation.stats.conventions``):
+
+- ``whitespace`` (the platform's): utterance length counts whitespace-separated words; the
+  vocabulary is the set of distinct lower-cased words with surrounding punctuation stripped
+  (``"ok."`` and ``"OK"`` are one word);
+- ``alphanumeric`` (the paper's): tokens are ``re.findall(r"[a-z0-9]+", text.lower())`` for both
+  (``"that's"`` is ``that`` and ``s``; other characters only separate tokens).
+
+Phrases are counted as lower-case substrings, each phrase separately (non-overlapping
+occurrences of that phrase), under either tokenizer.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+from .conventions import ALPHANUMERIC, TOKENIZERS, WHITESPACE
 
 RESET_PHRASES: tuple[str, ...] = (
     "reset",
@@ -28,11 +37,27 @@ RESET_PHRASES: tuple[str, ...] = (
 TRY_AGAIN_PHRASES: tuple[str, ...] = ("try again", "try one more time", "the other one")
 
 _PUNCTUATION = string.punctuation + "“”‘’…–—"
+_ALPHANUMERIC = re.compile(r"[a-z0-9]+")
 
 
-def utterance_lengths(utterances: Sequence[str]) -> np.ndarray:
-    """Words per utterance (whitespace split)."""
-    return np.fromiter((len(u.split()) for u in utterances), dtype=np.int64, count=len(utterances))
+def _check(tokens: str) -> None:
+    if tokens not in TOKENIZERS:
+        raise ValueError(f"tokens must be one of {TOKENIZERS}, got {tokens!r}")
+
+
+def alphanumeric_tokens(utterance: str) -> list[str]:
+    """The paper's tokens: runs of ``[a-z0-9]`` in the lower-cased utterance."""
+    return _ALPHANUMERIC.findall(utterance.lower())
+
+
+def utterance_lengths(utterances: Sequence[str], tokens: str = WHITESPACE) -> np.ndarray:
+    """Tokens per utterance: whitespace-separated words, or alphanumeric tokens."""
+    _check(tokens)
+    if tokens == ALPHANUMERIC:
+        counts = (len(alphanumeric_tokens(u)) for u in utterances)
+    else:
+        counts = (len(u.split()) for u in utterances)
+    return np.fromiter(counts, dtype=np.int64, count=len(utterances))
 
 
 def mean_utterance_length(utterances: Sequence[str]) -> float:
@@ -46,15 +71,21 @@ def word_tokens(utterance: str) -> list[str]:
     return [token for token in tokens if token]
 
 
-def vocabulary(utterances: Iterable[str]) -> set[str]:
-    """Distinct word tokens (deduplicated before stripping: one pass over the text in C)."""
-    raw = set(" ".join(utterances).lower().split())
-    stripped = (word.strip(_PUNCTUATION) for word in raw)
+def vocabulary(utterances: Iterable[str], tokens: str = WHITESPACE) -> set[str]:
+    """Distinct tokens of all utterances (``word_tokens`` or ``alphanumeric_tokens``).
+
+    Whitespace words are deduplicated before stripping: one pass over the text in C.
+    """
+    _check(tokens)
+    text = " ".join(utterances).lower()
+    if tokens == ALPHANUMERIC:
+        return set(_ALPHANUMERIC.findall(text))
+    stripped = (word.strip(_PUNCTUATION) for word in set(text.split()))
     return {word for word in stripped if word}
 
 
-def vocabulary_size(utterances: Iterable[str]) -> int:
-    return len(vocabulary(utterances))
+def vocabulary_size(utterances: Iterable[str], tokens: str = WHITESPACE) -> int:
+    return len(vocabulary(utterances, tokens))
 
 
 def phrase_count(text: str, phrases: Sequence[str]) -> int:

@@ -7,6 +7,9 @@ name, so the result does not depend on which other groups exist or in what order
 every interval comes from one matrix product. Annotated turns, decoder labels and agreement items
 are resampled with their games (games are the clusters; a game without annotations simply adds
 nothing to the turn-level sums).
+
+``MetricParameters.conventions`` chooses the metric definitions (``conventions.PLATFORM``, the
+default, or ``conventions.PAPER``: the study's published figures); one code path computes both.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -36,6 +39,7 @@ from .bootstrap import (
     resample_indices,
     resampled_sums,
 )
+from .conventions import PER_TURN, PLATFORM, SIM_NEG_FB_NOT_POSITIVE, Conventions
 
 STATS_VERSION = "1"
 SYSTEM_ORDER = ("B-FFT", "T-FFT", "B-RL", "T-RL", "B-KTO", "T-KTO")
@@ -115,17 +119,33 @@ class StudyInput:
 
 @dataclass(frozen=True)
 class MetricParameters:
+    """Everything a run's numbers depend on besides the data.
+
+    ``method`` None means the interval method of ``conventions`` (BCa on the platform,
+    percentile under the paper's); ``validated`` returns the parameters with it filled in.
+    """
+
     resamples: int = DEFAULT_RESAMPLES
     seed: int = 0
     confidence: float = DEFAULT_CONFIDENCE
-    method: str = "bca"
+    method: str | None = None
     satisfaction_classes: Mapping[str, str] = field(
         default_factory=lambda: dict(dec.DEFAULT_SATISFACTION_CLASSES)
     )
     binary_neutral_as: str = dec.POSITIVE
     sampler: str = "fast"
+    conventions: Conventions = PLATFORM
+
+    @property
+    def interval_method(self) -> str:
+        """The interval method used: ``method``, else the conventions' one."""
+        return self.conventions.interval if self.method is None else self.method
 
     def validated(self) -> MetricParameters:
+        if not isinstance(self.conventions, Conventions):
+            raise ValueError(f"conventions must be a Conventions, got {self.conventions!r}")
+        if self.method is None:
+            return replace(self, method=self.conventions.interval).validated()
         if not 1 <= int(self.resamples) <= 1_000_000:
             raise ValueError(f"resamples must be between 1 and 1,000,000, got {self.resamples}")
         if not 0 <= int(self.seed) < 2**63:
@@ -146,10 +166,11 @@ class MetricParameters:
             "resamples": int(self.resamples),
             "seed": int(self.seed),
             "confidence": float(self.confidence),
-            "method": self.method,
+            "method": self.interval_method,
             "satisfaction_classes": dict(self.satisfaction_classes),
             "binary_neutral_as": self.binary_neutral_as,
             "sampler": self.sampler,
+            "conventions": self.conventions.name,
             "stats_version": STATS_VERSION,
         }
 
@@ -343,8 +364,23 @@ class GroupColumns:
     decoder: dict[str, dict]
 
 
+def sim_neg_fb_answers(
+    satisfaction: np.ndarray, conventions: Conventions, satisfaction_classes: Mapping[str, str]
+) -> np.ndarray:
+    """Per annotation: whether Sim −FB averages over it under ``conventions``.
+
+    The platform: its satisfaction maps to ``negative`` (``satisfaction_classes``); the paper:
+    it has an answer that does not count as positive feedback (anything but a plain ``yes``).
+    """
+    if conventions.sim_neg_fb == SIM_NEG_FB_NOT_POSITIVE:
+        return turns.without_positive_feedback(satisfaction, conventions.positive_answers)
+    ternary = dec.reference_classes(satisfaction, "ternary", satisfaction_classes)
+    return ternary == dec.NEGATIVE
+
+
 def group_columns(group: GroupInput, study: StudyInput, params: MetricParameters) -> GroupColumns:
-    """Everything about one group except the resampling."""
+    """Everything about one group except the resampling (under ``params.conventions``)."""
+    conventions = params.conventions
     n = group.n_games
     turn_game = np.asarray(group.turn_game, dtype=np.intp)
     before = np.asarray(group.before, dtype=bool)
@@ -366,9 +402,10 @@ def group_columns(group: GroupInput, study: StudyInput, params: MetricParameters
     # Language.
     utterances = list(group.utterances)
     spoken = np.array([bool(u.strip()) for u in utterances], dtype=bool)
-    lengths = language.utterance_lengths(utterances).astype(float)
+    lengths = language.utterance_lengths(utterances, conventions.tokens).astype(float)
     game_utterances = _bincount(turn_game, spoken.astype(float), n)
-    cols.ratio("utterance_length", _bincount(turn_game, lengths, n), game_utterances)
+    length_per = turns_per_game if conventions.length_per == PER_TURN else game_utterances
+    cols.ratio("utterance_length", _bincount(turn_game, lengths, n), length_per)
     phrases = np.column_stack(
         [
             language.phrase_counts_by_group(utterances, turn_game, n, phrase_set)
@@ -387,7 +424,7 @@ def group_columns(group: GroupInput, study: StudyInput, params: MetricParameters
         "clicks": int(clicks.sum()),
         "correct_clicks": int(correct.sum()),
         "utterances": int(spoken.sum()),
-        "vocabulary_size": language.vocabulary_size(utterances),
+        "vocabulary_size": language.vocabulary_size(utterances, conventions.tokens),
         "reset_phrases": int(phrases[:, 0].sum()),
         "try_again_phrases": int(phrases[:, 1].sum()),
     }
@@ -411,9 +448,8 @@ def group_columns(group: GroupInput, study: StudyInput, params: MetricParameters
         )
         satisfaction = np.asarray(ann.satisfaction, dtype=object)
         answered = turns.has_satisfaction(satisfaction)
-        satisfied = turns.is_satisfied(satisfaction)
-        ternary_ref = dec.reference_classes(satisfaction, "ternary", params.satisfaction_classes)
-        negative = ternary_ref == dec.NEGATIVE
+        satisfied = turns.is_satisfied(satisfaction, conventions.positive_answers)
+        negative = sim_neg_fb_answers(satisfaction, conventions, params.satisfaction_classes)
 
         def game_sum(values: np.ndarray) -> np.ndarray:
             return _bincount(ann_game, weight * np.asarray(values, dtype=float), n)
@@ -460,7 +496,7 @@ def compute_group(
     estimates = bootstrap_columns(
         built.columns, group_rng(params.seed, group.round_index, group.system), params
     )
-    return finish_group(built, estimates, params.method)
+    return finish_group(built, estimates, params.interval_method)
 
 
 def finish_group(

@@ -11,10 +11,13 @@ A turn annotated by k annotators counts once: each of its annotations weighs 1/k
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 SATISFIED = ("yes", "yes_incomplete", "yes_wrong")
-"""Satisfaction answers that count as positive feedback ("any yes")."""
+"""Satisfaction answers that count as positive feedback on the platform ("any yes"); the paper's
+conventions count only a plain ``yes`` (``evaluation.stats.conventions``)."""
 
 
 def actions_equal(
@@ -87,8 +90,9 @@ def exact_match_rate(matches: np.ndarray, weights: np.ndarray | None = None) -> 
     return _weighted_mean(matches, np.ones(matches.shape, bool), weights)
 
 
-def is_satisfied(satisfaction: np.ndarray) -> np.ndarray:
-    return np.isin(np.asarray(satisfaction, dtype=object), SATISFIED)
+def is_satisfied(satisfaction: np.ndarray, answers: Sequence[str] = SATISFIED) -> np.ndarray:
+    """Per annotation: its answer is one of ``answers`` (those counted as positive feedback)."""
+    return np.isin(np.asarray(satisfaction, dtype=object), np.asarray(answers, dtype=object))
 
 
 def has_satisfaction(satisfaction: np.ndarray) -> np.ndarray:
@@ -96,10 +100,25 @@ def has_satisfaction(satisfaction: np.ndarray) -> np.ndarray:
     return np.asarray(satisfaction, dtype=object) != ""
 
 
-def positive_feedback_rate(satisfaction: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """Turns annotated satisfied (any yes) / annotated turns with a satisfaction answer."""
+def without_positive_feedback(
+    satisfaction: np.ndarray, answers: Sequence[str] = SATISFIED
+) -> np.ndarray:
+    """Per annotation: answered, but not with one of ``answers`` (the paper's Sim −FB turns)."""
     satisfaction = np.asarray(satisfaction, dtype=object)
-    return _weighted_mean(is_satisfied(satisfaction), has_satisfaction(satisfaction), weights)
+    return has_satisfaction(satisfaction) & ~is_satisfied(satisfaction, answers)
+
+
+def positive_feedback_rate(
+    satisfaction: np.ndarray,
+    weights: np.ndarray | None = None,
+    answers: Sequence[str] = SATISFIED,
+) -> float:
+    """Turns annotated satisfied (an answer in ``answers``; default any yes) / annotated turns
+    with a satisfaction answer."""
+    satisfaction = np.asarray(satisfaction, dtype=object)
+    return _weighted_mean(
+        is_satisfied(satisfaction, answers), has_satisfaction(satisfaction), weights
+    )
 
 
 def mean_similarity(sim: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -111,5 +130,6 @@ def mean_similarity(sim: np.ndarray, weights: np.ndarray | None = None) -> float
 def negative_feedback_similarity(
     sim: np.ndarray, negative: np.ndarray, weights: np.ndarray | None = None
 ) -> float:
-    """Sim −FB: mean Sim(â, a*) over annotations whose feedback is negative."""
+    """Sim −FB: mean Sim(â, a*) over the annotations in ``negative`` (the platform: feedback
+    mapped to negative; the paper: ``without_positive_feedback``)."""
     return _weighted_mean(sim, np.asarray(negative, dtype=bool), weights)

@@ -25,6 +25,24 @@ README_FIGURES = {
     "try_again_phrases": 35,
 }
 
+# ../shared/samples/README.md, "The platform's and the paper's conventions": what
+# ``compute_metrics --study sample [--conventions paper]`` prints with its defaults (10,000
+# resamples, seed 0); value and 95% interval, rounded as there (rates in percent).
+README_CONVENTION_FIGURES = {
+    "platform": {
+        "click_accuracy": (74.16, [70.35, 78.57], 2),
+        "utterance_length": (5.321, [5.107, 5.529], 3),
+        "try_again_per_100": (20.83, [16.07, 25.43], 2),
+        "vocabulary_size": 56,
+    },
+    "paper": {
+        "click_accuracy": (74.16, [70.43, 78.71], 2),
+        "utterance_length": (5.381, [5.164, 5.587], 3),
+        "try_again_per_100": (20.83, [15.89, 25.28], 2),
+        "vocabulary_size": 56,
+    },
+}
+
 
 def load_json() -> dict:
     return json.loads(SAMPLE_JSON.read_text())

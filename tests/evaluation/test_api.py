@@ -42,9 +42,13 @@ def test_start_list_and_read_runs(api):
     assert response.json()["status"] == "pending" and response.json()["method"] == "bca"
     again = api.post(url, {"resamples": 500, "seed": 5}, format="json")
     assert again.status_code == 200 and again.json()["id"] == run_id
-    bad = api.post(url, {"resamples": 0, "method": "magic"}, format="json")
-    assert bad.status_code == 400 and set(bad.json()) == {"resamples", "method"}
-    assert [r["id"] for r in api.get(url).json()] == [run_id]
+    assert response.json()["conventions"] == "platform"
+    bad = api.post(url, {"resamples": 0, "method": "magic", "conventions": "x"}, format="json")
+    assert bad.status_code == 400 and set(bad.json()) == {"resamples", "method", "conventions"}
+    paper = api.post(url, {"resamples": 500, "seed": 5, "conventions": "paper"}, format="json")
+    assert paper.status_code == 202 and paper.json()["id"] != run_id
+    assert (paper.json()["conventions"], paper.json()["method"]) == ("paper", "percentile")
+    assert [r["id"] for r in api.get(url).json()] == [paper.json()["id"], run_id]
 
     services.execute_metric_run(run_id)
     detail = api.get(reverse("evaluation:api-run", kwargs={"run_id": run_id})).json()

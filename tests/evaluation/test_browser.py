@@ -91,3 +91,24 @@ def test_researcher_computes_and_reads_the_metrics(ready, celery_worker, live_se
         page.evaluate("async url => JSON.stringify(await (await fetch(url)).json())", progress_url)
     )
     assert data["status"] == "done" and data["progress"] == 1.0
+
+    # The conventions toggle: no paper run yet, then one computed from the dashboard.
+    expect(page.locator("#run-conventions")).to_contain_text("Platform conventions")
+    page.click('#conventions-toggle a[data-conventions="paper"]')
+    expect(page.locator("#empty-conventions")).to_contain_text("No metrics under the paper")
+    assert page.locator("#id_conventions").input_value() == "paper"
+    page.fill("#id_resamples", "500")
+    page.click("#run-form button[type=submit]")
+    expect(page.locator("#run-meta")).to_contain_text("500 resamples", timeout=90_000)
+    assert page.url.endswith("?conventions=paper")
+    expect(page.locator("#run-conventions")).to_contain_text("Paper conventions (ReSpect study)")
+    turn_caption = page.locator('#turn-level-table .conventions-caption[data-section="turn_level"]')
+    expect(turn_caption).to_contain_text("positive feedback counts a plain yes only")
+    alt = page.get_attribute('img.figure[data-section="turn_level"]', "alt")
+    assert "Sim −FB averages over turns answered anything but a plain yes" in alt
+    paper = metrics_json("browser study", resamples=500, seed=0, conventions="paper")
+    paper_r1 = next(r for r in paper["rows"] if (r["round"], r["system"]) == (1, "B-FFT"))
+    turn_table = page.locator("#turn-level-table").inner_text()
+    assert tables.fmt(paper_r1["positive_feedback"]["value"], percent=True) in turn_table
+    page.click('#conventions-toggle a[data-conventions="platform"]')
+    expect(page.locator("#run-meta")).to_contain_text("2000 resamples, seed 17")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evaluation.stats import language
+from evaluation.stats.conventions import ALPHANUMERIC
 
 
 def test_vocabulary_lowercases_and_strips_punctuation():
@@ -54,3 +57,11 @@ def test_vocabulary_equals_per_utterance_tokens(texts):
     for text in texts:
         expected.update(language.word_tokens(text))
     assert language.vocabulary(texts) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet="aZ9 .'-İé\n", max_size=12), max_size=12))
+def test_alphanumeric_vocabulary_and_lengths_equal_per_utterance_tokens(texts):
+    expected = [re.findall(r"[a-z0-9]+", text.lower()) for text in texts]
+    assert language.vocabulary(texts, ALPHANUMERIC) == {t for tokens in expected for t in tokens}
+    assert language.utterance_lengths(texts, ALPHANUMERIC).tolist() == [len(t) for t in expected]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html as html_lib
 import io
 import json
 import re
@@ -225,3 +226,144 @@ def test_admin_exports_use_hashes_only(admin_client_, researcher_client, done_ru
     assert "decoder_ternary_precision_neutral" in header and "sim_neg_fb_ci_high" in header
     page = admin_client_.get(reverse("evaluation:exports", kwargs={"pk": done_run.study.pk}))
     assert page.status_code == 200 and b"agreement.json" in page.content
+
+
+@pytest.fixture
+def paper_run(done_run):
+    run = services.create_metric_run(done_run.study, resamples=300, seed=4, conventions="paper")
+    return services.execute_metric_run(run.pk)
+
+
+def page_text(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return html_lib.unescape(response.content.decode())
+
+
+def captions(html: str) -> dict[str, list[str]]:
+    """Per section or metric: the conventions captions of its tables (and the figure's, which
+    ends the figure's alt text; the figure file carries it too)."""
+    found: dict[str, list[str]] = {}
+    for section, text in re.findall(r'conventions-caption" data-section="([^"]+)">([^<]*)<', html):
+        found.setdefault(section, []).append(text)
+    for section, alt in re.findall(
+        r'<img class="figure"[^>]* data-section="([^"]+)" alt="([^"]*)"', html
+    ):
+        found.setdefault(section, []).append(alt.split(". ", 1)[1])
+    return found
+
+
+PAPER_TITLE = "Paper conventions (ReSpect study); differs from the platform's definitions: "
+PAPER_INTERVALS = "percentile bootstrap intervals (platform: BCa)"
+
+
+def test_the_toggle_shows_each_conventions_runs_with_their_captions(
+    researcher_client, done_run, paper_run
+):
+    url = reverse("evaluation:study", kwargs={"pk": done_run.study.pk})
+    platform_html = page_text(researcher_client, url)
+    assert 'id="conventions-toggle"' in platform_html
+    assert '<a href="?conventions=paper" data-conventions="paper">' in platform_html
+    assert 'data-conventions="platform" class="current" aria-current="page"' in platform_html
+    assert f"Metric run {done_run.pk} " in platform_html
+    platform_captions = captions(platform_html)
+    same = "Platform conventions: the platform's definitions, 95% BCa intervals."
+    for section in ("success_rate", "turn_level", "decoder", "language", "agreement"):
+        assert set(platform_captions[section]) == {same}, section
+    assert "Paper conventions" not in platform_html
+
+    paper_html = page_text(researcher_client, url + "?conventions=paper")
+    assert f"Metric run {paper_run.pk} " in paper_html
+    assert 'data-conventions="paper" class="current" aria-current="page"' in paper_html
+    paper_captions = captions(paper_html)
+    # interaction figures and tables, decoder, agreement: only the intervals differ
+    for section in ("success_rate", "turns_per_game", "click_accuracy", "decoder", "agreement"):
+        assert set(paper_captions[section]) == {f"{PAPER_TITLE}{PAPER_INTERVALS}."}, section
+    # turn level (figure and table): the feedback conventions and the intervals
+    assert set(paper_captions["turn_level"]) == {
+        PAPER_TITLE
+        + "positive feedback counts a plain yes only (platform: any yes…); "
+        + "Sim −FB averages over turns answered anything but a plain yes "
+        + f"(platform: turns with negative feedback); {PAPER_INTERVALS}."
+    }
+    # language: the figure has both token conventions; each table its own
+    tokens = (
+        "vocabulary and utterance length count alphanumeric tokens [a-z0-9]+ "
+        "(platform: whitespace-separated words)"
+    )
+    per_turn = "utterance length is tokens per turn (platform: per non-empty utterance)"
+    assert paper_captions["language"] == [f"{PAPER_TITLE}{tokens}; {per_turn}; {PAPER_INTERVALS}."]
+    assert paper_captions["utterance_length"] == [
+        f"{PAPER_TITLE}{tokens}; {per_turn}; {PAPER_INTERVALS}."
+    ]
+    assert paper_captions["vocabulary_size"] == [f"{PAPER_TITLE}{tokens}."]  # a count
+    assert paper_captions["reset_phrases"] == [
+        "Paper conventions (ReSpect study): here the same as the platform's definitions."
+    ]
+    assert "Utterance length (tokens per turn)" in paper_html
+    # the numbers are the paper run's
+    paper_row = next(r for r in paper_run.results["rows"] if r.get("exact_match"))
+    platform_row = next(r for r in done_run.results["rows"] if r.get("exact_match"))
+    for row, page in ((paper_row, paper_html), (platform_row, platform_html)):
+        table = re.search(r'id="turn-level-table">(.*?)</table>', page, re.S).group(1)
+        assert tables.fmt(row["positive_feedback"]["value"], percent=True) in table
+    assert paper_row["positive_feedback"]["value"] != platform_row["positive_feedback"]["value"]
+    assert "?conventions=paper&normalize=row#section-decoder" in paper_html
+
+    # ?run= shows that run, whatever ?conventions= says; unknown conventions are the platform's
+    by_run = page_text(researcher_client, url + f"?run={done_run.pk}&conventions=paper")
+    assert f"Metric run {done_run.pk} " in by_run and "Paper conventions" not in by_run
+    assert 'data-conventions="platform" class="current"' in by_run
+    assert f"Metric run {done_run.pk} " in page_text(researcher_client, url + "?conventions=x")
+
+
+def test_no_run_under_the_chosen_conventions_says_how_to_compute_one(researcher_client, done_run):
+    url = reverse("evaluation:study", kwargs={"pk": done_run.study.pk}) + "?conventions=paper"
+    html = page_text(researcher_client, url)
+    assert 'id="empty-conventions"' in html and "<img" not in html
+    assert "No metrics under the paper (ReSpect study) conventions yet" in html
+    assert '<option value="paper" selected>' in html
+    assert '--study "annotated" --conventions paper' in html
+
+
+def test_starting_a_paper_run_from_the_dashboard(researcher_client, done_run):
+    url = reverse("evaluation:start_run", kwargs={"pk": done_run.study.pk})
+    form = {"resamples": 300, "seed": 4, "confidence": "0.95", "method": ""}
+    response = researcher_client.post(url, {**form, "conventions": "paper"})
+    paper = MetricRun.objects.latest()
+    assert response.status_code == 302
+    assert response["Location"] == (
+        reverse("evaluation:study", kwargs={"pk": done_run.study.pk}) + "?conventions=paper"
+    )
+    assert (paper.conventions, paper.method, paper.parameters["conventions"]) == (
+        "paper",
+        "percentile",
+        "paper",
+    )
+    progress = researcher_client.get(
+        reverse("evaluation:run_progress", kwargs={"run_id": paper.pk})
+    ).json()
+    assert progress["dashboard"].endswith("?conventions=paper")
+    researcher_client.post(url, {**form, "conventions": "platform"})
+    platform = MetricRun.objects.latest()
+    assert platform.pk != paper.pk and platform.method == "bca"
+    assert platform.conventions == "platform"
+
+
+def test_figures_and_downloads_name_the_conventions(researcher_client, admin_client_, paper_run):
+    figure = researcher_client.get(
+        reverse(
+            "evaluation:section_figure",
+            kwargs={"run_id": paper_run.pk, "section": "success_rate", "fmt": "svg"},
+        )
+    ).content.decode()
+    assert "Paper conventions (ReSpect study)" in figure and "(platform: BCa)" in figure
+    csv_response = researcher_client.get(
+        reverse("evaluation:section_csv", kwargs={"run_id": paper_run.pk, "section": "language"})
+    )
+    disposition = csv_response["Content-Disposition"]
+    assert f"annotated-run{paper_run.pk}-paper-language.csv" in disposition
+    everything = admin_client_.get(
+        reverse("evaluation:export", kwargs={"run_id": paper_run.pk, "name": "metrics.csv"})
+    ).content.decode()
+    assert {line["conventions"] for line in csv.DictReader(io.StringIO(everything))} == {"paper"}

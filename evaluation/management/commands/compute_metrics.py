@@ -1,7 +1,10 @@
-"""``manage.py compute_metrics --study NAME [--resamples N] [--seed S] [--json]``.
+"""``manage.py compute_metrics --study NAME [--resamples N] [--seed S] [--confidence C]
+[--method bca|percentile] [--conventions platform|paper] [--json]``.
 
 Computes every metric of the study as a stored metric run (the same code the Celery task runs,
 here in this process) and prints a table, or with ``--json`` the run's results as one object.
+``--conventions paper`` uses the ReSpect paper's metric definitions (see the evaluation README);
+without ``--method`` the interval method is the conventions' (BCa, or percentile for the paper's).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from evaluation import services, tables
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, METHODS
+from evaluation.stats.conventions import NAMES, PLATFORM
 from games.models import Study
 
 
@@ -24,7 +28,18 @@ class Command(BaseCommand):
         parser.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE)
-        parser.add_argument("--method", choices=METHODS, default="bca")
+        parser.add_argument(
+            "--method",
+            choices=METHODS,
+            default=None,
+            help="interval method (default: the conventions' own: bca, or percentile for paper)",
+        )
+        parser.add_argument(
+            "--conventions",
+            choices=NAMES,
+            default=PLATFORM.name,
+            help="metric definitions: the platform's (default) or the ReSpect paper's",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **options) -> None:
@@ -39,6 +54,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 confidence=options["confidence"],
                 method=options["method"],
+                conventions=options["conventions"],
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
