@@ -35,6 +35,7 @@ from .training.selectors import TrainingError, decoder_kind
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+SIMULATED_TURN_SECONDS = 900
 
 
 @dataclass
@@ -80,6 +81,10 @@ def prepare_study(plan: SimulationPlan) -> Study:
             name=plan.name,
             description="Simulated study (scripted speakers).",
             simulated=True,
+            # Scripted speakers answer at once; generous limits keep a busy machine from timing
+            # turns out (idle speakers are simulated on the engine's clock instead).
+            speaker_seconds=SIMULATED_TURN_SECONDS,
+            listener_seconds=SIMULATED_TURN_SECONDS,
             simulation={"plan": asdict(plan), "population": plan.speakers().as_dict()},
         )
         round_zero = Round.objects.create(study=study, index=0, notes="simulated")
@@ -161,8 +166,15 @@ def play_round(round_: Round, plan: SimulationPlan, progress: Progress) -> int:
             done += 1
             progress(f"round {round_.index}: played {done}/{len(games)} games")
 
+    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, plan.concurrency)) as pool:
         list(pool.map(play, games))
+    if games:
+        seconds = time.monotonic() - started
+        progress(
+            f"round {round_.index}: played {len(games)} games in {seconds:.1f} s "
+            f"({len(games) / seconds:.2f} games/s)"
+        )
     return len(games)
 
 
@@ -225,6 +237,7 @@ def train_round(study: Study, round_: Round, plan: SimulationPlan, progress: Pro
                 f"round {round_.index}: training {system.name} epoch {run.epoch} step "
                 f"{run.step}/{run.total_steps}"
             )
+        progress(f"round {round_.index}: trained {system.name} ({_seconds(run)})")
         if run.status != TrainingRun.Status.DONE:
             raise RuntimeError(
                 f"training {system.name} in round {round_.index} {run.status}: {run.error}"
@@ -290,3 +303,9 @@ def training_examples(study: Study) -> dict[tuple[int, str], int]:
     """Examples each system's finished run of a round trained on."""
     runs = TrainingRun.objects.filter(study=study, status=TrainingRun.Status.DONE)
     return {(r.round_index, r.system_name): r.manifest.summary["examples"] for r in runs}
+
+
+def _seconds(run: TrainingRun) -> str:
+    if run.started_at and run.finished_at:
+        return f"{(run.finished_at - run.started_at).total_seconds():.1f} s"
+    return "time unknown"

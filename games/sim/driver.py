@@ -100,7 +100,9 @@ def play_game(
             continue
         change = engine.submit_utterance(game_id, game.speaker_id, said.text)
         if isinstance(change, engine.Refused):
-            raise SimulationError(f"game {game_id}: the engine refused the utterance")
+            if Game.objects.filter(pk=game_id, status=Game.Status.PLAYING).exists():
+                raise SimulationError(f"game {game_id}: the engine refused the utterance")
+            break
         asked = said.asked
         if listener is None:
             notify.send_followups(change)
