@@ -44,7 +44,10 @@ def image_paths(names: Sequence[str]) -> tuple[str | None, ...]:
 
 
 def policy_input_for_turn(game_id: int, turn_index: int) -> PolicyInput:
-    """The listener's view of turn ``turn_index`` of game ``game_id`` (raises TurnNotReady)."""
+    """The listener's view of turn ``turn_index`` of game ``game_id`` (raises TurnNotReady).
+
+    The sampling seed names the game by its external id and config seed, not its database id,
+    so a simulated study replayed from the same seed samples the same actions."""
     game = Game.objects.select_related("config").get(pk=game_id)
     listener_order = list(game.config.listener_order)
     turns = list(
@@ -71,7 +74,7 @@ def policy_input_for_turn(game_id: int, turn_index: int) -> PolicyInput:
         utterance=current.utterance,
         history=history,
         image_paths=image_paths(listener_order),
-        seed=f"{game_id}:{turn_index}",
+        seed=f"{game.external_id}:{game.config.seed}:{turn_index}",
     )
 
 

@@ -38,7 +38,7 @@ def test_policy_input_letters_history_and_state():
         PastTurn(selection=(), utterance="the bird", action="select A"),
         PastTurn(selection=("A",), utterance="no, the other bird", action="deselect A select B"),
     )
-    assert item.seed == f"{game.pk}:2"
+    assert item.seed == f"{game.external_id}:{game.config.seed}:2"
 
 
 def test_policy_input_does_not_depend_on_targets():

@@ -1,0 +1,77 @@
+"""Simulated studies through a real worker: deterministic, resumable, decoder truth per row."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from sklearn.metrics import precision_score, recall_score
+
+from games.models import FeedbackLabel, Game, Study
+
+pytestmark = pytest.mark.celery
+
+
+def simulate(name: str, *options: str) -> dict:
+    out = io.StringIO()
+    call_command(
+        "simulate_study",
+        "--name",
+        name,
+        "--policy",
+        "random:toggle",
+        "--no-worker",
+        "--json",
+        "--concurrency",
+        "4",
+        *options,
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    return json.loads(out.getvalue())
+
+
+def transcript(study_name: str) -> list[tuple]:
+    games = Game.objects.filter(study__name=study_name).order_by("external_id")
+    return [
+        (game.external_id, game.outcome, [(t.utterance, t.action) for t in game.turns.all()])
+        for game in games
+    ]
+
+
+def test_same_seed_same_study_and_rows_per_round_and_system(celery_worker, settings):
+    settings.PLAY_DEADLINE_TASKS = False
+    options = ("--rounds", "1", "--games-per-system", "3", "--speakers", "letters", "--seed", "7")
+    first = simulate("sim-a", *options)
+    second = simulate("sim-b", *options)
+    assert Study.objects.get(name="sim-a").simulated
+    assert transcript("sim-a") == transcript("sim-b")
+    assert first["rows"] == second["rows"]
+    assert [(r["round"], r["system"], r["games"]) for r in first["rows"]] == [
+        (0, "B-FFT", 3),
+        (0, "CONTROL", 3),
+    ]
+    for row in first["rows"]:
+        assert set(row) >= {"success_rate", "turns_per_game", "click_accuracy", "decoder"}
+        assert row["training_examples"] is None  # one round: nothing trained
+    truth, predicted = [], []
+    games = Game.objects.filter(study__name="sim-a", system__name="B-FFT")
+    for game in games:
+        satisfied = game.metadata["simulation"]["satisfied"]
+        for label in FeedbackLabel.objects.filter(turn__game=game, kind="binary"):
+            truth.append(satisfied[label.turn.index])
+            predicted.append(label.label == "positive")
+    decoder = first["rows"][0]["decoder"]
+    assert decoder["labelled"] == len(truth) > 0
+    # undefined (no satisfied turn, or no positive label) is None, not a made-up 0
+    assert any(truth) and any(predicted)  # a toggling listener makes some turns good
+    recall = recall_score(truth, predicted) if any(truth) else None
+    precision = precision_score(truth, predicted) if any(predicted) else None
+    assert decoder["recall"] == pytest.approx(recall)
+    assert decoder["precision"] == pytest.approx(precision)
+    again = simulate("sim-a", *options)  # resuming a finished study plays nothing more
+    assert again["rows"] == first["rows"]
+    with pytest.raises(Exception, match="was started with another plan"):
+        simulate("sim-a", "--rounds", "1", "--games-per-system", "5")
