@@ -19,7 +19,7 @@ from django.utils.http import urlencode
 from django.views import View
 from django.views.generic import TemplateView
 
-from evaluation import figures, selectors, services, tables
+from evaluation import figures, planning, selectors, services, tables
 from evaluation.forms import MetricRunForm
 from evaluation.models import MetricRun
 from games.models import Study
@@ -92,6 +92,8 @@ class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
         stamp = selectors.data_stamp(study)
         context = {
             "study": study,
+            "simulation": planning.simulation_summary(study),
+            "planning": planning.cost_planning(study),
             "run": run,
             "active": selectors.active_run(study),
             "history": selectors.study_runs(study),

@@ -75,3 +75,32 @@ def test_same_seed_same_study_and_rows_per_round_and_system(celery_worker, setti
     assert again["rows"] == first["rows"]
     with pytest.raises(Exception, match="was started with another plan"):
         simulate("sim-a", "--rounds", "1", "--games-per-system", "5")
+
+
+def test_dashboard_marks_a_simulated_study_and_plans_its_cost(celery_worker, settings, client):
+    from tests.factories import make_user
+
+    settings.PLAY_DEADLINE_TASKS = False
+    simulate("sim-dash", "--rounds", "1", "--games-per-system", "3", "--speakers", "letters")
+    study = Study.objects.get(name="sim-dash")
+    client.force_login(make_user("rhea", role="researcher"))
+    page = client.get(f"/evaluation/study/{study.pk}/").content.decode()
+    assert 'id="simulated-badge"' in page and "scripted speakers" in page
+    assert 'id="simulation-decoder"' in page
+    assert "<td>0</td><td>B-FFT</td><td>CONTROL</td>" in page
+    out = io.StringIO()
+    call_command(
+        "compute_metrics",
+        "--study",
+        "sim-dash",
+        "--json",
+        "--power",
+        "--resamples",
+        "200",
+        stdout=out,
+    )
+    power = json.loads(out.getvalue())["power"]
+    assert [(p["round"], p["system"], p["compared_with"]) for p in power] == [
+        (0, "B-FFT", "CONTROL")
+    ]
+    assert power[0]["observed_games"] == [3, 3]

@@ -13,7 +13,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluation import services, tables
+from evaluation import planning, services, tables
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, METHODS
 from evaluation.stats.conventions import NAMES, PLATFORM
@@ -41,6 +41,12 @@ class Command(BaseCommand):
             help="metric definitions: the platform's (default) or the ReSpect paper's",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--power",
+            action="store_true",
+            help="also estimate the games per system each round needs to separate each system "
+            "from CONTROL (95%% interval of the difference excluding zero)",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
@@ -61,9 +67,19 @@ class Command(BaseCommand):
         run = services.execute_metric_run(run.pk)
         if run.status != MetricRun.Status.DONE:
             raise CommandError(f"metric run {run.pk} failed: {run.error}")
+        power = (
+            planning.planning_document(planning.cost_planning(study)) if options["power"] else None
+        )
         if options["json"]:
-            self.stdout.write(json.dumps(run.results, allow_nan=False))
+            document = run.results if power is None else {**run.results, "power": power}
+            self.stdout.write(json.dumps(document, allow_nan=False))
             return
+        for row in power or []:
+            needed = row["games_per_system"] or "more than 5000 (or no difference)"
+            self.stdout.write(
+                f"round {row['round']} {row['system']} vs {row['compared_with']}: observed "
+                f"difference {row['observed_difference']:+.3f}; games per system needed: {needed}"
+            )
         if not run.results["rows"]:
             self.stdout.write(f"study {study.name} has no ended games yet: nothing to compute")
             return
