@@ -194,6 +194,8 @@ MODELS_SVC |= {
 TRAINING_DIR = Path(env.str("RESPECT_TRAINING_DIR", default=str(VAR_DIR / "training")))
 TRAINING_BASE = env.str("RESPECT_TRAINING_BASE", default="")
 TRAINING = env.json("RESPECT_TRAINING", default={})
+# A running training run whose worker has been silent this long can be resumed from its page.
+TRAINING_STALE_SECONDS = env.int("RESPECT_TRAINING_STALE_SECONDS", default=1800)
 
 LOGGING = {
     "version": 1,

@@ -10,4 +10,5 @@ urlpatterns = [
     path("training/<int:pk>/", views.RunView.as_view(), name="run"),
     path("training/<int:pk>/progress/", views.RunProgressView.as_view(), name="run_progress"),
     path("training/<int:pk>/cancel/", views.CancelRunView.as_view(), name="cancel"),
+    path("training/<int:pk>/resume/", views.ResumeRunView.as_view(), name="resume"),
 ]

@@ -110,6 +110,7 @@ class RunView(ResearcherRequiredMixin, TemplateView):
         return super().get_context_data(
             run=run,
             active=run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING),
+            stale=runs.is_stale(run),
             plot=history_plot(run.history),
             **kwargs,
         )
@@ -134,6 +135,19 @@ class RunProgressView(ResearcherRequiredMixin, View):
                 "error": run.error,
             }
         )
+
+
+class ResumeRunView(ResearcherRequiredMixin, View):
+    def post(self, request, pk: int):
+        try:
+            run = runs.resume_training_run(get_object_or_404(TrainingRun, pk=pk))
+        except TrainingError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request, f"Run {run.pk} queued again; it resumes after its last epoch."
+            )
+        return HttpResponseRedirect(reverse("models_svc:run", kwargs={"pk": pk}))
 
 
 class CancelRunView(ResearcherRequiredMixin, View):

@@ -263,6 +263,30 @@ def cancel_training_run(run: TrainingRun) -> TrainingRun:
     return run
 
 
+def is_stale(run: TrainingRun, now=None) -> bool:
+    """A running run whose worker has not reported for ``TRAINING_STALE_SECONDS`` (its worker
+    probably died and the broker has not redelivered the task yet)."""
+    if run.status != TrainingRun.Status.RUNNING:
+        return False
+    last = run.heartbeat_at or run.started_at or run.created_at
+    limit = timezone.timedelta(seconds=settings.TRAINING_STALE_SECONDS)
+    return (now or timezone.now()) - last > limit
+
+
+def resume_training_run(run: TrainingRun) -> TrainingRun:
+    """Queue a stale run again; the worker resumes it after its last complete epoch."""
+    if not is_stale(run):
+        raise TrainingError(f"training run {run.pk} is {run.status} and not stale: nothing to do")
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+    transaction.on_commit(
+        lambda: current_app.send_task(
+            "models_svc.tasks.train_policy_run", args=[run.pk], queue="gpu"
+        )
+    )
+    run.refresh_from_db()
+    return run
+
+
 def finished_run(study: Study, round_index: int, system_name: str) -> TrainingRun | None:
     return (
         TrainingRun.objects.filter(

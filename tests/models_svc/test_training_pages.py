@@ -85,3 +85,29 @@ def test_pages_are_for_researchers_only(client):
     study = letters_study()
     client.force_login(make_user("walter"))
     assert client.get(f"/models/studies/{study.pk}/training/").status_code == 403
+
+
+def test_a_stale_run_can_be_resumed_from_its_page(
+    researcher_client, tmp_path, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    study = letters_study()
+    researcher_client.post(
+        f"/models/studies/{study.pk}/training/launch/",
+        {"round_index": 0, "system_name": "B-FFT", "base": f"hf:{tmp_path}"},
+    )
+    run = TrainingRun.objects.get()
+    TrainingRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=timezone.now())
+    refused = researcher_client.post(f"/models/training/{run.pk}/resume/", follow=True)
+    assert "not stale: nothing to do" in refused.content.decode()
+    silent = timezone.now() - timedelta(hours=1)
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=silent)
+    page = researcher_client.get(f"/models/training/{run.pk}/").content.decode()
+    assert "Resume on a gpu worker" in page
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        researcher_client.post(f"/models/training/{run.pk}/resume/")
+    assert len(queued) == 1
+    assert TrainingRun.objects.get(pk=run.pk).heartbeat_at > silent
