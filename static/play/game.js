@@ -6,7 +6,10 @@
   const role = root.dataset.role;
   const $ = (id) => document.getElementById(id);
   let socket = null, state = null, offset = 0, retry = 0, closedForGood = false;
-  let pendingDraft = null;
+  // The listener's clicks show at once (pendingDraft); the server echoes each toggle. An echo of
+  // an earlier toggle must not undo later clicks, so the local draft stays until every toggle
+  // sent has been echoed (or the server says otherwise: a new state, an error).
+  let pendingDraft = null, togglesInFlight = 0;
 
   function wsUrl() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
@@ -21,7 +24,7 @@
       const message = JSON.parse(event.data);
       if (message.type === "state") render(message);
       else if (message.type === "draft") applyDraft(message);
-      else if (message.type === "error") showError(message.message);
+      else if (message.type === "error") { togglesInFlight = 0; pendingDraft = null; showError(message.message); }
     };
     socket.onclose = (event) => {
       $("conn").textContent = "reconnecting…"; $("conn").className = "play-conn bad";
@@ -49,6 +52,7 @@
     state = next;
     offset = state.server_ms - Date.now();
     pendingDraft = null;
+    togglesInFlight = 0;
     $("turn-no").textContent = Math.min(state.turn + 1, state.turn_limit);
     $("turn-limit").textContent = state.turn_limit;
     renderGrid();
@@ -75,7 +79,8 @@
     if (!state || message.version <= state.version) return;
     state.version = message.version;
     state.draft = message.draft;
-    pendingDraft = null;
+    togglesInFlight = Math.max(0, togglesInFlight - 1);
+    if (togglesInFlight === 0) pendingDraft = null;
     renderGrid();
   }
 
@@ -115,7 +120,7 @@
     if (!myTurn()) return;
     const draft = new Set(pendingDraft || state.draft);
     if (draft.has(id)) draft.delete(id); else draft.add(id);
-    if (send({ type: "toggle", tangram: id })) { pendingDraft = Array.from(draft); renderGrid(); }
+    if (send({ type: "toggle", tangram: id })) { pendingDraft = Array.from(draft); togglesInFlight += 1; renderGrid(); }
   }
 
   function renderHistory() {
