@@ -36,19 +36,26 @@ def live_game(policy: str) -> tuple[Game, Worker]:
     study = Study.objects.create(name=f"live-{policy[:20]}")
     round_ = Round.objects.create(study=study, index=0)
     system = System.objects.create(round=round_, name="B-FFT", policy_checkpoint=policy)
-    speaker = get_or_create_worker(Worker.Platform.LOCAL, "speaker-1")
+    return start_model_game(system, NAMES)
+
+
+def start_model_game(system: System, names: list[str], external_id: str = "g1"):
+    """Start a game of ``system`` (listener order = ``names`` reversed, targets the first
+    three); returns the game and its speaker."""
+    study = system.round.study
+    speaker = get_or_create_worker(Worker.Platform.LOCAL, f"speaker-{external_id}")
     with transaction.atomic():
         game = Game.objects.create(
             study=study,
-            round=round_,
+            round=system.round,
             system=system,
             config=GameConfig.objects.create(
                 study=study,
-                speaker_order=NAMES,
-                listener_order=list(reversed(NAMES)),
-                targets=NAMES[:3],
+                speaker_order=names,
+                listener_order=list(reversed(names)),
+                targets=names[:3],
             ),
-            external_id="g1",
+            external_id=external_id,
             speaker=speaker,
         )
         engine.start_game(game, engine.clock.now())

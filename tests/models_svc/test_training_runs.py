@@ -10,9 +10,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from games.importing import import_games_file
-from games.live import engine
-from games.models import FeedbackLabel, Game, GameConfig, Round, Study, System, Tangram, Turn
-from games.workers import get_or_create_worker
+from games.models import FeedbackLabel, Round, Study, System, Tangram, Turn
 from models_svc.models import ModelCheckpoint, TrainingManifest, TrainingRun
 from models_svc.services import decode_study
 from models_svc.training.manifests import build_seed_manifest, build_training_manifest
@@ -245,34 +243,12 @@ def _wait(condition, timeout: float):
 
 
 def _play_one_turn(system: System) -> Turn:
-    from games.live import notify
+    from .test_celery_tasks import play_turn, start_model_game
 
     for name in NAMES:
         Tangram.objects.get_or_create(name=name, defaults={"split": "train"})
-    speaker = get_or_create_worker("local", "speaker-trained")
-    study = system.round.study
-    with transaction.atomic():
-        game = Game.objects.create(
-            study=study,
-            round=system.round,
-            system=system,
-            config=GameConfig.objects.create(
-                study=study,
-                speaker_order=NAMES,
-                listener_order=list(reversed(NAMES)),
-                targets=NAMES[:3],
-            ),
-            external_id="after-training",
-            speaker=speaker,
-        )
-        engine.start_game(game, engine.clock.now())
-    change = engine.submit_utterance(game.pk, speaker.pk, "pick A")
-    notify.send_followups(change)
-    _wait(
-        lambda: Turn.objects.filter(game=game, index=0, selection_after__isnull=False).exists(),
-        timeout=120,
-    )
-    return Turn.objects.get(game=game, index=0)
+    game, speaker = start_model_game(system, NAMES, "after-training")
+    return play_turn(game, speaker, "pick A")
 
 
 def test_round_exists_guard_is_per_study():
