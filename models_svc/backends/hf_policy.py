@@ -12,6 +12,8 @@ probability with which the action was sampled, the p_t that training's importanc
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -87,10 +89,14 @@ class HFPolicy:
         self.name = name
         self.format = get_format(prompt_format)
         processor = loaded.processor
-        if processor is not None and self.format.image_splitting is not None:
+        splitting = self.format.image_splitting
+        if processor is not None and splitting is not None:
             # The processor writes one or five image-token runs per image from this attribute,
-            # so the format sets it rather than passing a per-call option.
-            processor.image_processor.do_image_splitting = self.format.image_splitting
+            # so the format sets it (on a copy: policies of other formats may share the model).
+            processor = copy.copy(processor)
+            processor.image_processor = copy.copy(processor.image_processor)
+            processor.image_processor.do_image_splitting = splitting
+            self.loaded = dataclasses.replace(loaded, processor=processor)
         self.version = f"{fingerprint_}-{self.format.tag}"
         self.temperature = temperature
         tokenizer = self.loaded.tokenizer

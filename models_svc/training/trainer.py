@@ -183,7 +183,8 @@ def plan(job: TrainingJob, seed: int, items: Sequence[Item]) -> list[list[list[l
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        # NCCL reduces only CUDA tensors; the step loss and KTO's KL sums are CPU tensors.
+        dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 

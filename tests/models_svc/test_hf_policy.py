@@ -189,3 +189,17 @@ def test_cached_image_features_match_the_processor_path(policy, tangram_images):
         decision = policy.act([item])[0]
         assert plain.act([item])[0].action == decision.action
         assert plain.score(item, decision.action) == pytest.approx(decision.probability, rel=1e-4)
+
+
+def test_a_format_sets_image_splitting_on_its_own_processor_copy(tiny_idefics2):
+    from models_svc.backends.hf_common import load_model
+    from models_svc.backends.hf_policy import HFPolicy
+
+    loaded = load_model(tiny_idefics2, what="test", device="cpu", need_images=True)
+    loaded.processor.image_processor.do_image_splitting = True  # as IDEFICS2-8B ships
+    released = HFPolicy.from_loaded(loaded, "x", "x", prompt_format="respect-2024")
+    platform = HFPolicy.from_loaded(loaded, "x", "x", prompt_format="platform-p1")
+    assert released.loaded.processor.image_processor.do_image_splitting is False
+    assert platform.loaded.processor.image_processor.do_image_splitting is True
+    assert loaded.processor.image_processor.do_image_splitting is True
+    assert released.loaded.model is loaded.model
