@@ -9,6 +9,7 @@ model listeners answering on the ``gpu`` queue (``games.sim.driver``).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from games.workers import get_or_create_worker
 from .models import TrainingRun
 from .selectors import tangram_image_path
 from .services import decode_study
+from .training.manifests import build_seed_manifest
 from .training.runs import finished_run, launch_training_run, open_next_round
 from .training.selectors import TrainingError, decoder_kind
 
@@ -36,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 SIMULATED_TURN_SECONDS = 900
+# Simulated games draw from one split, so that human-listener (oracle) games qualify as D₀.
+SIMULATED_SPLIT = "train"
 
 
 @dataclass
@@ -50,6 +54,8 @@ class SimulationPlan:
     seed: int = 0
     training: dict = field(default_factory=dict)
     concurrency: int = 8
+    context_size: int = 10
+    targets: tuple[int, int] = (3, 5)
 
     def speakers(self) -> Population:
         return Population(**self.population)
@@ -64,7 +70,7 @@ def prepare_study(plan: SimulationPlan) -> Study:
         if not study.simulated:
             raise ValueError(f"study {plan.name!r} exists and is not a simulated study")
         stored = dict(study.simulation.get("plan", {}))
-        mine = asdict(plan)
+        mine = json.loads(json.dumps(asdict(plan)))  # as stored: tuples become lists
         if {k: stored.get(k) for k in mine if k != "rounds"} != {
             k: v for k, v in mine.items() if k != "rounds"
         }:
@@ -75,7 +81,7 @@ def prepare_study(plan: SimulationPlan) -> Study:
         study.simulation = {**study.simulation, "plan": mine}
         study.save(update_fields=["simulation"])
         return study
-    _ensure_tangrams(Study().context_size)
+    _ensure_tangrams(plan.context_size)
     with transaction.atomic():
         study = Study.objects.create(
             name=plan.name,
@@ -85,6 +91,9 @@ def prepare_study(plan: SimulationPlan) -> Study:
             # turns out (idle speakers are simulated on the engine's clock instead).
             speaker_seconds=SIMULATED_TURN_SECONDS,
             listener_seconds=SIMULATED_TURN_SECONDS,
+            context_size=plan.context_size,
+            min_targets=plan.targets[0],
+            max_targets=plan.targets[1],
             simulation={"plan": asdict(plan), "population": plan.speakers().as_dict()},
         )
         round_zero = Round.objects.create(study=study, index=0, notes="simulated")
@@ -105,7 +114,7 @@ def _ensure_tangrams(size: int) -> None:
 
 
 def _image_pool() -> list[str]:
-    tangrams = Tangram.objects.filter(split__in=("train", "test")).order_by("name")
+    tangrams = Tangram.objects.filter(split=SIMULATED_SPLIT).order_by("name")
     return [t.name for t in tangrams if tangram_image_path(t, t.name)]
 
 
@@ -251,6 +260,9 @@ def simulate(plan: SimulationPlan, progress: Progress) -> Study:
         round_ = Round.objects.get(study=study, index=index)
         play_round(round_, plan, progress)
         decode_round(study, round_, plan)
+        if index == 0 and System.HUMAN in plan.systems:
+            build_seed_manifest(study, 0, split=SIMULATED_SPLIT)
+            progress("round 0: seed set D₀ built from the human-listener (oracle) games")
         if index + 1 == plan.rounds:
             break
         train_round(study, round_, plan, progress)

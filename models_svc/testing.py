@@ -130,8 +130,21 @@ def full_size_idefics2_config(vocab_size: int = 32003, image_token_id: int = 320
     )
 
 
-def tiny_idefics2(path: str | Path, *, seed: int = 0, image_size: int = 28) -> Path:
-    """A tiny IDEFICS2-architecture image-text-to-text model with its processor."""
+def tiny_idefics2(
+    path: str | Path,
+    *,
+    seed: int = 0,
+    image_size: int = 28,
+    hidden_size: int = 32,
+    attention_scale: float = 1.0,
+) -> Path:
+    """A tiny IDEFICS2-architecture image-text-to-text model with its processor.
+
+    ``attention_scale`` multiplies the text model's query and key projections after the weights
+    are spread: at 1 the random attention is sharp (outputs differ clearly between inputs, what
+    the policy tests want) but LoRA cannot learn to copy a letter from the utterance into the
+    answer; ``learnable_tiny_idefics2`` uses a wider, gentler model that can.
+    """
     import torch
     from transformers import (
         Idefics2ForConditionalGeneration,
@@ -154,8 +167,8 @@ def tiny_idefics2(path: str | Path, *, seed: int = 0, image_size: int = 28) -> P
     tokenizer = processor.tokenizer
     config = idefics2_config(
         text={
-            "hidden_size": 32,
-            "intermediate_size": 64,
+            "hidden_size": hidden_size,
+            "intermediate_size": 2 * hidden_size,
             "num_hidden_layers": 2,
             "num_attention_heads": 4,
             "num_key_value_heads": 2,
@@ -171,7 +184,7 @@ def tiny_idefics2(path: str | Path, *, seed: int = 0, image_size: int = 28) -> P
         },
         perceiver={
             "hidden_act": "silu",
-            "hidden_size": 32,
+            "hidden_size": hidden_size,
             "rms_norm_eps": 1e-6,
             "resampler_n_latents": 4,
             "resampler_depth": 1,
@@ -187,10 +200,21 @@ def tiny_idefics2(path: str | Path, *, seed: int = 0, image_size: int = 28) -> P
     )
     model = Idefics2ForConditionalGeneration(config)
     _spread_weights(model)
+    if attention_scale != 1.0:
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if "text_model" in name and ("q_proj" in name or "k_proj" in name):
+                    parameter.mul_(attention_scale)
     path = Path(path)
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path
+
+
+def learnable_tiny_idefics2(path: str | Path, *, seed: int = 0) -> Path:
+    """The tiny IDEFICS2 that LoRA can teach the letters round (64 wide, query/key projections
+    at a quarter): what ``make_tiny_checkpoint`` writes, so the laptop loop can show learning."""
+    return tiny_idefics2(path, seed=seed, hidden_size=64, attention_scale=0.25)
 
 
 def tiny_hf_clip(path: str | Path, *, seed: int = 0, image_size: int = 32) -> Path:

@@ -82,6 +82,23 @@ OBJECTIVE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Named sets of overrides. ``tiny`` is what teaches a tiny random checkpoint
+# (``make_tiny_checkpoint``) the letters round of a simulated study in a few epochs on a CPU; the
+# letters speakers name letters, so the images must keep their order (no permutations).
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "tiny": {
+        "learning_rate": 5e-3,
+        "lora_r": 32,
+        "lora_alpha": 32,
+        "lora_dropout": 0.0,
+        "augment_permutations": False,
+        "effective_batch": 8,
+        "warmup_steps": 10,
+    },
+}
+
+
 def training_config(objective: str, *layers: dict[str, Any] | None) -> TrainingConfig:
     """The config of ``objective``: paper defaults, then each layer of overrides in order.
 

@@ -104,3 +104,35 @@ def test_dashboard_marks_a_simulated_study_and_plans_its_cost(celery_worker, set
         (0, "B-FFT", "CONTROL")
     ]
     assert power[0]["observed_games"] == [3, 3]
+
+
+@pytest.mark.ml
+def test_learning_shows_b_fft_rises_over_three_rounds_and_control_stays(
+    celery_worker, settings, tmp_path
+):
+    """Letters speakers, a tiny random policy, oracle human listeners as D₀: the loop (play →
+    decode → train → next round) must make B-FFT succeed more, with non-overlapping intervals."""
+    from models_svc.registry import clear_cache
+    from models_svc.testing import learnable_tiny_idefics2
+
+    settings.PLAY_DEADLINE_TASKS = False
+    settings.TRAINING_DIR = tmp_path / "training"
+    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu"}
+    clear_cache()
+    policy = learnable_tiny_idefics2(tmp_path / "tiny")
+    out = io.StringIO()
+    call_command(
+        "simulate_study",
+        *("--name", "learning", "--policy", f"hf:{policy}", "--no-worker", "--json"),
+        *("--rounds", "3", "--games-per-system", "30", "--systems", "B-FFT,CONTROL,HH"),
+        *("--speakers", "letters", "--context-size", "5", "--targets", "2-3"),
+        *("--epochs", "8", "--training-preset", "tiny", "--concurrency", "4"),
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    rows = {(r["round"], r["system"]): r for r in json.loads(out.getvalue())["rows"]}
+    first, last = rows[(0, "B-FFT")]["success_rate"], rows[(2, "B-FFT")]["success_rate"]
+    assert last["value"] > first["value"] and last["ci"][0] > first["ci"][1], (first, last)
+    control = rows[(0, "CONTROL")]["success_rate"], rows[(2, "CONTROL")]["success_rate"]
+    assert control[1]["ci"][0] <= control[0]["ci"][1], control  # CONTROL's intervals overlap
+    assert rows[(0, "B-FFT")]["training_examples"] > 0 and rows[(1, "B-FFT")]["training_examples"]

@@ -206,77 +206,13 @@ def _gradients(model, losses) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def letters_model(tmp_path_factory):
-    """A tiny IDEFICS2 as ``models_svc.testing.tiny_idefics2`` builds it, but with a 64-wide text
-    model and gentler query/key projections (std 0.5/√fan-in instead of 2/√fan-in).
+    """The tiny IDEFICS2 ``make_tiny_checkpoint`` writes: 64 wide, gentler query/key projections.
 
     On the fixture model (32 wide, very sharp random attention) no tuning taught LoRA the copy in
     the time a test has: the answer's attention sits on random tokens and barely moves."""
-    from transformers import (
-        Idefics2ForConditionalGeneration,
-        Idefics2ImageProcessor,
-        Idefics2Processor,
-    )
+    from models_svc.testing import learnable_tiny_idefics2
 
-    from models_svc.testing import (
-        IDEFICS2_CHAT_TEMPLATE,
-        _spread_weights,
-        build_tokenizer,
-        idefics2_config,
-    )
-
-    torch.manual_seed(0)
-    processor = Idefics2Processor(
-        image_processor=Idefics2ImageProcessor(
-            do_image_splitting=False, size={"longest_edge": 28, "shortest_edge": 14}
-        ),
-        tokenizer=build_tokenizer(),
-        image_seq_len=4,
-        chat_template=IDEFICS2_CHAT_TEMPLATE,
-    )
-    tokenizer = processor.tokenizer
-    config = idefics2_config(
-        text={
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 4096,
-        },
-        vision={
-            "hidden_size": 16,
-            "intermediate_size": 32,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": 28,
-            "patch_size": 14,
-        },
-        perceiver={
-            "hidden_act": "silu",
-            "hidden_size": 64,
-            "rms_norm_eps": 1e-6,
-            "resampler_n_latents": 4,
-            "resampler_depth": 1,
-            "resampler_n_heads": 2,
-            "resampler_head_dim": 8,
-            "num_key_value_heads": 1,
-        },
-        vocab_size=len(tokenizer),
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    model = Idefics2ForConditionalGeneration(config)
-    _spread_weights(model)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "text_model" in name and ("q_proj" in name or "k_proj" in name):
-                parameter.mul_(0.25)
-    path = tmp_path_factory.mktemp("letters-model")
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
-    return str(path)
+    return str(learnable_tiny_idefics2(tmp_path_factory.mktemp("letters-model")))
 
 
 def test_fft_learns_the_letters_round_and_the_selected_adapter_reproduces_it(

@@ -35,16 +35,29 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=5, help="training epochs per round")
         parser.add_argument("--training-seeds", type=int, default=1)
         parser.add_argument(
+            "--training-preset",
+            choices=["paper", "tiny"],
+            default="paper",
+            help="tiny: the settings that teach a make_tiny_checkpoint policy on a CPU",
+        )
+        parser.add_argument(
             "--set", action="append", default=[], metavar="NAME=VALUE", help="training setting"
         )
         parser.add_argument("--concurrency", type=int, default=8, help="games played at once")
+        parser.add_argument("--context-size", type=int, default=10, help="images per game")
+        parser.add_argument("--targets", default="3-5", help="targets per game, MIN-MAX")
         parser.add_argument("--no-worker", action="store_true", help="use running gpu workers")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
         from models_svc.simulation import SimulationPlan, simulate
+        from models_svc.training.config import PRESETS
 
-        training = {"epochs": options["epochs"], "seeds": options["training_seeds"]}
+        training = {
+            **PRESETS[options["training_preset"]],
+            "epochs": options["epochs"],
+            "seeds": options["training_seeds"],
+        }
         for item in options["set"]:
             name, sep, value = item.partition("=")
             if not sep:
@@ -61,6 +74,8 @@ class Command(BaseCommand):
             seed=options["seed"],
             training=training,
             concurrency=options["concurrency"],
+            context_size=options["context_size"],
+            targets=_targets(options["targets"]),
         )
         worker = None if options["no_worker"] else self._start_worker()
         started = time.monotonic()
@@ -135,6 +150,14 @@ class Command(BaseCommand):
             }
             for row in metrics["rows"]
         ]
+
+
+def _targets(text: str) -> tuple[int, int]:
+    low, sep, high = text.partition("-")
+    try:
+        return (int(low), int(high or low))
+    except ValueError:
+        raise CommandError(f"--targets {text!r}: write MIN-MAX, e.g. 3-5") from None
 
 
 def _number(value) -> str:
