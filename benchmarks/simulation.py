@@ -93,6 +93,10 @@ def main() -> None:
             "letters",
             "--games-per-system",
             "60",
+            "--epochs",
+            "8",
+            "--training-preset",
+            "tiny",
         )
 
 
