@@ -64,7 +64,10 @@ class SimulationPlan:
 def prepare_study(plan: SimulationPlan) -> Study:
     """The simulated study of ``plan.name`` with its round 0, created if missing. An existing
     study must be simulated and have been started with the same plan (it is resumed)."""
-    Population(**plan.population)
+    try:
+        Population(**plan.population)
+    except TypeError as error:
+        raise ValueError(f"unknown speaker parameter in the population: {error}") from error
     study = Study.objects.filter(name=plan.name).first()
     if study is not None:
         if not study.simulated:

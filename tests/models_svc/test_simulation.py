@@ -136,3 +136,17 @@ def test_learning_shows_b_fft_rises_over_three_rounds_and_control_stays(
     control = rows[(0, "CONTROL")]["success_rate"], rows[(2, "CONTROL")]["success_rate"]
     assert control[1]["ci"][0] <= control[0]["ci"][1], control  # CONTROL's intervals overlap
     assert rows[(0, "B-FFT")]["training_examples"] > 0 and rows[(1, "B-FFT")]["training_examples"]
+
+
+@pytest.mark.django_db
+def test_population_parameters_are_checked_before_anything_is_created():
+    from django.core.management.base import CommandError
+
+    base = ("simulate_study", "--name", "bad", "--policy", "random", "--no-worker")
+    with pytest.raises(CommandError, match="unknown speaker parameter"):
+        call_command(*base, "--population", '{"wings": 1}')
+    with pytest.raises(CommandError, match="approve is a probability"):
+        call_command(*base, "--population", '{"approve": 2}')
+    with pytest.raises(CommandError, match="--population is not JSON"):
+        call_command(*base, "--population", "{approve")
+    assert not Study.objects.filter(name="bad").exists()

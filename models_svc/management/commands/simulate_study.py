@@ -30,6 +30,12 @@ class Command(BaseCommand):
         parser.add_argument("--systems", default="B-FFT,CONTROL")
         parser.add_argument("--speakers", choices=["letters", "names", "mixed"], default="names")
         parser.add_argument("--policy", required=True, help="hf:PATH[+lora:PATH] of round 0")
+        parser.add_argument(
+            "--population",
+            default="{}",
+            help='speaker parameters as JSON, e.g. \'{"approve": 0.4, "typo": 0.1, "idle": 0.02}\' '
+            "(games.sim.speaker.Population)",
+        )
         parser.add_argument("--decoder", default="lexicon")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--epochs", type=int, default=5, help="training epochs per round")
@@ -69,7 +75,7 @@ class Command(BaseCommand):
             games_per_system=options["games"],
             systems=[s.strip() for s in options["systems"].split(",") if s.strip()],
             policy=options["policy"],
-            population={"refer": options["speakers"], "seed": options["seed"]},
+            population=_population(options),
             decoder=options["decoder"],
             seed=options["seed"],
             training=training,
@@ -150,6 +156,16 @@ class Command(BaseCommand):
             }
             for row in metrics["rows"]
         ]
+
+
+def _population(options) -> dict:
+    try:
+        extra = json.loads(options["population"])
+    except ValueError as exc:
+        raise CommandError(f"--population is not JSON: {exc}") from exc
+    if not isinstance(extra, dict):
+        raise CommandError("--population must be a JSON object of speaker parameters")
+    return {**extra, "refer": options["speakers"], "seed": options["seed"]}
 
 
 def _targets(text: str) -> tuple[int, int]:
