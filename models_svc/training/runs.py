@@ -23,7 +23,7 @@ from games.models import Round, Study, System
 from ..models import ModelCheckpoint, TrainingManifest, TrainingRun
 from ..registry import parse_spec
 from ..selectors import image_paths
-from .config import training_config
+from .config import PROBABILITY_NEEDED, training_config
 from .manifests import build_training_manifest, build_validation_manifest
 from .selectors import (
     TrainingError,
@@ -34,8 +34,6 @@ from .selectors import (
 )
 
 logger = logging.getLogger(__name__)
-
-PROBABILITY_NEEDED = {"fft": (), "rl": ("negative",), "kto": ("positive", "negative")}
 
 
 def base_checkpoint(system: System, base: str = "") -> tuple[str, str]:

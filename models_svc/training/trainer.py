@@ -34,7 +34,7 @@ from ..action_space import valid_actions
 from ..backends.hf_common import LoadedModel, load_model
 from ..backends.hf_policy import HFPolicy
 from ..interfaces import CheckpointError
-from .config import TrainingConfig
+from .config import PROBABILITY_NEEDED, TrainingConfig
 from .examples import Example, permuted
 from .objectives import (
     constrained_log_prob,
@@ -122,9 +122,7 @@ def objective_examples(job: TrainingJob, seed: int) -> list[Example]:
 
 def check_probabilities(job: TrainingJob) -> None:
     """RL needs p_t for its negative examples, KTO for all: refuse naming the turns without."""
-    if job.config.objective == "fft":
-        return
-    needs = {"rl": ("negative",), "kto": ("positive", "negative")}[job.config.objective]
+    needs = PROBABILITY_NEEDED[job.config.objective]
     missing = [e.key for e in job.train if e.label in needs and e.probability is None]
     if missing:
         raise ValueError(
