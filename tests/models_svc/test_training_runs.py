@@ -126,6 +126,18 @@ def test_bad_input_is_refused_by_name_and_writes_nothing(tmp_path):
     decode_study(lonely.round.study, decoder_spec="lexicon", kind="binary")
     with pytest.raises(TrainingError, match="is empty: 1 empty action, 1 no follow up"):
         build_training_manifest(lonely.round.study, 0, "B-FFT")
+    with pytest.raises(CommandError, match="--set 'epochs': write NAME=VALUE"):
+        call_command(
+            "train_policy",
+            "--study",
+            study.name,
+            "--round",
+            "0",
+            "--system",
+            "B-FFT",
+            "--set",
+            "epochs",
+        )
     with pytest.raises(CommandError, match="no study named 'nope'"):
         call_command("train_policy", "--study", "nope", "--round", "0", "--system", "B-FFT")
 

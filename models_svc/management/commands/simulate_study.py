@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from ._study import settings_from
+
 
 class Command(BaseCommand):
     help = (
@@ -64,11 +66,7 @@ class Command(BaseCommand):
             "epochs": options["epochs"],
             "seeds": options["training_seeds"],
         }
-        for item in options["set"]:
-            name, sep, value = item.partition("=")
-            if not sep:
-                raise CommandError(f"--set {item!r}: write NAME=VALUE")
-            training[name.strip()] = value.strip()
+        training |= settings_from(options["set"])
         plan = SimulationPlan(
             name=options["name"],
             rounds=options["rounds"],

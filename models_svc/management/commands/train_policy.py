@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ._study import study_named
+from ._study import settings_from, study_named
 
 
 class Command(BaseCommand):
@@ -38,12 +38,7 @@ class Command(BaseCommand):
         from models_svc.training.runs import TrainingError, launch_training_run
 
         study = study_named(options["study"])
-        overrides: dict = {}
-        for item in options["set"]:
-            name, sep, value = item.partition("=")
-            if not sep:
-                raise CommandError(f"--set {item!r}: write NAME=VALUE")
-            overrides[name.strip()] = value.strip()
+        overrides: dict = settings_from(options["set"])
         for name in ("epochs", "seeds"):
             if options[name] is not None:
                 overrides[name] = options[name]
