@@ -133,13 +133,12 @@ class LabelSource:
 
 
 def _latest_version(turn_ids: Sequence[int], decoder: str, kind: str) -> str | None:
-    latest = (
+    return (
         FeedbackLabel.objects.filter(turn_id__in=turn_ids, decoder=decoder, kind=kind)
         .order_by("-created_at", "-pk")
         .values_list("model_version", flat=True)
         .first()
     )
-    return latest
 
 
 @dataclass
