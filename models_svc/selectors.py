@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from games.actions import selection_state_text, tangrams_to_letters
+from games.actions import tangrams_to_letters
 from games.models import Game, Tangram, Turn
 
 from .interfaces import FeedbackContext, PastTurn, PolicyInput
@@ -76,10 +76,6 @@ def policy_input_for_turn(game_id: int, turn_index: int) -> PolicyInput:
         image_paths=image_paths(listener_order),
         seed=f"{game.external_id}:{game.config.seed}:{turn_index}",
     )
-
-
-def state_text(listener_order: Sequence[str], selection: Sequence[str]) -> str:
-    return selection_state_text(listener_order, selection)
 
 
 @dataclass(frozen=True)

@@ -231,3 +231,20 @@ def test_a_message_after_the_deadline_applies_the_timeout_first(clock):
     assert (game.outcome, game.turns.get().utterance) == ("idle", "")
     assert GameEvent.objects.filter(game=game, kind="timeout").count() == 1
     assert not GameEarning.objects.filter(worker=speaker).exists()
+
+
+def test_play_sweep_ends_only_the_games_past_their_deadline(clock):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    game, _, _ = start(clock=clock)
+    clock.advance(32)
+    output = StringIO()
+    call_command("play_sweep", stdout=output)
+    assert output.getvalue().strip() == "1 overdue games handled"
+    game.refresh_from_db()
+    assert (game.outcome, game.end_reason) == ("idle", "speaker idled")
+    output = StringIO()
+    call_command("play_sweep", stdout=output)
+    assert output.getvalue().strip() == "0 overdue games handled"
