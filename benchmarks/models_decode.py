@@ -38,7 +38,7 @@ def full_size_loaded(device: str, layers: int | None = None, vision_layers: int 
     from transformers import Idefics2ForConditionalGeneration
 
     from models_svc.backends.hf_common import LoadedModel
-    from models_svc.testing import benchmark_processor, full_size_idefics2_config
+    from models_svc.tiny_models import benchmark_processor, full_size_idefics2_config
 
     processor = benchmark_processor()
     tokenizer = processor.tokenizer
@@ -94,7 +94,7 @@ def main() -> None:
     else:
         path = args.model
         if path is None:
-            from models_svc.testing import tiny_idefics2
+            from models_svc.tiny_models import tiny_idefics2
 
             path = str(tiny_idefics2(Path(tempfile.mkdtemp()) / "tiny"))
             label = "tiny random IDEFICS2-architecture model"

@@ -37,7 +37,7 @@ from models_common import ACTIONS, percentile, utterance  # noqa: E402
 
 def game_inputs(games: int, history: int, image_dir: Path, round_index: int):
     from models_svc.interfaces import PastTurn, PolicyInput
-    from models_svc.testing import write_tangram_pngs
+    from models_svc.tiny_models import write_tangram_pngs
 
     items = []
     for game in range(games):
@@ -116,7 +116,7 @@ def main() -> None:
     else:
         path = args.model
         if path is None:
-            from models_svc.testing import tiny_idefics2
+            from models_svc.tiny_models import tiny_idefics2
 
             path = str(tiny_idefics2(Path(tempfile.mkdtemp()) / "tiny"))
             label = "tiny random IDEFICS2-architecture model"

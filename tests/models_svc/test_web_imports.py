@@ -24,7 +24,7 @@ from django.contrib import admin
 admin.autodiscover()
 WORKER_ONLY = (
     "models_svc.backends",
-    "models_svc.testing",
+    "models_svc.tiny_models",
     "models_svc.training.trainer",
     "models_svc.training.packing",
     "models_svc.training.objectives",
