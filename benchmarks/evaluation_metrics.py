@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
+import harness  # noqa: E402, F401  (puts the repository on sys.path)
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluation.stats import study as engine  # noqa: E402
 from evaluation.stats.bootstrap import DEFAULT_RESAMPLES  # noqa: E402

@@ -50,9 +50,3 @@ def feedback_contexts(count: int, seed: int = 0):
         )
         for i in range(count)
     ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
-    return ordered[index]

@@ -22,17 +22,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from models_common import ACTIONS, percentile, utterance  # noqa: E402
+from harness import percentile  # noqa: E402
+from models_common import ACTIONS, utterance  # noqa: E402
 
 
 def game_inputs(games: int, history: int, image_dir: Path, round_index: int):

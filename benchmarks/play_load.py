@@ -51,37 +51,11 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT, free_port, percentile, scratch_database
+
 HEARTBEAT_SECONDS = 5.0
-sys.path.insert(0, str(ROOT))
-
-
-def bench_database_url(base: str) -> str:
-    url = urlparse(base)
-    name = url.path.lstrip("/") + "_playbench"
-    return urlunparse(url._replace(path="/" + name))
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    admin = urlunparse(parsed._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (parsed.path.lstrip("/"),)
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{parsed.path.lstrip("/")}"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def setup(games: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
@@ -248,14 +222,6 @@ async def player(
                 )
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
 def report(name: str, values: list[float]) -> str:
     if not values:
         return f"{name:<28} n=0"
@@ -411,8 +377,7 @@ def main() -> None:
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres") or not os.environ.get("REDIS_URL"):
         sys.exit("set DATABASE_URL (PostgreSQL) and REDIS_URL: the load test runs on real services")
-    db_url = bench_database_url(base)
-    ensure_database(db_url)
+    db_url = scratch_database(base, "_playbench", fresh=False)
     os.environ["DATABASE_URL"] = db_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.pop("TEST_DB_SUFFIX", None)

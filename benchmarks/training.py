@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+import harness  # noqa: E402, F401  (puts the repository on sys.path)
 from models_common import utterance  # noqa: E402
 
 LETTERS = "ABCDEFGHIJ"
