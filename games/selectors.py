@@ -28,14 +28,10 @@ def rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-# --- studies -----------------------------------------------------------------------------------
+class GameRates:
+    """Success rate and turns per game of a tally with ``games``, ``ended``, ``successful`` and
+    ``turns`` counts."""
 
-
-@dataclass(frozen=True)
-class StudySummary:
-    study: Study
-    rounds: int
-    systems: int
     games: int
     ended: int
     successful: int
@@ -49,6 +45,20 @@ class StudySummary:
     @property
     def turns_per_game(self) -> float | None:
         return rate(self.turns, self.games)
+
+
+# --- studies -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudySummary(GameRates):
+    study: Study
+    rounds: int
+    systems: int
+    games: int
+    ended: int
+    successful: int
+    turns: int
 
 
 def study_summaries() -> list[StudySummary]:
@@ -135,21 +145,13 @@ def study_games(study: Study, filters: GameFilters = GameFilters()) -> QuerySet[
 
 
 @dataclass(frozen=True)
-class GroupCounts:
+class GroupCounts(GameRates):
     round_index: int | None
     system: str
     games: int
     ended: int
     successful: int
     turns: int
-
-    @property
-    def success_rate(self) -> float | None:
-        return rate(self.successful, self.ended)
-
-    @property
-    def turns_per_game(self) -> float | None:
-        return rate(self.turns, self.games)
 
 
 def game_counts(games: QuerySet[Game]) -> tuple[GroupCounts, list[GroupCounts]]:
