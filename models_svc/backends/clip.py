@@ -19,6 +19,7 @@ from games.actions import Action, context_letters, format_action
 from ..checkpoints import fingerprint, inspect_checkpoint
 from ..interfaces import CheckpointError, PolicyDecision, PolicyInput
 from .hf_common import resolve_device
+from .images import tangram_on_white
 
 
 class ClipModel:
@@ -66,15 +67,6 @@ class ClipModel:
         self.flavour = "open_clip"
         self.logit_scale = float(model.logit_scale.detach().exp())
 
-    @staticmethod
-    def _open_image(path: str):
-        from PIL import Image
-
-        with Image.open(path) as image:
-            rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-
     def _features(self, output) -> torch.Tensor:
         """Projected embeddings whether a model returns a tensor or a pooled-output object."""
         if isinstance(output, torch.Tensor):
@@ -87,7 +79,7 @@ class ClipModel:
         with self._lock, torch.inference_mode():
             for start in range(0, len(missing), batch_size):
                 chunk = missing[start : start + batch_size]
-                images = [self._open_image(p) for p in chunk]
+                images = [tangram_on_white(p) for p in chunk]
                 if self.flavour == "hf":
                     pixels = self.processor(images=images, return_tensors="pt")["pixel_values"]
                     features = self._features(

@@ -26,6 +26,7 @@ from ..checkpoints import fingerprint
 from ..interfaces import CheckpointError, PolicyDecision, PolicyInput
 from ..prompt_formats import DEFAULT_FORMAT, get_format
 from .hf_common import LoadedModel, chat_text, load_model, stop_token_ids
+from .images import tangram_on_white
 
 logger = logging.getLogger(__name__)
 
@@ -258,10 +259,7 @@ class HFPolicy:
         """The image file on white (transparent tangrams), resized as the format says."""
         from PIL import Image
 
-        with Image.open(path) as image:
-            rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        rgb = Image.alpha_composite(background, rgba).convert("RGB")
+        rgb = tangram_on_white(path)
         side = self.format.image_size
         return rgb.resize((side, side), Image.Resampling.BICUBIC) if side else rgb
 
