@@ -1,11 +1,12 @@
 """Inter-annotator agreement on turns annotated by several workers (pure; no ORM).
 
 An *item* is one turn; each rating is one worker's answer. Three dimensions, as in the paper's
-appendix A.2 and DESIGN.md: correctness (whether the worker's a* equals the listener's action),
-the exact action a*, and satisfaction (turns with a follow-up only). For each: percent of items
-on which all raters agree, Fleiss' κ (statsmodels; items with the most common number of raters,
-since it needs a fixed count) and Krippendorff's α (nominal; any number of raters per item);
-and Cohen's κ for every pair of raters who rated common items.
+appendix A.2 and docs/metrics.md ("Agreement between annotators"): correctness (whether the
+worker's a* equals the listener's action), the exact action a*, and satisfaction (turns with a
+follow-up only). For each: percent of items on which all raters agree, Fleiss' κ (statsmodels;
+items with the most common number of raters, since it needs a fixed count) and Krippendorff's α
+(nominal; any number of raters per item); and Cohen's κ for every pair of raters who rated
+common items.
 """
 
 from __future__ import annotations

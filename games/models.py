@@ -85,7 +85,7 @@ class Study(models.Model):
         max_digits=8,
         decimal_places=2,
         default=Decimal("0.00"),
-        help_text="Paid per correct click (DESIGN.md's click accuracy) to each human player.",
+        help_text="Paid per correct click (as click accuracy counts them) to each human player.",
     )
 
     class Meta:
