@@ -2,9 +2,11 @@
 
 Every repository path the docs mention (``games/models.py``, ``tests/evaluation/test_stats_*.py``)
 must exist; a path followed by ``:name`` (``games/actions.py:parse_action``,
-``models_svc/prompt_formats.py:PromptFormat.policy_messages``) must define that name; every
-relative Markdown link must reach a file, and its ``#anchor`` a heading of that file. So a
-renamed module or function breaks this test instead of silently leaving the docs wrong.
+``models_svc/prompt_formats.py:PromptFormat.policy_messages``) must define that name; so must a
+dotted name of the project's packages in backticks (``models_svc.tasks.listener_act``,
+``config.asgi:application``); every relative Markdown link must reach a file, and its
+``#anchor`` a heading of that file. So a renamed module or function breaks this test instead of
+silently leaving the docs wrong.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ EXTENSIONS = "py|md|html|js|css|toml|json|txt|pkl"
 PATH_REFERENCE = re.compile(
     rf"(?<![\w./*-])((?:[\w.*-]+/)+[\w.*-]+\.(?:{EXTENSIONS}))(?::([A-Za-z_][\w.]*))?(?![\w/])"
 )
+PACKAGES = ("games", "annotation", "evaluation", "models_svc", "config")
+DOTTED_REFERENCE = re.compile(rf"`((?:{'|'.join(PACKAGES)})(?:\.\w+)+)(?::(\w+))?`")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 URL = re.compile(r"[a-z]+://\S+")
 SKIPPED_DIRECTORIES = {".git", ".venv", "var", "media", "staticfiles", "node_modules", "build"}
@@ -82,6 +86,33 @@ def path_problems(text: str, root: Path) -> list[str]:
     return problems
 
 
+def module_file(root: Path, parts: list[str]) -> tuple[Path, int] | None:
+    """The file of the longest module prefix of ``parts`` and that prefix's length, if any."""
+    for cut in range(len(parts), 0, -1):
+        base = root.joinpath(*parts[:cut])
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate, cut
+    return None
+
+
+def dotted_problems(text: str, root: Path) -> list[str]:
+    """Project names in backticks (``pkg.module.name``, ``pkg.module:name``) that do not exist."""
+    problems = []
+    for match in DOTTED_REFERENCE.finditer(text):
+        parts, attribute = match.group(1).split("."), match.group(2)
+        found = module_file(root, parts)
+        if found is None:
+            problems.append(f"{match.group(0)}: no such module")
+            continue
+        module, cut = found
+        name = ".".join(parts[cut:] + ([attribute] if attribute else []))
+        if name and name not in defined_names(module):
+            where = module.relative_to(root)
+            problems.append(f"{match.group(0)}: {name} is not defined in {where}")
+    return problems
+
+
 def link_problems(text: str, document: Path) -> list[str]:
     """Relative links of ``document`` whose file (or heading anchor) does not exist."""
     problems = []
@@ -127,6 +158,11 @@ def test_every_path_and_name_a_document_mentions_exists(document):
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_dotted_name_a_document_mentions_exists(document):
+    assert dotted_problems(document.read_text(), ROOT) == []
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
 def test_every_relative_link_of_a_document_resolves(document):
     assert link_problems(document.read_text(), document) == []
 
@@ -150,6 +186,9 @@ def test_the_checks_report_what_is_missing(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "mod.py").write_text("def real():\n    pass\n\nclass Thing:\n    x = 1\n")
     (tmp_path / "page.md").write_text("# A title: here\n")
+    (tmp_path / "games").mkdir()
+    (tmp_path / "games" / "__init__.py").write_text("")
+    (tmp_path / "games" / "tasks.py").write_text("def expire():\n    pass\n")
     text = (
         "See `pkg/mod.py:real`, `pkg/mod.py:Thing.x`, `pkg/mod.py:gone`, `pkg/other.py`, "
         "pkg/m*.py, `pkg/z*.py` and [a page](page.md#a-title-here), [a missing page](nope.md), "
@@ -159,6 +198,11 @@ def test_the_checks_report_what_is_missing(tmp_path):
         "pkg/mod.py:gone: gone is not defined there",
         "pkg/other.py: no such file",
         "pkg/z*.py: no such file",
+    ]
+    dotted = "`games.tasks.expire`, `games.tasks:expire`, `games.tasks.gone`, `games.nothing.x`"
+    assert dotted_problems(dotted, tmp_path) == [
+        "`games.tasks.gone`: gone is not defined in games/tasks.py",
+        "`games.nothing.x`: nothing.x is not defined in games/__init__.py",
     ]
     assert link_problems(text, tmp_path / "index.md") == [
         "nope.md: no such file",
