@@ -3,8 +3,9 @@
 Selections and orders are stored as JSON lists of tangram ids (``page3-21``). Selections are kept
 in listener order, so their letters read A→J. The database enforces what it can portably (unique
 ids and indices, value ranges); on PostgreSQL a migration adds the cross-table checks (targets in
-the context, context size and target count per study). ``games.services`` validates the same
-rules before writing on every backend.
+the context, context size and target count per study). On every backend ``games.records`` and
+``games.importing`` check the same rules before imported games are written, and
+``games.live.configs`` draws configs that follow them.
 """
 
 from __future__ import annotations
