@@ -24,7 +24,8 @@ from games.models import Game, Round, Study, System, Turn, Worker
 
 
 class Satisfaction(models.TextChoices):
-    """Phase-2 answers; DESIGN.md maps them to feedback classes (a setting in evaluation)."""
+    """Phase-2 answers; docs/protocols.md gives their default feedback classes (a metric-run
+    setting in evaluation)."""
 
     YES = "yes", "yes"
     YES_INCOMPLETE = "yes_incomplete", "yes, though not all required selections were made"

@@ -1,4 +1,5 @@
-"""The Celery app. Queues: ``default`` (metrics, imports, exports) and ``gpu`` (model work)."""
+"""The Celery app. Queues: ``default`` (metric runs, live-play deadlines) and ``gpu`` (model
+work); docs/architecture.md lists the tasks of each."""
 
 import os
 

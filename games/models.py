@@ -3,8 +3,9 @@
 Selections and orders are stored as JSON lists of tangram ids (``page3-21``). Selections are kept
 in listener order, so their letters read A→J. The database enforces what it can portably (unique
 ids and indices, value ranges); on PostgreSQL a migration adds the cross-table checks (targets in
-the context, context size and target count per study). ``games.services`` validates the same
-rules before writing on every backend.
+the context, context size and target count per study). On every backend ``games.records`` and
+``games.importing`` check the same rules before imported games are written, and
+``games.live.configs`` draws configs that follow them.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class Study(models.Model):
         max_digits=8,
         decimal_places=2,
         default=Decimal("0.00"),
-        help_text="Paid per correct click (DESIGN.md's click accuracy) to each human player.",
+        help_text="Paid per correct click (as click accuracy counts them) to each human player.",
     )
 
     class Meta:

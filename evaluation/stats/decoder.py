@@ -1,9 +1,10 @@
-"""The feedback decoder against annotated satisfaction (DESIGN.md "Metrics").
+"""The feedback decoder against annotated satisfaction (docs/metrics.md, "Feedback decoder").
 
 The reference class of a turn comes from its annotated satisfaction through a mapping (a
-parameter; ``DEFAULT_SATISFACTION_CLASSES`` is DESIGN.md's). Ternary labels are compared with
-the three reference classes; binary labels with the reference collapsed to two classes
-(``neutral`` counts as ``positive`` by default: "combining actual positives and neutrals").
+parameter; ``DEFAULT_SATISFACTION_CLASSES`` is the default, see docs/protocols.md). Ternary
+labels are compared with the three reference classes; binary labels with the reference
+collapsed to two classes (``neutral`` counts as ``positive`` by default: "combining actual
+positives and neutrals").
 
 Confusion matrices have one row per reference class and one column per predicted class plus a
 last ``unparseable`` column: an unparseable decoder answer is an error, never guessed.

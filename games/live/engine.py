@@ -96,7 +96,8 @@ def _ms(moment: datetime | None) -> int | None:
 
 
 def correct_clicks(turns: Iterable[Turn], targets: Iterable[str]) -> tuple[int, int]:
-    """(correct clicks, clicks) as DESIGN.md counts them, over answered turns."""
+    """(correct clicks, clicks) as click accuracy counts them (docs/metrics.md), over answered
+    turns."""
     target_set = set(targets)
     correct = total = 0
     for turn in turns:
@@ -271,7 +272,8 @@ def start_game(game: Game, now: datetime) -> None:
 
 
 def _award(game: Game, turns: list[Turn], idler: int | None) -> dict[int, list[GameEarning]]:
-    """Earnings of the human players; an idling player is not paid (DESIGN/paper rule).
+    """Earnings of the human players; an idling player is not paid (the study's rule, see
+    docs/protocols.md, "Payments").
 
     Stored in one statement; rows that already exist are left as they are (a game ends once,
     under its row lock, so there are none). Returns the rows by worker, every player included,

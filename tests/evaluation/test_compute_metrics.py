@@ -103,7 +103,7 @@ def random_export(seed: int, games: int = 12) -> dict:
 
 
 def independent_figures(records: dict) -> dict:
-    """Plain-Python figures of one group of export records (DESIGN.md definitions)."""
+    """Plain-Python figures of one group of export records (docs/metrics.md definitions)."""
     games = len(records)
     successful = sum(r["end"] == "successful" for r in records.values())
     turns = sum(len(r["chat"]) for r in records.values())

@@ -1,4 +1,4 @@
-"""The stats functions reproduce ../shared/samples/README.md exactly (JSON and pickle)."""
+"""The stats functions reproduce tests/data/samples/README.md exactly (JSON and pickle)."""
 
 from __future__ import annotations
 
