@@ -435,7 +435,7 @@ def csv_response(
     writer.writerow(header)
     writer.writerows(rows)
     if not rows and empty_reason:
-        writer.writerow([f"# {empty_reason}"])
+        buffer.write(f"# {empty_reason}\r\n")  # a comment line, as csv.writer ends its lines
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -574,7 +574,7 @@ def explain_if_empty(content: str, name: str) -> str:
     """A CSV with no data lines gets a last line (a comment, ``#``) saying why it is empty."""
     if content.count("\n") > 1:
         return content
-    return content + _csv([f"# {empty_reason(name)}"], [])
+    return f"{content}# {empty_reason(name)}\n"
 
 
 # Terminal ------------------------------------------------------------------------------------
