@@ -62,11 +62,39 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def wait_until(ready, *processes: subprocess.Popen, seconds: float = 120) -> bool:
+    """Poll ``ready()`` until it is true, a process exits or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        if any(process.poll() is not None for process in processes):
+            return False
+        time.sleep(0.2)
+    return ready()
+
+
+def demo_banner(base_url: str) -> list[str]:
+    """The demo's last lines: where to play, where to read, who to log in as."""
+    return [
+        f"play a round yourself: open the demo study from {base_url}/ and follow "
+        "'Play a round yourself' (local-play entry, /play/lobby/<round>/local/); "
+        "the round board is reachable from the study's page",
+        "press Ctrl-C to stop",
+        "researcher login: researcher / respect-demo   admin login: admin / respect-demo",
+        f"the platform is running at {base_url}/",
+    ]
+
+
 def demo(args: argparse.Namespace) -> None:
     ensure_environment("")
     env = dict(os.environ)
     env.setdefault("DJANGO_DEBUG", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    ready_file = Path(env.get("RESPECT_VAR_DIR", ROOT / "var")) / "worker-ready"
+    ready_file.parent.mkdir(parents=True, exist_ok=True)
+    ready_file.unlink(missing_ok=True)
+    env["RESPECT_WORKER_READY_FILE"] = str(ready_file)
     say("preparing the database and the demo study")
     manage("migrate", "--noinput", "-v0", env=env)
     manage("load_demo", env=env)
@@ -91,13 +119,15 @@ def demo(args: argparse.Namespace) -> None:
         cwd=ROOT,
         env=env,
     )
-    for _ in range(100):
-        if port_open(args.host, args.port) or server.poll() is not None:
-            break
-        time.sleep(0.2)
-    say(f"the platform is running at http://{args.host}:{args.port}/")
-    say("researcher login: researcher / respect-demo   admin login: admin / respect-demo")
-    say("press Ctrl-C to stop")
+    # The worker's banner and daphne's start-up lines come first; the URL and logins last.
+    served = wait_until(lambda: port_open(args.host, args.port), server, seconds=60)
+    worker_ready = wait_until(ready_file.exists, worker)
+    if not served:
+        say("the web server did not start: see the messages above")
+    if not worker_ready:
+        say("the background worker is not ready: tasks wait until it is (see above)")
+    for line in demo_banner(f"http://{args.host}:{args.port}"):
+        say(line)
     try:
         while server.poll() is None and worker.poll() is None:
             time.sleep(0.5)

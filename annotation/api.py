@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -24,6 +24,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from games.models import Game, Round, Study
@@ -425,11 +426,16 @@ ANSWER_COLUMNS = [
 ]
 
 
-def csv_response(rows: list[list[object]], header: list[str], filename: str) -> HttpResponse:
+def csv_response(
+    rows: list[list[object]], header: list[str], filename: str, *, empty_reason: str = ""
+) -> HttpResponse:
+    """A CSV download; without rows, a last comment line (``#``) says why it is empty."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
+    if not rows and empty_reason:
+        buffer.write(f"# {empty_reason}\r\n")  # a comment line, as csv.writer ends its lines
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -454,6 +460,12 @@ def statistics_rows(statistics: dict[str, dict]) -> list[list[object]]:
     return rows
 
 
+NO_AGREEMENT_ITEMS = (
+    "No turn of this batch has answers from several annotators yet, so there is no agreement "
+    "to export (a batch measures agreement on its redundancy fraction of turns)."
+)
+
+
 class BatchAgreement(APIView):
     """Turns annotated by several workers, their answers, and the agreement statistics."""
 
@@ -469,8 +481,17 @@ class BatchAgreement(APIView):
         batch = get_object_or_404(AnnotationBatch, pk=pk)
         report = selectors.agreement_report(batch)
         kind = request.query_params.get("as", "json")
+        empty = "" if report["items"] else NO_AGREEMENT_ITEMS
         if kind == "json":
-            return Response(report)
+            response = JsonResponse(
+                report | ({"empty_reason": empty} if empty else {}),
+                encoder=JSONEncoder,
+                json_dumps_params={"indent": 2},
+            )
+            response["Content-Disposition"] = (
+                f'attachment; filename="agreement-batch-{batch.pk}.json"'
+            )
+            return response
         if kind == "csv":
             rows = [
                 [item["game"], item["turn"], item["listener_action"]]
@@ -478,12 +499,18 @@ class BatchAgreement(APIView):
                 for item in report["items"]
                 for a in item["answers"]
             ]
-            return csv_response(rows, ANSWER_COLUMNS, f"agreement-batch-{batch.pk}-answers.csv")
+            return csv_response(
+                rows,
+                ANSWER_COLUMNS,
+                f"agreement-batch-{batch.pk}-answers.csv",
+                empty_reason=empty,
+            )
         if kind == "statistics.csv":
             return csv_response(
                 statistics_rows(report["statistics"]),
                 ["dimension", "statistic", "raters", "items", "value"],
                 f"agreement-batch-{batch.pk}-statistics.csv",
+                empty_reason=empty,
             )
         return refused(InputError("as", "must be json, csv or statistics.csv"))
 

@@ -5,6 +5,7 @@ an in-memory channel layer, and a Celery worker fed through a filesystem broker.
 ``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL`` (channel layer, Celery broker and results).
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "games",
     "annotation",
@@ -166,6 +168,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "ReSpect study platform API",
     "DESCRIPTION": "Studies, games, annotation batches, metric runs and model jobs.",
     "VERSION": "0.1.0",
+    # Swagger UI's files come from the app (drf-spectacular-sidecar), not a CDN: /api/docs/
+    # works without internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Directory with KILOGRAM tangram PNGs, used by import_tangrams when no DIR is given.
@@ -200,9 +207,13 @@ TRAINING_STALE_SECONDS = env.int("RESPECT_TRAINING_STALE_SECONDS", default=1800)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"one_line_4xx": {"()": "config.log_filters.ClientErrorWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["one_line_4xx"]},
+    },
 }
 
 # Annotation and crowd platforms (annotation app). Worker-facing pages live inside the MTurk
@@ -230,6 +241,9 @@ ANNOTATION_DEFAULT_CONSENT = (
 # (one ``default``-queue task per turn phase; see games.live.notify).
 CELERY_INCLUDE = ["games.live.tasks"]
 PLAY_DEADLINE_TASKS = env.bool("PLAY_DEADLINE_TASKS", default=True)
+# The currency of every amount of pay (Study pay fields, earnings), shown before each amount
+# (read without django-environ, which takes a leading "$" for a reference to another variable).
+PLAY_CURRENCY_SYMBOL = os.environ.get("PLAY_CURRENCY_SYMBOL", "$")
 
 # The zero-setup demo's Celery folders (filesystem broker and result backend) must exist before a
 # worker starts.

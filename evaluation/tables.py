@@ -47,6 +47,15 @@ LANGUAGE = (
     Metric("reset_per_100", "Reset phrases per 100 utterances"),
     Metric("try_again_per_100", "Try-again phrases per 100 utterances"),
 )
+SIM_RANGE = (
+    "Sim(â, a*) compares the listener's action â with the annotated intended action a* "
+    "(the paper's eq. 3): the mean similarity of the images â and a* select (and deselect), "
+    "where a part that only one of them has counts −1 per click. It runs from −100% to 100%: "
+    "it is negative when the listener selected (or deselected) images while the annotator "
+    "would have done none of that, or did nothing where the annotator would have clicked "
+    "(with embeddings, also when the clicked images are dissimilar)."
+)
+"""What Sim measures and why it can be negative, wherever Sim is shown."""
 METRICS = {m.key: m for m in (*INTERACTION, *TURN_LEVEL, *LANGUAGE)}
 SECTIONS = ("success_rate", "turns_per_game", "click_accuracy", "turn_level", "decoder", "language")
 SECTION_TITLES = {
@@ -538,6 +547,34 @@ def section_csv(results: dict, section: str) -> str:
     if section == "decoder":
         return decoder_csv(results)
     raise KeyError(section)
+
+
+_NO_AGREEMENT = (
+    "No turn of this metric run has several annotators, so there is no agreement to export: "
+    "give an annotation batch a redundancy fraction, then compute the metrics again."
+)
+EMPTY_REASONS = {
+    "turn_level": "No annotated turns in this metric run: annotate turns on the Annotation "
+    "pages, then compute the metrics again.",
+    "decoder": "No decoder labels on annotated turns in this metric run: label turns with "
+    "decode_feedback and annotate them, then compute the metrics again.",
+    "agreement": _NO_AGREEMENT,
+    "agreement_pairs": _NO_AGREEMENT,
+}
+"""Why an export of a metric run has no data lines, by export (section or file) name."""
+
+
+def empty_reason(name: str) -> str:
+    """Why the export ``name`` (``decoder_summary``, ``agreement.csv``…) has no data lines."""
+    stem = name.rsplit(".", 1)[0].removesuffix("_summary")
+    return EMPTY_REASONS.get(stem, "This metric run has no ended games to export.")
+
+
+def explain_if_empty(content: str, name: str) -> str:
+    """A CSV with no data lines gets a last line (a comment, ``#``) saying why it is empty."""
+    if content.count("\n") > 1:
+        return content
+    return f"{content}# {empty_reason(name)}\n"
 
 
 # Terminal ------------------------------------------------------------------------------------

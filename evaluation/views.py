@@ -123,9 +123,9 @@ class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
                 turn_header=turn_header,
                 turn_rows=turn_rows,
                 decoder_panels=panels,
-                decoder_width=280 * max(1, len({(p["round"], p["system"]) for p in panels})),
                 language=[tables.pivot(results, m) for m in tables.LANGUAGE],
                 sim_label=tables.sim_label(results),
+                sim_range=tables.SIM_RANGE,
                 confidence_label=tables.confidence_label(results),
                 run_caption=tables.conventions_caption(results),
                 captions={s: tables.conventions_caption(results, s) for s in CAPTIONED},
@@ -180,6 +180,7 @@ class SectionCSVView(ResearcherRequiredMixin, View):
             content = tables.decoder_summary_csv(run.results)
         else:
             content = tables.section_csv(run.results, section)
+        content = tables.explain_if_empty(content, section)
         return _download(content, f"{_slug(run)}-{section}.csv", "text/csv; charset=utf-8")
 
 
@@ -230,6 +231,8 @@ class ExportView(AdminRequiredMixin, View):
                 "parameters": run.results["parameters"],
                 "agreement": run.results.get("agreement", []),
             }
+            if not body["agreement"]:
+                body["empty_reason"] = tables.empty_reason(name)
             return _download(
                 json.dumps(body, indent=2, allow_nan=False),
                 f"{_slug(run)}-agreement.json",
@@ -237,8 +240,9 @@ class ExportView(AdminRequiredMixin, View):
             )
         if name in EXPORTS:
             content_type, build = EXPORTS[name]
-            return _download(build(run.results), f"{_slug(run)}-{name}", content_type)
+            content = tables.explain_if_empty(build(run.results), name)
+            return _download(content, f"{_slug(run)}-{name}", content_type)
         if name.endswith(".csv") and name[:-4] in tables.SECTIONS:
-            content = tables.section_csv(run.results, name[:-4])
+            content = tables.explain_if_empty(tables.section_csv(run.results, name[:-4]), name)
             return _download(content, f"{_slug(run)}-{name}", "text/csv; charset=utf-8")
         raise Http404("unknown export")

@@ -217,6 +217,13 @@ def simulate_game(
     )
 
 
+def demo_description(system: DemoSystem) -> str:
+    """A demo system's description, saying when its listener is a random stand-in."""
+    if system.policy_checkpoint.startswith("random"):
+        return f"{system.description} Demo listener: a random policy, not a trained model."
+    return system.description
+
+
 def demo_records(system: DemoSystem, pool: Sequence[str], seed: int, turn_limit: int):
     """The games of one demo system (deterministic in ``seed``)."""
     records = []
@@ -301,7 +308,7 @@ def load_demo(*, seed: int = 0, tangram_count: int = 60) -> DemoResult:
                 defaults={
                     "policy_checkpoint": system.policy_checkpoint,
                     "decoder": "" if system.name == System.HUMAN else "lexicon",
-                    "description": system.description,
+                    "description": demo_description(system),
                 },
             )
             result.imports.append(

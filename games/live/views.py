@@ -11,11 +11,12 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from games.listeners import is_stand_in, listener_label
 from games.live import clock, engine, lobby
 from games.live.selectors import game_earnings, live_overview, worker_game_earnings
 from games.models import ExitSurvey, Game, LobbyEntry, Round, Study, Worker
@@ -96,6 +97,8 @@ def play_game(request: HttpRequest, game_id: int) -> HttpResponse:
             "ws_path": f"/ws/play/game/{game.pk}/",
             "survey_url": reverse("games:play_survey", args=[game.pk]),
             "lobby_url": reverse("games:lobby", kwargs={"round_id": game.round_id}),
+            # A stand-in listener says so; a real study's listeners are not named to players.
+            "stand_in": listener_label(game.system) if is_stand_in(game.system) else "",
         },
     )
 
@@ -161,7 +164,7 @@ class LocalEntryForm(forms.Form):
 def local_entry(request: HttpRequest, round_id: int) -> HttpResponse:
     """Dev/demo only: log in a local worker and go to the lobby."""
     if not (settings.DEBUG or is_researcher(request.user)):
-        return HttpResponse("Local play is available in the demo only.", status=404)
+        raise Http404("Local play is available in the demo only.")
     round_ = get_object_or_404(Round.objects.select_related("study"), pk=round_id)
     form = LocalEntryForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -207,9 +210,12 @@ def live_data(request: HttpRequest, study_id: int) -> HttpResponse:
             "external_id": game.external_id,
             "round": game.round.index,
             "system": game.system.name,
+            "listener": listener_label(game.system),
             "status": game.status,
             "phase": game.phase,
             "turn": game.turn_index,
+            "turns": game.turns_played,
+            "replay": reverse("games:game", args=[game.pk]),
             "outcome": game.outcome,
             "end_reason": game.end_reason,
             "seconds_left": (

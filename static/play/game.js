@@ -126,13 +126,19 @@
   function renderHistory() {
     const list = $("history");
     list.replaceChildren();
-    for (const turn of state.history) {
-      if (!turn.utterance) continue;
+    state.history.forEach((turn, index) => {
+      if (!turn.utterance) return;
       const item = document.createElement("li");
-      item.textContent = turn.utterance;
+      const number = document.createElement("span");
+      number.className = "turn-no";
+      number.textContent = index + 1;
+      const text = document.createElement("span");
+      text.className = "utterance";
+      text.textContent = turn.utterance;
+      item.append(number, text);
       if (turn.reason === "model_timeout") item.title = "no answer in time";
       list.appendChild(item);
-    }
+    });
   }
 
   function renderEnd() {
@@ -146,7 +152,7 @@
       "listener idled": role === "listener" ? "You did not submit in time." : "Your partner did not submit in time.",
     };
     $("end-text").textContent = reasons[state.end_reason] || state.end_reason;
-    $("end-pay").textContent = "You earned " + (state.earned_total || "0.00") + " for this game.";
+    $("end-pay").textContent = "You earned " + root.dataset.currency + (state.earned_total || "0.00") + " for this game.";
     $("timer-box").hidden = true;
     closedForGood = true;
   }

@@ -66,14 +66,14 @@ def test_two_people_are_paired_and_play_to_success(play_server, browser):
     listener.click("#submit")
     for page in (speaker, listener):
         expect(page.locator("#end-title")).to_have_text("Success!")
-        expect(page.locator("#end-pay")).to_have_text("You earned 1.01 for this game.")
+        expect(page.locator("#end-pay")).to_have_text("You earned $1.01 for this game.")
     expect(speaker.locator(".tangram.correct")).to_have_count(len(targets))
 
     listener.check('input[name="satisfaction"][value="4"]')
     listener.check('input[name="comprehension"][value="5"]')
     listener.fill('textarea[name="comments"]', "fun")
     listener.click("#survey-submit")
-    expect(listener.locator("#game-total")).to_have_text("1.01")
+    expect(listener.locator("#game-total")).to_have_text("$1.01")
     survey = ExitSurvey.objects.get(game=game)
     assert (survey.role, survey.satisfaction, survey.comprehension, survey.comments) == (
         "listener",
