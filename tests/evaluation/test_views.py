@@ -324,7 +324,7 @@ def captions(html: str) -> dict[str, list[str]]:
     for section, text in re.findall(r'conventions-caption" data-section="([^"]+)">([^<]*)<', html):
         found.setdefault(section, []).append(text)
     for section, alt in re.findall(
-        r'<img class="figure"[^>]* data-section="([^"]+)" alt="([^"]*)"', html
+        r'<img class="figure[^"]*"[^>]* data-section="([^"]+)" alt="([^"]*)"', html
     ):
         found.setdefault(section, []).append(alt.split(". ", 1)[1])
     return found
