@@ -40,6 +40,10 @@ SATISFACTION_OPTIONS = [
     if value
 ]
 ERROR_SATISFACTION = frozenset({"yes_incomplete", "yes_wrong", "no"})
+NO_COMPLETION_CODE = (
+    "This task has no Prolific completion code yet, so we cannot send you back to Prolific. "
+    "Your work is saved: please message the researcher on Prolific, who will approve it."
+)
 
 
 # --- the worker's flow ---------------------------------------------------------------------
@@ -68,10 +72,11 @@ def completion(session: CrowdSession) -> dict[str, object]:
     """How the worker goes back to their platform once the session is complete."""
     task = session.task
     if session.platform == Worker.Platform.PROLIFIC:
-        url = settings.ANNOTATION_PROLIFIC_COMPLETION_URL.format(
-            code=quote(task.prolific_completion_code)
-        )
-        return {"kind": "redirect", "url": url, "code": task.prolific_completion_code}
+        code = task.prolific_completion_code
+        if not code:  # never send a worker to Prolific with an empty code (cc=)
+            return {"kind": "message", "message": NO_COMPLETION_CODE}
+        url = settings.ANNOTATION_PROLIFIC_COMPLETION_URL.format(code=quote(code))
+        return {"kind": "redirect", "url": url, "code": code}
     if session.platform == Worker.Platform.MTURK:
         return {
             "kind": "mturk_submit",
