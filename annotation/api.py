@@ -30,8 +30,8 @@ from rest_framework.views import APIView
 from games.models import Game, Round, Study
 from games.roles import IsAdmin, IsResearcher
 
-from . import mturk, selectors, services
-from .models import AnnotationBatch, Bonus, CrowdSession, CrowdTask, Quiz, QuizQuestion
+from . import creation, mturk, selectors, services
+from .models import AnnotationBatch, Bonus, CrowdSession, CrowdTask, Currency, Quiz, QuizQuestion
 from .tokens import session_from_token
 from .validation import InputError, free_text
 
@@ -201,16 +201,27 @@ class WorkComplete(WorkerView):
 # --- researchers ---------------------------------------------------------------------------
 
 
+def amount_field(**options) -> serializers.DecimalField:
+    """An amount of money in the task's currency (two decimals, not negative)."""
+    return serializers.DecimalField(
+        required=False, max_digits=6, decimal_places=2, min_value=Decimal("0"), **options
+    )
+
+
 class TaskOptionsSerializer(serializers.Serializer):
+    """Settings of a crowd task. The researcher pages post the same fields as HTML forms."""
+
     quiz = serializers.PrimaryKeyRelatedField(queryset=Quiz.objects.all(), required=False)
     consent_text = serializers.CharField(required=False, max_length=20000)
     guidelines = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     games_per_session = serializers.IntegerField(required=False, min_value=1, max_value=100)
+    platform = serializers.ChoiceField(CrowdTask.Platform.choices, required=False)
+    currency = serializers.ChoiceField(Currency.choices, required=False)
     prolific_study_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
     prolific_completion_code = serializers.CharField(
         required=False, allow_blank=True, max_length=64
     )
-    mturk_sandbox = serializers.BooleanField(required=False)
+    mturk_sandbox = serializers.BooleanField(required=False, default=True)
     mturk_title = serializers.CharField(required=False, allow_blank=True, max_length=128)
     mturk_description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     mturk_reward = serializers.DecimalField(
@@ -231,7 +242,30 @@ class BatchCreateSerializer(serializers.Serializer):
     gold_interval = serializers.IntegerField(required=False, min_value=0, max_value=100)
     timeout_minutes = serializers.IntegerField(required=False, min_value=1, max_value=1440)
     seed = serializers.IntegerField(required=False)
+    pay_per_turn = amount_field()
+    pay_per_error_turn = amount_field()
+    pay_per_game = amount_field()
+    pay_per_minute = amount_field()
     task = TaskOptionsSerializer(required=False)
+
+
+def create_validated_batch(data: dict, user) -> AnnotationBatch:
+    """Create a batch from ``BatchCreateSerializer.validated_data`` (the API and the page)."""
+    data = dict(data)
+    return creation.create_batch(
+        study=data.pop("study"),
+        round_index=data.pop("round"),
+        system_name=data.pop("system"),
+        created_by=user,
+        task_options=dict(data.pop("task", {})),
+        **data,
+    )
+
+
+def create_validated_game_task(data: dict) -> CrowdTask:
+    """Create a game task from ``GameTaskSerializer.validated_data`` (the API and the page)."""
+    data = dict(data)
+    return creation.create_game_task(name=data.pop("name"), round_=data.pop("round"), **data)
 
 
 def batch_summary(batch: AnnotationBatch, request: Request) -> dict[str, object]:
@@ -275,17 +309,8 @@ class BatchList(APIView):
     def post(self, request: Request) -> Response:
         form = BatchCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        data = dict(form.validated_data)
-        task_options = dict(data.pop("task", {}))
         try:
-            batch = services.create_batch(
-                study=data.pop("study"),
-                round_index=data.pop("round"),
-                system_name=data.pop("system"),
-                created_by=request.user,
-                task_options=task_options,
-                **data,
-            )
+            batch = create_validated_batch(form.validated_data, request.user)
         except InputError as error:
             return refused(error)
         return Response(batch_summary(batch, request), status=status.HTTP_201_CREATED)
@@ -390,6 +415,8 @@ class QuizList(APIView):
 class GameTaskSerializer(TaskOptionsSerializer):
     name = serializers.CharField(max_length=120)
     round = serializers.PrimaryKeyRelatedField(queryset=Round.objects.all())
+    pay_per_game = amount_field(help_text="sets the study's base pay per game")
+    pay_per_minute = amount_field(help_text="sets the study's waiting pay per minute")
 
 
 class GameTaskCreate(APIView):
@@ -401,11 +428,8 @@ class GameTaskCreate(APIView):
     def post(self, request: Request) -> Response:
         form = GameTaskSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        data = dict(form.validated_data)
         try:
-            task = services.create_task(
-                name=free_text("name", data.pop("name")), round_=data.pop("round"), **data
-            )
+            task = create_validated_game_task(form.validated_data)
         except InputError as error:
             return refused(error)
         return Response({"id": task.pk, "key": task.key}, status=201)

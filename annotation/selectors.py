@@ -40,6 +40,11 @@ SATISFACTION_OPTIONS = [
     if value
 ]
 ERROR_SATISFACTION = frozenset({"yes_incomplete", "yes_wrong", "no"})
+CENT = Decimal("0.01")
+NO_COMPLETION_CODE = (
+    "This task has no Prolific completion code yet, so we cannot send you back to Prolific. "
+    "Your work is saved: please message the researcher on Prolific, who will approve it."
+)
 
 
 # --- the worker's flow ---------------------------------------------------------------------
@@ -68,10 +73,11 @@ def completion(session: CrowdSession) -> dict[str, object]:
     """How the worker goes back to their platform once the session is complete."""
     task = session.task
     if session.platform == Worker.Platform.PROLIFIC:
-        url = settings.ANNOTATION_PROLIFIC_COMPLETION_URL.format(
-            code=quote(task.prolific_completion_code)
-        )
-        return {"kind": "redirect", "url": url, "code": task.prolific_completion_code}
+        code = task.prolific_completion_code
+        if not code:  # never send a worker to Prolific with an empty code (cc=)
+            return {"kind": "message", "message": NO_COMPLETION_CODE}
+        url = settings.ANNOTATION_PROLIFIC_COMPLETION_URL.format(code=quote(code))
+        return {"kind": "redirect", "url": url, "code": code}
     if session.platform == Worker.Platform.MTURK:
         return {
             "kind": "mturk_submit",
@@ -270,14 +276,23 @@ class SessionPay:
         return self.annotation + self.bonuses
 
 
+def _step_minutes(seconds: float | None, timeout_minutes: int) -> Decimal:
+    """Minutes a survey step counts for pay: its measured time, at most the batch time-out."""
+    capped = min(max(seconds or 0.0, 0.0), timeout_minutes * 60.0)
+    return Decimal(str(capped)) / Decimal(60)
+
+
 def session_pay(sessions=None) -> dict[int, SessionPay]:
-    """Pay earned per crowd session: per-turn rates of submitted games plus bonuses."""
+    """Pay earned per crowd session on submitted games: the batch's per-turn rates, its pay
+    per game and per minute of survey time (rounded to cents per session), plus bonuses."""
     answers = TurnAnnotation.objects.filter(
         assignment__status=Assignment.Status.SUBMITTED, assignment__session__isnull=False
     )
+    games = Assignment.objects.filter(status=Assignment.Status.SUBMITTED, session__isnull=False)
     bonuses = Bonus.objects.filter(session__isnull=False)
     if sessions is not None:
         answers = answers.filter(assignment__session__in=sessions)
+        games = games.filter(session__in=sessions)
         bonuses = bonuses.filter(session__in=sessions)
     pay: dict[int, SessionPay] = defaultdict(SessionPay)
     rows = answers.values_list(
@@ -287,8 +302,14 @@ def session_pay(sessions=None) -> dict[int, SessionPay]:
         "satisfaction",
         "assignment__batch__pay_per_turn",
         "assignment__batch__pay_per_error_turn",
+        "assignment__batch__pay_per_minute",
+        "assignment__batch__timeout_minutes",
+        "phase1_seconds",
+        "phase2_seconds",
     )
-    for session_id, annotated, listener, satisfaction, rate, error_rate in rows:
+    for row in rows:
+        session_id, annotated, listener, satisfaction, rate, error_rate = row[:6]
+        per_minute, timeout, *seconds = row[6:]
         entry = pay[session_id]
         entry.turns += 1
         if is_error_turn(annotated, listener, satisfaction):
@@ -296,6 +317,13 @@ def session_pay(sessions=None) -> dict[int, SessionPay]:
             entry.annotation += error_rate
         else:
             entry.annotation += rate
+        if per_minute:
+            entry.annotation += per_minute * sum(_step_minutes(s, timeout) for s in seconds)
+    per_game = games.filter(batch__pay_per_game__gt=0).values("session_id", "batch__pay_per_game")
+    for entry in per_game.annotate(n=Count("id")):
+        pay[entry["session_id"]].annotation += entry["batch__pay_per_game"] * entry["n"]
+    for entry in pay.values():
+        entry.annotation = entry.annotation.quantize(CENT)
     for session_id, amount in (
         bonuses.values("session_id").annotate(s=Sum("amount")).values_list("session_id", "s")
     ):

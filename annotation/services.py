@@ -1,4 +1,6 @@
-"""Writes of the annotation app: batches, the work queue, survey answers, crowd arrival.
+"""Writes of the annotation app: gold games, the work queue, survey answers, crowd arrival.
+
+Batches and crowd tasks are created by ``annotation.creation``.
 
 Every function validates before it writes and writes inside one transaction, so refused input
 changes nothing. Refusals raise ``InputError`` naming the field; views turn it into a response.
@@ -6,7 +8,6 @@ changes nothing. Refusals raise ``InputError`` naming the field; views turn it i
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from games.actions import ActionError, is_valid_for, parse_action, tangrams_to_letters
-from games.models import Game, Round, Study, System, Turn, Worker
+from games.models import Game, Turn, Worker
 from games.workers import get_or_create_worker
 
 from .models import (
@@ -39,121 +40,7 @@ from .validation import InputError, free_text, platform_id
 ANSWERED_SATISFACTION = frozenset(c for c in Satisfaction.values if c)
 
 
-# --- batches -------------------------------------------------------------------------------
-
-
-def eligible_games(round_: Round, system: System):
-    """Ended games of a system in a round that have at least one answered turn."""
-    return (
-        Game.objects.filter(round=round_, system=system, status=Game.Status.ENDED)
-        .annotate(n_turns=Count("turns", filter=Q(turns__selection_after__isnull=False)))
-        .filter(n_turns__gt=0)
-        .order_by("id")
-    )
-
-
-@transaction.atomic
-def create_batch(
-    *,
-    study: Study,
-    round_index: int,
-    system_name: str,
-    name: str,
-    games: int | None = None,
-    turns: int | None = None,
-    redundancy_fraction: float = 0.05,
-    redundancy_count: int = 3,
-    gold_interval: int = 0,
-    timeout_minutes: int = 30,
-    seed: int = 0,
-    created_by=None,
-    task_options: Mapping[str, object] | None = None,
-) -> AnnotationBatch:
-    """Sample games (by count or until a turn count is reached) into a new batch and its task.
-
-    A fraction of the games (rounded, at least one when the fraction is positive) is wanted
-    ``redundancy_count`` times; the sample and the redundant games are drawn with ``seed``.
-    """
-    name = free_text("name", name, max_chars=120)
-    if not name:
-        raise InputError("name", "is required")
-    if (games is None) == (turns is None):
-        raise InputError("games", "give either a number of games or a number of turns")
-    if (games if games is not None else turns) < 1:
-        raise InputError("games" if games is not None else "turns", "must be at least 1")
-    if not 0 <= redundancy_fraction <= 1:
-        raise InputError("redundancy_fraction", "must be between 0 and 1")
-    if not 2 <= redundancy_count <= 20:
-        raise InputError("redundancy_count", "must be between 2 and 20")
-    round_ = Round.objects.filter(study=study, index=round_index).first()
-    if round_ is None:
-        raise InputError("round", f"study {study.name!r} has no round {round_index}")
-    system = System.objects.filter(round=round_, name=system_name).first()
-    if system is None:
-        raise InputError("system", f"round {round_index} has no system {system_name!r}")
-
-    pool = list(eligible_games(round_, system).values_list("id", "n_turns"))
-    rng = random.Random(seed)
-    rng.shuffle(pool)
-    if games is not None:
-        if games > len(pool):
-            raise InputError("games", f"{games} requested but only {len(pool)} games are eligible")
-        chosen = pool[:games]
-    else:
-        chosen, total = [], 0
-        for game_id, n_turns in pool:
-            if total >= turns:
-                break
-            chosen.append((game_id, n_turns))
-            total += n_turns
-        if total < turns:
-            raise InputError("turns", f"{turns} requested but only {total} turns are eligible")
-
-    n_redundant = round(redundancy_fraction * len(chosen))
-    if redundancy_fraction > 0:
-        n_redundant = max(1, n_redundant)
-    redundant = {game_id for game_id, _ in rng.sample(chosen, n_redundant)}
-    batch = AnnotationBatch.objects.create(
-        name=name,
-        study=study,
-        round=round_,
-        system=system,
-        redundancy_fraction=redundancy_fraction,
-        redundancy_count=redundancy_count,
-        gold_interval=gold_interval,
-        timeout_minutes=timeout_minutes,
-        seed=seed,
-        created_by=created_by,
-    )
-    BatchItem.objects.bulk_create(
-        BatchItem(
-            batch=batch,
-            game_id=game_id,
-            position=position,
-            required_annotations=redundancy_count if game_id in redundant else 1,
-        )
-        for position, (game_id, _) in enumerate(chosen)
-    )
-    create_task(batch=batch, name=name, **dict(task_options or {}))
-    return batch
-
-
-def create_task(
-    *, name: str, batch: AnnotationBatch | None = None, round_: Round | None = None, **options
-) -> CrowdTask:
-    """A crowd task for a batch or a game round; ``options`` are ``CrowdTask`` fields."""
-    allowed = {f.name for f in CrowdTask._meta.get_fields()} - {"id", "key", "batch", "round"}
-    unknown = set(options) - allowed
-    if unknown:
-        raise InputError(sorted(unknown)[0], "is not a task setting")
-    for field in ("consent_text", "guidelines"):
-        if field in options:
-            options[field] = free_text(field, options[field], max_chars=20000)
-    options.setdefault("consent_text", settings.ANNOTATION_DEFAULT_CONSENT)
-    for field in ("prolific_study_id", "prolific_completion_code"):
-        if options.get(field):
-            options[field] = platform_id(field, str(options[field]))
-    return CrowdTask.objects.create(name=name[:120], batch=batch, round=round_, **options)
+# --- gold games ----------------------------------------------------------------------------
 
 
 @transaction.atomic

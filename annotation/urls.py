@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api, views
+from . import api, preview, researcher_views, views
 
 app_name = "annotation"
 
@@ -16,8 +16,11 @@ urlpatterns = [
     path("w/<str:token>/quiz/", views.quiz, name="quiz"),
     path("w/<str:token>/survey/", views.survey, name="survey"),
     # researchers and admins
-    path("", views.batch_list, name="batches"),
-    path("batches/<int:pk>/", views.batch_detail, name="batch-detail"),
+    path("", researcher_views.batch_list, name="batches"),
+    path("batches/<int:pk>/", researcher_views.batch_detail, name="batch-detail"),
+    path("game-tasks/", researcher_views.game_tasks, name="game-tasks"),
+    path("game-tasks/<int:pk>/", researcher_views.game_task_detail, name="game-task"),
+    path("tasks/<int:pk>/preview/<str:step>/", preview.preview, name="preview"),
     path("payments/", views.payments, name="payments"),
     path("payments/sessions/<int:pk>/pay/", views.pay_session, name="pay-session"),
     path("workers/<int:pk>/platform-id/", views.reveal_platform_id, name="reveal-platform-id"),

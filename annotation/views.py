@@ -1,5 +1,5 @@
-"""Pages: crowdworker arrival, consent, guidelines, quiz and survey; researcher batch pages;
-admin payments. Views stay thin: services write, selectors read."""
+"""Pages: crowdworker arrival, consent, guidelines, quiz and survey; admin payments (the
+researcher pages are in ``researcher_views``). Views stay thin: services write, selectors read."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from games.models import Study, Worker
+from games.models import Worker
 from games.roles import is_admin, is_researcher
 from games.workers import decrypt_platform_id, login_worker
 
 from . import selectors, services
-from .models import AnnotationBatch, CrowdSession, CrowdTask
+from .models import CrowdSession, CrowdTask
 from .tokens import session_from_token, session_token
 from .validation import InputError
 
@@ -173,7 +173,7 @@ def consent(request: HttpRequest, session: CrowdSession, token: str) -> HttpResp
                 status=400,
             )
         services.give_consent(session)
-        return redirect("annotation:entry", token=token)
+        return redirect("annotation:guidelines", token=token)
     return render(request, "annotation/consent.html", {"task": session.task, "token": token})
 
 
@@ -235,73 +235,6 @@ def survey(request: HttpRequest, session: CrowdSession, token: str) -> HttpRespo
 
 
 # --- researchers and admins ----------------------------------------------------------------
-
-
-@researcher_required
-def batch_list(request: HttpRequest) -> HttpResponse:
-    context = {
-        "batches": AnnotationBatch.objects.select_related("round", "system", "study"),
-        "studies": Study.objects.prefetch_related("rounds__systems"),
-    }
-    if request.method == "POST":
-        form = request.POST
-        try:
-            study = Study.objects.filter(pk=int(form.get("study", "0") or 0)).first()
-            if study is None:
-                raise InputError("study", "choose a study")
-            amount = int(form.get("amount") or 0)
-            unit = form.get("unit", "games")
-            batch = services.create_batch(
-                study=study,
-                round_index=int(form.get("round") or 0),
-                system_name=form.get("system", ""),
-                name=form.get("name", ""),
-                games=amount if unit == "games" else None,
-                turns=amount if unit == "turns" else None,
-                redundancy_fraction=float(form.get("redundancy_fraction") or 0.05),
-                redundancy_count=int(form.get("redundancy_count") or 3),
-                gold_interval=int(form.get("gold_interval") or 0),
-                seed=int(form.get("seed") or 0),
-                created_by=request.user,
-                task_options={
-                    "prolific_completion_code": form.get("completion_code", ""),
-                    "games_per_session": int(form.get("games_per_session") or 1),
-                },
-            )
-        except ValueError as error:
-            field = getattr(error, "field", "form")
-            message = getattr(error, "message", "numbers are required")
-            context["error"] = f"{field}: {message}"
-            context["form"] = form
-            return render(request, "annotation/batch_list.html", context, status=400)
-        return redirect("annotation:batch-detail", pk=batch.pk)
-    return render(request, "annotation/batch_list.html", context)
-
-
-@researcher_required
-def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    batch = get_object_or_404(AnnotationBatch.objects.select_related("round", "system"), pk=pk)
-    task = selectors.task_for(batch)
-    links = {}
-    if task is not None:
-        prolific = request.build_absolute_uri(reverse("annotation:prolific", args=[task.key]))
-        links = {
-            "prolific": prolific + "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}"
-            "&SESSION_ID={{%SESSION_ID%}}",
-            "mturk": request.build_absolute_uri(reverse("annotation:mturk", args=[task.key])),
-        }
-    return render(
-        request,
-        "annotation/batch_detail.html",
-        {
-            "batch": batch,
-            "task": task,
-            "links": links,
-            "progress": selectors.batch_progress(batch),
-            "gold": selectors.gold_accuracy(batch),
-            "is_admin": is_admin(request.user),
-        },
-    )
 
 
 @admin_required

@@ -55,7 +55,7 @@ def seed(games: int, seed_value: int) -> tuple[str, int]:
 
     django.setup()
     call_command("migrate", verbosity=0)
-    from annotation.services import create_batch
+    from annotation.creation import create_batch
     from tests.factories import make_game, make_study, make_system
 
     rng = random.Random(seed_value)

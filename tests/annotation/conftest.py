@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from annotation import services
+from annotation import creation, services
 from annotation.models import CrowdSession, Quiz, QuizQuestion
 from annotation.tokens import session_token
 from tests.factories import make_game, make_study, make_system
@@ -30,13 +30,14 @@ def add_games(system, count: int, prefix: str = "g") -> list:
 def make_batch(system, games: int, **options):
     add_games(system, games)
     options.setdefault("redundancy_fraction", 0.0)
-    return services.create_batch(
+    task_options = {"prolific_completion_code": "C0DE42"} | options.pop("task_options", {})
+    return creation.create_batch(
         study=system.round.study,
         round_index=system.round.index,
         system_name=system.name,
         name=options.pop("name", "batch"),
         games=games,
-        task_options=options.pop("task_options", {"prolific_completion_code": "C0DE42"}),
+        task_options=task_options,
         **options,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from annotation import services
+from annotation import creation, services
 from annotation.models import Consent, CrowdSession, QuizAttempt
 from annotation.tokens import session_token
 from games.models import Worker
@@ -86,8 +86,12 @@ def test_consent_is_required_before_the_survey(client, batch):
     refused = client.post(f"/annotation/w/{token}/consent/", {})
     assert refused.status_code == 400 and not Consent.objects.exists()
     accepted = client.post(f"/annotation/w/{token}/consent/", {"agree": "yes"})
-    assert accepted["Location"] == f"/annotation/w/{token}/"
-    assert client.get(accepted["Location"])["Location"] == f"/annotation/w/{token}/survey/"
+    # without a quiz the worker still reads the guidelines before the survey
+    assert accepted["Location"] == f"/annotation/w/{token}/guidelines/"
+    guidelines = client.get(accepted["Location"]).content.decode()
+    assert "<h1>Guidelines</h1>" in guidelines
+    assert f'id="to-work" href="/annotation/w/{token}/"' in guidelines
+    assert client.get(f"/annotation/w/{token}/")["Location"] == f"/annotation/w/{token}/survey/"
 
 
 def test_the_quiz_must_be_passed_once_and_attempts_are_limited(client, system):
@@ -197,7 +201,9 @@ def test_survey_page_embeds_the_state_and_works_in_a_frame(client, batch):
 
 def test_a_game_task_sends_the_worker_to_the_lobby_after_consent_and_quiz(client, system):
     quiz = make_quiz(pass_mark=0)
-    task = services.create_task(name="live round", round_=system.round, quiz=quiz)
+    task = creation.create_task(
+        name="live round", round_=system.round, quiz=quiz, prolific_completion_code="LIVE1"
+    )
     response = client.get(f"/annotation/prolific/{task.key}/", PROLIFIC)
     token = response["Location"].split("/")[3]
     session = CrowdSession.objects.get()
@@ -211,7 +217,9 @@ def test_a_game_task_sends_the_worker_to_the_lobby_after_consent_and_quiz(client
 
 def test_a_game_task_without_a_lobby_route_says_so(client, system, settings):
     settings.ROOT_URLCONF = "tests.annotation.urls_without_lobby"
-    task = services.create_task(name="live round", round_=system.round)
+    task = creation.create_task(
+        name="live round", round_=system.round, prolific_completion_code="LIVE1"
+    )
     session = arrive(task, "W1")
     response = client.get(f"/annotation/w/{session_token(session)}/")
     assert response.status_code == 503

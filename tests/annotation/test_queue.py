@@ -9,13 +9,15 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from annotation import services
+from annotation import creation, services
 from annotation.models import Assignment, BatchItem
 from annotation.selectors import batch_progress, gold_accuracy
 from annotation.services import claim_next, submit_answer, submit_game
 from annotation.validation import InputError
 
 from .conftest import add_games, arrive, make_batch
+
+CODE = {"prolific_completion_code": "C0DE42"}
 
 
 def complete(
@@ -41,16 +43,28 @@ def complete(
 @pytest.mark.django_db
 def test_batch_samples_games_and_marks_the_redundant_fraction(system):
     add_games(system, 20)
-    batch = services.create_batch(
-        study=system.round.study, round_index=0, system_name="B-FFT", name="b", games=20, seed=7
+    batch = creation.create_batch(
+        study=system.round.study,
+        round_index=0,
+        system_name="B-FFT",
+        name="b",
+        games=20,
+        seed=7,
+        task_options=CODE,
     )
     items = list(batch.items.all())
     assert len(items) == 20
     # 5% of 20 games is one game, wanted 3 times
     assert sorted(i.required_annotations for i in items) == [1] * 19 + [3]
     assert batch.task.kind == "annotation"
-    again = services.create_batch(
-        study=system.round.study, round_index=0, system_name="B-FFT", name="b2", games=20, seed=7
+    again = creation.create_batch(
+        study=system.round.study,
+        round_index=0,
+        system_name="B-FFT",
+        name="b2",
+        games=20,
+        seed=7,
+        task_options=CODE,
     )
     assert [i.game_id for i in again.items.all()] == [i.game_id for i in items]
     assert [i.required_annotations for i in again.items.all()] == [
@@ -61,13 +75,14 @@ def test_batch_samples_games_and_marks_the_redundant_fraction(system):
 @pytest.mark.django_db
 def test_batch_by_turns_stops_once_the_turn_count_is_reached(system):
     add_games(system, 5)
-    batch = services.create_batch(
+    batch = creation.create_batch(
         study=system.round.study,
         round_index=0,
         system_name="B-FFT",
         name="b",
         turns=7,
         redundancy_fraction=0,
+        task_options=CODE,
     )
     assert batch.items.count() == 3  # 3 turns per game: 3 + 3 < 7 <= 9
     assert batch_progress(batch)["turns"] == 9
@@ -92,9 +107,10 @@ def test_batch_refusals_name_the_field_and_create_nothing(system, options, field
         "round_index": 0,
         "system_name": "B-FFT",
         "name": "b",
+        "task_options": CODE,
     } | options
     with pytest.raises(InputError) as caught:
-        services.create_batch(**arguments)
+        creation.create_batch(**arguments)
     assert caught.value.field == field
     assert not BatchItem.objects.exists()
 
@@ -126,13 +142,14 @@ def test_a_redundant_game_goes_to_distinct_workers_and_stops_when_complete(syste
 @pytest.mark.django_db
 def test_a_worker_never_sees_a_game_twice_even_across_batches(system):
     first = make_batch(system, 2)
-    second = services.create_batch(
+    second = creation.create_batch(
         study=system.round.study,
         round_index=0,
         system_name="B-FFT",
         name="again",
         games=2,
         redundancy_fraction=0,
+        task_options=CODE,
     )
     session = arrive(first.task, "W1")
     seen = set()
