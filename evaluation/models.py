@@ -14,10 +14,15 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from config.heartbeat import HeartbeatRun
 from games.models import Study
 
 
-class MetricRun(models.Model):
+class MetricRun(HeartbeatRun):
+    task_name = "evaluation.tasks.compute_metric_run"
+    task_queue = "default"
+    waiting_status = "pending"
+
     class Status(models.TextChoices):
         PENDING = "pending", "waiting for a worker"
         RUNNING = "running", "running"
@@ -68,7 +73,6 @@ class MetricRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
