@@ -11,7 +11,6 @@ from django.conf import settings
 from django.utils import timezone
 
 from config import heartbeat
-
 from evaluation import services
 from evaluation.models import MetricRun
 
