@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from config import heartbeat
 from games.models import FeedbackLabel, Turn
-from models_svc.models import DecodeRun, ScoringRun
+from models_svc.models import DecodeRun, ScoringRun, TrainingRun
 from models_svc.registry import clear_cache
 from models_svc.scoring import execute_scoring_run
 from models_svc.services import decode_study, execute_decode_run
@@ -108,3 +108,19 @@ def test_a_killed_scoring_run_is_finished_once(settings, tiny_idefics2, tangram_
         2,
     )
     assert Turn.objects.filter(game__study=study, action_probability__isnull=False).count() == 6
+
+
+def test_a_delivery_leaves_a_training_run_alone_while_its_worker_beats(tmp_path):
+    from models_svc.training.runs import execute_training_run, launch_training_run
+
+    system = make_system(make_study("train-beats"), 0, "B-FFT")
+    picks = [["page9-9"], ["page9-9", "page9-8"], ["page9-9", "page9-8", "page9-1"]]
+    for _ in range(3):
+        make_game(system, picks, ["pick A", "good, now B", "yes, then I"])
+    decode_study(system.round.study, decoder_spec="lexicon", kind="binary")
+    run = launch_training_run(system.round.study, 0, "B-FFT", base=f"hf:{tmp_path}")
+    lease = heartbeat.claim(TrainingRun, run.pk, startable=[TrainingRun.Status.QUEUED])
+    # the broker hands the task out again (visibility timeout) while the first worker trains
+    held = execute_training_run(run.pk)
+    assert (held.status, held.attempts, held.resumed, held.lease) == ("running", 1, 0, lease)
+    assert held.history == [] and held.error == ""
