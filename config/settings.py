@@ -111,9 +111,9 @@ CELERY_RESULT_BACKEND = env.str(
 # setting lost its worker: launching it again (or Resume) queues it again. Size each stale
 # setting above the longest gap between two heartbeats of a live run of that kind.
 RUN_STALE_SECONDS = env.int("RESPECT_RUN_STALE_SECONDS", default=600)
-# A task a killed worker had taken comes back after the broker's visibility timeout (Redis);
-# the delivery claims the run only once it is stale, so keep it at least as long as the largest
-# stale setting (and above the longest gap between a task's checkpoints).
+# A task a killed worker had taken comes back after the broker's visibility timeout (Redis),
+# counted from when the worker took it; the delivery claims the run only once it is stale. So
+# size it as the largest stale setting plus a typical run's length (README: "Killed workers").
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
