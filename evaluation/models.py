@@ -1,10 +1,10 @@
 """Metric runs: one computation of every study metric, with its parameters and results.
 
-A run is created ``pending``, picked up by a Celery worker (``running``, with ``progress`` and
-``message`` updated as it goes) and ends ``done`` with ``results`` (the JSON that
-``compute_metrics --json`` prints) or ``failed`` with ``error``. The same inputs, parameters
-(``conventions`` included) and code version give the same results, so a redelivered task simply
-computes them again.
+A run is created ``pending``, claimed by a Celery worker (``running``, with ``progress``,
+``message`` and its heartbeat updated as it goes; ``config.heartbeat``) and ends ``done`` with
+``results`` (the JSON that ``compute_metrics --json`` prints) or ``failed`` with ``error``. The
+same inputs, parameters (``conventions`` included) and code version give the same results, so a
+stale run (its worker was killed) is simply computed again.
 """
 
 from __future__ import annotations
