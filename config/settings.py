@@ -108,9 +108,14 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesyste
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND", default=REDIS_URL or f"file://{VAR_DIR / 'celery-results'}"
 )
-# A task a killed worker had taken comes back after the broker's visibility timeout (Redis):
-# size it above the longest gap between a task's checkpoints (training saves one per epoch and
-# resumes after the last on redelivery).
+# Long runs (metric, decoding, scoring, training) beat a heartbeat at every batch, progress
+# report or checkpoint (config.heartbeat). A running run silent for longer than its stale
+# setting lost its worker: launching it again (or Resume) queues it again. Size each stale
+# setting above the longest gap between two heartbeats of a live run of that kind.
+RUN_STALE_SECONDS = env.int("RESPECT_RUN_STALE_SECONDS", default=600)
+# A task a killed worker had taken comes back after the broker's visibility timeout (Redis),
+# counted from when the worker took it; the delivery claims the run only once it is stale. So
+# size it as the largest stale setting plus a typical run's length (README: "Killed workers").
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
@@ -201,7 +206,8 @@ MODELS_SVC |= {
 TRAINING_DIR = Path(env.str("RESPECT_TRAINING_DIR", default=str(VAR_DIR / "training")))
 TRAINING_BASE = env.str("RESPECT_TRAINING_BASE", default="")
 TRAINING = env.json("RESPECT_TRAINING", default={})
-# A running training run whose worker has been silent this long can be resumed from its page.
+# A running training run whose worker has been silent this long is stale: it can be resumed
+# from its page (model loading and one optimiser step or epoch save must fit well inside it).
 TRAINING_STALE_SECONDS = env.int("RESPECT_TRAINING_STALE_SECONDS", default=1800)
 
 LOGGING = {
