@@ -59,9 +59,7 @@ def ensure_environment(extras: str, venv_dir: Path | None = None, locked: bool =
     target = f".[{extras}]" if extras else "."
     say(f"installing {target} (first run takes a few minutes)")
     pin = ["-c", str(CONSTRAINTS)] if constraints else []
-    subprocess.run(
-        [python, "-m", "pip", "install", "-q", *pin, "-e", target], cwd=ROOT, check=True
-    )
+    subprocess.run([python, "-m", "pip", "install", "-q", *pin, "-e", target], cwd=ROOT, check=True)
     stamp.write_text(fingerprint.hexdigest())
     return python
 
