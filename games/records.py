@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from games.actions import LETTERS, Action, format_action
+from games.plain import plain
 
 OUTCOMES = ("successful", "unsuccessful", "idle")
 IDLE_REASONS = ("speaker idled", "listener idled")
@@ -311,34 +312,6 @@ def _in_listener_order(game: GameRecord) -> tuple[TurnRecord, ...]:
             turn = replace(turn, selection_before=before, selection_after=after)
         turns.append(turn)
     return tuple(turns)
-
-
-# Plain values -----------------------------------------------------------------------------
-
-
-def plain(value: Any) -> Any:
-    """A JSON-safe copy: numpy scalars and arrays as Python values, NaN and ±inf as None."""
-    if value is None or type(value) in (bool, str, int):
-        return value
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [plain(item) for item in value]
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", None) == 0:
-        return plain(item())
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return plain(tolist())
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not a plain value")
 
 
 # The original study's export layout ---------------------------------------------------------
