@@ -26,9 +26,7 @@ from typing import Any
 
 import numpy as np
 
-ALLOWED_DTYPES = frozenset(
-    {"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8"}
-)
+ALLOWED_DTYPES = frozenset({"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8"})
 BYTE_ORDERS = ("<", ">", "|")
 MAX_ARRAY_VALUES = 10_000_000
 NUMPY_MODULES = ("numpy.core", "numpy._core")
