@@ -165,11 +165,20 @@ def latin1_encode(text: object, encoding: object = "utf-8") -> bytes:
     return text.encode("latin1")
 
 
+def empty_bytes(*args: object) -> bytes:
+    """What protocols 0-2 call to rebuild ``b""`` (the data of an empty array): no arguments."""
+    if args:
+        raise _refuse("bytes(...) with arguments")
+    return b""
+
+
 def _stand_ins() -> dict[tuple[str, str], Callable[..., Any]]:
     table: dict[tuple[str, str], Callable[..., Any]] = {
         ("numpy", "dtype"): make_dtype,
         ("numpy", "ndarray"): ndarray,
         ("_codecs", "encode"): latin1_encode,
+        ("__builtin__", "bytes"): empty_bytes,
+        ("builtins", "bytes"): empty_bytes,
     }
     for package in NUMPY_MODULES:
         table[(f"{package}.multiarray", "scalar")] = scalar

@@ -7,7 +7,7 @@ stand-ins (``games.pickled_numpy``), which rebuild numbers and arrays of plain n
 with ``np.frombuffer`` after checking every part of the request; every other global is refused.
 numpy's own reconstructors are never reached, so a pickle cannot build an object array over its
 own bytes (whose conversion would follow forged pointers) or a dtype from a forged state.
-``_codecs.encode`` (how protocols 0-2 write ``bytes``) has a latin-1-only stand-in. Containers
+``_codecs.encode`` and ``bytes`` (how protocols 0-2 write ``bytes``) have stand-ins. Containers
 and scalars (dict, list, tuple, str, int, float, bool, None, bytes) need no global at all.
 
 Before unpickling, the opcodes are read once (``pickletools.genops``) to refuse what would make
