@@ -1,9 +1,9 @@
 """The API's JSON parser: DRF's, with bounded nesting and size (``config.bounded_json``).
 
 DRF's ``JSONParser`` catches ``ValueError`` only, so a body nested ten thousand levels deep
-ends in ``RecursionError`` and a 500. ``BoundedJSONParser`` reads at most
-``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes and decodes them with ``bounded_json.loads``: too deep,
-too large or malformed bodies are a 400 whose message quotes at most a short part of the input.
+ends in ``RecursionError`` and a 500. ``BoundedJSONParser`` decodes with ``bounded_json.loads``:
+too deep, too many values or malformed bodies are a 400 whose message quotes at most a short part
+of the input. (Django refuses bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` before parsing.)
 """
 
 from __future__ import annotations
@@ -23,12 +23,8 @@ class BoundedJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context=None) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        body = stream.read(limit + 1) if limit is not None else stream.read()
-        if limit is not None and len(body) > limit:
-            raise ParseError(f"JSON parse error - the body is larger than {limit:,} bytes")
         try:
-            text = body.decode(encoding)
+            text = stream.read().decode(encoding)
             parse_constant = drf_json.strict_constant if self.strict else None
             return bounded_json.loads(text, parse_constant=parse_constant)
         except ValueError as error:  # UnicodeDecodeError, JSONDecodeError, JSONLimitError
