@@ -27,6 +27,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.urls import reverse
 
+from config import bounded_json
 from games.live import engine, lobby, notify, timers
 from games.live.engine import Change, PlayError, Refused
 from games.models import Game, GameEvent
@@ -225,7 +226,7 @@ class GameConsumer(PlayConsumer):
             await self.send_error("too_large", "messages must be text of at most 8192 characters")
             return
         try:
-            message = json.loads(text_data)
+            message = bounded_json.loads(text_data)
         except ValueError:
             await self.send_error("bad_json", "the message is not JSON")
             return

@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import JSONField, Model
 from django.utils import timezone
 
+from config import bounded_json
 from games.models import Game, GameConfig, Round, Study, System, Tangram, Turn, Worker
 from games.records import (
     GameRecord,
@@ -34,6 +35,7 @@ from games.workers import hash_worker_id
 IMPORT_PLATFORM = Worker.Platform.IMPORT
 BATCH_SIZE = 2000
 SUPPORTED_SUFFIXES = (".json", ".pkl", ".pickle", ".jsonl")
+MAX_IMPORT_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,15 @@ def read_records(path: str | Path) -> list[GameRecord]:
             location=path.name,
         )
     try:
+        if path.stat().st_size > MAX_IMPORT_BYTES:
+            raise RecordError(f"larger than {MAX_IMPORT_BYTES:,} bytes", location=path.name)
         if suffix == ".jsonl":
             with path.open(encoding="utf-8") as lines:
                 return records_from_jsonl(lines)
         if suffix == ".json":
             # NaN and ±Infinity (which Python's json writes) mean missing values.
-            data = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda _: None)
+            text = path.read_text(encoding="utf-8")
+            data = bounded_json.loads(text, parse_constant=lambda _: None)
         else:
             data = load_pickle(path)
     except OSError as error:
@@ -84,6 +89,8 @@ def read_records(path: str | Path) -> list[GameRecord]:
             f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})",
             location=path.name,
         ) from error
+    except bounded_json.JSONLimitError as error:
+        raise RecordError(f"refused: {error}", location=path.name) from error
     except pickle.UnpicklingError as error:
         raise RecordError(str(error), location=path.name) from error
     return records_from_study_export(data)

@@ -27,7 +27,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from config import bounded_json
+from config.echo import clipped, shown
 from games.actions import LETTERS, Action, format_action
+from games.plain import plain
 
 OUTCOMES = ("successful", "unsuccessful", "idle")
 IDLE_REASONS = ("speaker idled", "listener idled")
@@ -36,6 +39,9 @@ MAX_END_REASON_CHARS = 120
 MAX_ACTION_REASON_CHARS = 40
 MAX_UTTERANCE_CHARS = 10_000
 MAX_TANGRAM_ID_CHARS = 64
+MAX_ERROR_DETAIL_CHARS = 600
+MAX_METADATA_CHARS = 65_536
+MAX_METADATA_DEPTH = 10
 IMAGE_SUFFIXES = (".png", ".svg")
 WORKER_HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
@@ -69,6 +75,11 @@ class RecordError(ValueError):
         field: str | None = None,
         location: str | None = None,
     ) -> None:
+        # Ids, fields and messages can quote a file's content: each is kept short.
+        game_id = None if game_id is None else clipped(game_id)
+        field = None if field is None else clipped(field)
+        location = None if location is None else clipped(location)
+        message = clipped(message, MAX_ERROR_DETAIL_CHARS)
         self.game_id = game_id
         self.field = field
         self.location = location
@@ -159,7 +170,7 @@ def _check_image_list(game: GameRecord, name: str, images: Sequence[object]) -> 
     seen: set[str] = set()
     for image in images:
         if not isinstance(image, str) or not image or len(image) > MAX_TANGRAM_ID_CHARS:
-            raise _fail(game, name, f"{image!r} is not a tangram id")
+            raise _fail(game, name, f"{shown(image)} is not a tangram id")
         if image in seen:
             raise _fail(game, name, f"{image} appears twice")
         seen.add(image)
@@ -169,7 +180,7 @@ def _check_optional_number(game: GameRecord, name: str, value: object, upper: fl
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(game, name, f"{value!r} is not a number")
+        raise _fail(game, name, f"{shown(value)} is not a number")
     if not 0 <= value <= upper:
         raise _fail(game, name, f"{value} is outside 0..{upper:g}")
 
@@ -196,7 +207,7 @@ def _validate_game(game: GameRecord) -> None:
     if not game.targets:
         raise _fail(game, "targets", "no targets")
     if game.outcome not in OUTCOMES:
-        raise _fail(game, "outcome", f"{game.outcome!r} is not one of {', '.join(OUTCOMES)}")
+        raise _fail(game, "outcome", f"{shown(game.outcome)} is not one of {', '.join(OUTCOMES)}")
     if not isinstance(game.end_reason, str) or len(game.end_reason) > MAX_END_REASON_CHARS:
         raise _fail(game, "end_reason", f"must be text of at most {MAX_END_REASON_CHARS} chars")
     for role in ("speaker", "listener"):
@@ -211,13 +222,28 @@ def _validate_game(game: GameRecord) -> None:
         value = getattr(game, name)
         if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
             raise _fail(game, name, "must be a timezone-aware datetime")
+    _check_metadata(game)
+    _validate_turns(game)
+
+
+def _check_metadata(game: GameRecord) -> None:
+    """Metadata is a JSON-safe dict of at most ``MAX_METADATA_CHARS`` and ``MAX_METADATA_DEPTH``."""
     if not isinstance(game.metadata, dict):
         raise _fail(game, "metadata", "must be a dict")
     try:
-        json.dumps(game.metadata, allow_nan=False)
+        bounded_json.check_shape(
+            game.metadata, max_depth=MAX_METADATA_DEPTH, max_values=MAX_METADATA_CHARS
+        )
+    except bounded_json.JSONLimitError as error:
+        raise _fail(game, "metadata", str(error)) from error
+    try:
+        text = json.dumps(game.metadata, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise _fail(game, "metadata", f"not JSON-safe ({error})") from error
-    _validate_turns(game)
+    if len(text) > MAX_METADATA_CHARS:
+        raise _fail(
+            game, "metadata", f"{len(text):,} characters as JSON; at most {MAX_METADATA_CHARS:,}"
+        )
 
 
 def _validate_turns(game: GameRecord) -> None:
@@ -244,7 +270,9 @@ def _validate_turns(game: GameRecord) -> None:
             _check_image_list(game, f"{prefix}.{name}", selection)
             outside = [image for image in selection if image not in context]
             if outside:
-                raise _fail(game, f"{prefix}.{name}", f"{outside[0]} is not in the context")
+                raise _fail(
+                    game, f"{prefix}.{name}", f"{clipped(outside[0])} is not in the context"
+                )
         if frozenset(turn.selection_before) != previous:
             raise _fail(
                 game, f"{prefix}.selection_before", "differs from the previous turn's selection"
@@ -264,8 +292,8 @@ def _validate_turns(game: GameRecord) -> None:
                 raise _fail(
                     game,
                     f"{prefix}.action",
-                    f"{turn.action!r} does not turn the selection before into the one after "
-                    f"({derived!r} does)",
+                    f"{shown(turn.action)} does not turn the selection before into the one after "
+                    f"({shown(derived)} does)",
                 )
             previous = frozenset(turn.selection_after)
         if not isinstance(turn.action_reason, str) or len(turn.action_reason) > 40:
@@ -313,34 +341,6 @@ def _in_listener_order(game: GameRecord) -> tuple[TurnRecord, ...]:
     return tuple(turns)
 
 
-# Plain values -----------------------------------------------------------------------------
-
-
-def plain(value: Any) -> Any:
-    """A JSON-safe copy: numpy scalars and arrays as Python values, NaN and ±inf as None."""
-    if value is None or type(value) in (bool, str, int):
-        return value
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [plain(item) for item in value]
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", None) == 0:
-        return plain(item())
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return plain(tolist())
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not a plain value")
-
-
 # The original study's export layout ---------------------------------------------------------
 
 
@@ -361,11 +361,11 @@ def _image_list(game_id: str, name: str, value: object) -> tuple[str, ...]:
     images = []
     for image in value:
         if not isinstance(image, str) or not image.strip():
-            raise RecordError(f"{image!r} is not an image name", game_id=game_id, field=name)
+            raise RecordError(f"{shown(image)} is not an image name", game_id=game_id, field=name)
         images.append(strip_image_suffix(image.strip()))
     if len(set(images)) != len(images):
         twice = sorted({image for image in images if images.count(image) > 1})
-        raise RecordError(f"{', '.join(twice)} appears twice", game_id=game_id, field=name)
+        raise RecordError(f"{clipped(', '.join(twice))} appears twice", game_id=game_id, field=name)
     return tuple(images)
 
 
@@ -374,7 +374,7 @@ def _number(game_id: str, name: str, value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RecordError(f"{value!r} is not a number", game_id=game_id, field=name)
+        raise RecordError(f"{shown(value)} is not a number", game_id=game_id, field=name)
     return float(value)
 
 
@@ -383,24 +383,26 @@ def _timestamp(game_id: str, name: str, value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise RecordError(f"{value!r} is not a timestamp", game_id=game_id, field=name)
+        raise RecordError(f"{shown(value)} is not a timestamp", game_id=game_id, field=name)
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError as error:
-        raise RecordError(f"{value!r} is not a timestamp", game_id=game_id, field=name) from error
+        raise RecordError(
+            f"{shown(value)} is not a timestamp", game_id=game_id, field=name
+        ) from error
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _outcome_of_end(game_id: str, end: object) -> tuple[str, str]:
     if not isinstance(end, str):
-        raise RecordError(f"{end!r} is not an ending", game_id=game_id, field="end")
+        raise RecordError(f"{shown(end)} is not an ending", game_id=game_id, field="end")
     text = end.strip()
     if text in ("successful", "unsuccessful"):
         return text, text
     if text in IDLE_REASONS:
         return "idle", text
     raise RecordError(
-        f"{end!r}: expected successful, unsuccessful, 'speaker idled' or 'listener idled'",
+        f"{shown(end)}: expected successful, unsuccessful, 'speaker idled' or 'listener idled'",
         game_id=game_id,
         field="end",
     )
@@ -413,14 +415,14 @@ def _worker_id(game_id: str, name: str, value: object) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
-        raise RecordError(f"{value!r} is not a worker id", game_id=game_id, field=name)
+        raise RecordError(f"{shown(value)} is not a worker id", game_id=game_id, field=name)
     return value.strip()
 
 
 def game_from_study_record(key: object, raw: object) -> GameRecord:
     """One game of the original study's export (``key`` is its id in the export's dict)."""
     if not isinstance(key, str) or not key.strip():
-        raise RecordError(f"game id {key!r} is not a non-empty string")
+        raise RecordError(f"game id {shown(key)} is not a non-empty string")
     game_id = key.strip()
     if not isinstance(raw, Mapping):
         raise RecordError(f"expected a record, got {type(raw).__name__}", game_id=game_id)
@@ -429,7 +431,7 @@ def game_from_study_record(key: object, raw: object) -> GameRecord:
         raise RecordError("missing", game_id=game_id, field=missing[0])
     if raw.get("_id") not in (None, key):
         raise RecordError(
-            f"{raw['_id']!r} differs from the key {key!r}", game_id=game_id, field="_id"
+            f"{shown(raw['_id'])} differs from the key {shown(key)}", game_id=game_id, field="_id"
         )
     speaker_order = _image_list(game_id, "context", raw["context"])
     listener_order = _image_list(
@@ -472,14 +474,18 @@ def game_from_study_record(key: object, raw: object) -> GameRecord:
         if utterance is None:
             utterance = ""
         if not isinstance(utterance, str):
-            raise RecordError(f"{utterance!r} is not text", game_id=game_id, field=f"chat[{index}]")
+            raise RecordError(
+                f"{shown(utterance)} is not text", game_id=game_id, field=f"chat[{index}]"
+            )
         after: tuple[str, ...] | None = None
         if index < len(clicks):
             after = _image_list(game_id, f"clicks[{index}]", plain(clicks[index]))
             outside = [image for image in after if image not in context]
             if outside:
                 raise RecordError(
-                    f"{outside[0]} is not in the context", game_id=game_id, field=f"clicks[{index}]"
+                    f"{clipped(outside[0])} is not in the context",
+                    game_id=game_id,
+                    field=f"clicks[{index}]",
                 )
             after = tuple(sorted(after, key=position.__getitem__))
         timing = timings[index] if index < len(timings) else {}
@@ -552,7 +558,7 @@ def _get(
         return default
     value = raw[key]
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        raise RecordError(f"{value!r} has the wrong type", game_id=game_id, field=name)
+        raise RecordError(f"{shown(value)} has the wrong type", game_id=game_id, field=name)
     return value
 
 
@@ -626,8 +632,10 @@ def records_from_jsonl(lines: Iterable[str]) -> list[GameRecord]:
         location = f"line {number}"
         try:
             # NaN and ±Infinity (which Python's json writes) mean missing values.
-            raw = json.loads(line, parse_constant=lambda _: None)
+            raw = bounded_json.loads(line, parse_constant=lambda _: None)
         except json.JSONDecodeError as error:
             raise RecordError(f"not valid JSON ({error.msg})", location=location) from error
+        except bounded_json.JSONLimitError as error:
+            raise RecordError(f"refused: {error}", location=location) from error
         records.append(game_from_jsonl_object(raw, location))
     return records
