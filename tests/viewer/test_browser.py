@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -13,8 +14,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def demo(transactional_db) -> None:
     """The demo data, loaded before the browser starts: Playwright's sync API runs an event
-    loop in this thread, and Django refuses ORM calls while one runs."""
-    call_command("load_demo", "--tangrams", "30")
+    loop in this thread, and Django refuses ORM calls while one runs. DEBUG on, as in the demo,
+    so the users get the known demo password."""
+    with override_settings(DEBUG=True):
+        call_command("load_demo", "--tangrams", "30")
 
 
 def test_researcher_steps_through_a_demo_game(demo, live_server, browser):
