@@ -10,6 +10,7 @@ urlpatterns = [
     # crowdworkers
     path("prolific/<str:key>/", views.prolific_arrival, name="prolific"),
     path("mturk/<str:key>/", views.mturk_arrival, name="mturk"),
+    path("refused/", views.arrival_refused, name="arrival-refused"),
     path("w/<str:token>/", views.entry, name="entry"),
     path("w/<str:token>/consent/", views.consent, name="consent"),
     path("w/<str:token>/guidelines/", views.guidelines, name="guidelines"),

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -26,13 +28,16 @@ from .validation import InputError
 
 log = logging.getLogger(__name__)
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
-FRAME_ANCESTORS = "frame-ancestors 'self' https://www.mturk.com https://workersandbox.mturk.com"
+REFUSAL_SALT = "annotation.arrival-refusal"
+REFUSAL_MAX_AGE = 3600
 
 
 def crowd_page(view):
-    """Worker pages: may be framed by MTurk; the session comes from the signed token."""
+    """Worker pages: the session comes from the signed token.
 
-    @xframe_options_exempt
+    Their URL names are in ``CROWD_FRAMED_VIEWS``, so config.framing lets MTurk frame them.
+    """
+
     @csrf_exempt
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -40,11 +45,14 @@ def crowd_page(view):
         if token is not None:
             session = session_from_token(token)
             if session is None:
-                return refusal(request, "This link is not valid.", status=403)
+                message = (
+                    "This link is not valid or has expired. Open the task again from your "
+                    "platform (Prolific or MTurk) to continue."
+                )
+                return refusal(request, message, status=403)
             kwargs["session"] = session
             kwargs["token"] = token
         response = view(request, *args, **kwargs)
-        response["Content-Security-Policy"] = FRAME_ANCESTORS
         response["Referrer-Policy"] = "same-origin"
         response["Cache-Control"] = "no-store"
         return response
@@ -79,19 +87,38 @@ def admin_required(view):
 
 
 # --- arrival -------------------------------------------------------------------------------
+# An arrival URL carries the worker's platform ids, which access logs, browser histories and
+# Referer headers would keep: every arrival answers at once with a redirect to a URL without
+# them (the worker's token pages, or a signed refusal).
+
+
+def _refused(message: str, status: int) -> HttpResponse:
+    signed = signing.dumps({"message": message, "status": status}, salt=REFUSAL_SALT)
+    return redirect(f"{reverse('annotation:arrival-refused')}?{urlencode({'reason': signed})}")
 
 
 def _arrive(request: HttpRequest, key: str, platform: str, **ids) -> HttpResponse:
     task = CrowdTask.objects.filter(key=key).first()
     if task is None:
-        return refusal(request, "This study link is not valid.", status=404)
+        return _refused("This study link is not valid.", 404)
     try:
         session = services.arrive(task, platform=platform, **ids)
     except InputError as error:
-        message = f"We could not start: {error.field} {error.message}."
-        return refusal(request, message, status=error.status)
+        return _refused(f"We could not start: {error.field} {error.message}.", error.status)
     login_worker(request, session.worker)
     return redirect("annotation:entry", token=session_token(session))
+
+
+@crowd_page
+def arrival_refused(request: HttpRequest) -> HttpResponse:
+    """Why an arrival was refused; the reason is signed, so no one else can word it."""
+    try:
+        reason = signing.loads(
+            request.GET.get("reason", ""), salt=REFUSAL_SALT, max_age=REFUSAL_MAX_AGE
+        )
+    except signing.BadSignature:
+        return refusal(request, "This study link is not valid.", status=400)
+    return refusal(request, reason["message"], status=reason["status"])
 
 
 @crowd_page
@@ -112,9 +139,11 @@ def mturk_arrival(request: HttpRequest, key: str) -> HttpResponse:
     """The ExternalQuestion page: a preview until the worker accepts the HIT."""
     task = CrowdTask.objects.filter(key=key).first()
     if task is None:
-        return refusal(request, "This HIT link is not valid.", status=404)
+        return _refused("This HIT link is not valid.", 404)
     assignment_id = request.GET.get("assignmentId", "")
     if not assignment_id or assignment_id == MTURK_PREVIEW:
+        if "workerId" in request.GET:
+            return redirect(request.path)
         return render(request, "annotation/mturk_preview.html", {"task": task})
     return _arrive(
         request,
@@ -242,9 +271,12 @@ def payments(request: HttpRequest) -> HttpResponse:
     return render(request, "annotation/payments.html", {"rows": selectors.payments_by_worker()})
 
 
+@never_cache
 @admin_required
 def reveal_platform_id(request: HttpRequest, pk: int) -> HttpResponse:
-    """The raw platform id of a worker, for paying outside the platform's API (admins only)."""
+    """The raw platform id of a worker, for paying outside the platform's API (admins only).
+
+    Never cached: no browser or proxy cache may keep the raw id."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     worker = get_object_or_404(Worker, pk=pk)

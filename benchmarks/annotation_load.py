@@ -19,11 +19,13 @@ run is bounded in requests (the games of the batch) and in time (``--max-seconds
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import os
 import random
 import re
+import secrets
 import sys
 import threading
 import time
@@ -264,6 +266,12 @@ def main() -> int:
     os.environ["DATABASE_URL"] = scratch_database(os.environ.get("DATABASE_URL", ""), "_bench_ann")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The servers run with DEBUG off, which refuses the demo's public keys: keys of this run.
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("WORKER_ID_HMAC_KEY", secrets.token_urlsafe(32))
+    os.environ.setdefault(
+        "WORKER_ID_ENCRYPTION_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode()
+    )
     games = args.annotators * 2 + 10
     key, _ = seed(games, args.seed)
     env = dict(os.environ, DATABASE_POOL=str(args.pool), DJANGO_DEBUG="0", PYTHONUNBUFFERED="1")

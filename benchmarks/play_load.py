@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -381,6 +383,12 @@ def main() -> None:
     os.environ["DATABASE_URL"] = db_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.pop("TEST_DB_SUFFIX", None)
+    # The servers run with DEBUG off, which refuses the demo's public keys: keys of this run.
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("WORKER_ID_HMAC_KEY", secrets.token_urlsafe(32))
+    os.environ.setdefault(
+        "WORKER_ID_ENCRYPTION_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode()
+    )
     import django
 
     django.setup()

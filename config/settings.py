@@ -22,17 +22,36 @@ env = environ.Env(
 )
 
 DEBUG = env("DJANGO_DEBUG")
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-demo-key-change-me-in-production")
+# The demo's public key; with DEBUG off the system checks (config.checks) refuse to start with it.
+DEMO_SECRET_KEY = "insecure-demo-key-change-me-in-production"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEMO_SECRET_KEY)
 ALLOWED_HOSTS = env("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 # Keys protecting crowdworker identities: the HMAC key makes the stored hash, the Fernet key
-# encrypts the raw platform id that payments need. Both must be set (and kept) in production.
-WORKER_ID_HMAC_KEY = env.str("WORKER_ID_HMAC_KEY", default=SECRET_KEY)
+# encrypts the raw platform id that payments need. Unset, both are derived from SECRET_KEY (the
+# demo); with DEBUG off the system checks require them (and DJANGO_SECRET_KEY) to be set.
+WORKER_ID_HMAC_KEY = env.str("WORKER_ID_HMAC_KEY", default="")
 WORKER_ID_ENCRYPTION_KEY = env.str("WORKER_ID_ENCRYPTION_KEY", default="")
+# Lifetime in seconds of the signed crowd-session tokens in worker page URLs (annotation.tokens).
+WORKER_TOKEN_MAX_AGE = env.int("WORKER_TOKEN_MAX_AGE", default=24 * 3600)
+
+# Behind a TLS-terminating proxy (see README, "Production"): the proxy's X-Forwarded-Proto makes
+# request.is_secure() and every absolute URL (Prolific and MTurk links) https.
+if env.bool("DJANGO_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+# MTurk game tasks run the lobby and game pages inside MTurk's iframe, where only SameSite=None
+# cookies (which browsers accept only with Secure) reach them.
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = env.str("DJANGO_COOKIE_SAMESITE", default="Lax")
 
 INSTALLED_APPS = [
     "daphne",
+    "config.apps.PlatformConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -58,7 +77,49 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A CSP on every page; crowd pages may be framed by MTurk (config.framing).
+    "config.framing.CrowdCSPMiddleware",
+    "config.framing.CrowdFrameExemptMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = ["config.login_throttle.ThrottledModelBackend"]
+# Failed logins per username and client address before logins are refused for the window.
+LOGIN_THROTTLE_FAILURES = env.int("LOGIN_THROTTLE_FAILURES", default=5)
+LOGIN_THROTTLE_WINDOW = env.int("LOGIN_THROTTLE_WINDOW", default=15 * 60)
+LOGIN_THROTTLE_CACHE = "login_throttle"
+
+# The platform's own scripts and styles only (no inline scripts); crowd pages are framed by MTurk
+# and post the finished HIT back to it (CROWD_FRAMED_VIEWS, config.framing).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+CROWD_FRAME_ANCESTORS = ["https://*.mturk.com"]
+CROWD_FRAMED_VIEWS = {
+    "annotation:prolific",
+    "annotation:mturk",
+    "annotation:arrival-refused",
+    "annotation:entry",
+    "annotation:consent",
+    "annotation:guidelines",
+    "annotation:quiz",
+    "annotation:survey",
+    "games:lobby",
+    "games:play_lobby_leave",
+    "games:play_game",
+    "games:play_survey",
+    "games:play_done",
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -101,6 +162,21 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The default cache stays per process; login failures are counted where every web process sees
+# them (Redis in production).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    LOGIN_THROTTLE_CACHE: (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "respect-login",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "login"}
+    ),
+}
 
 # Celery: Redis in production and CI; a filesystem broker for the zero-setup demo, so the demo
 # still runs tasks in a real background worker process.
@@ -184,6 +260,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Names of the metric runs' choice sets, which share field names with other models' choices.
+    "ENUM_NAME_OVERRIDES": {
+        "MetricRunStatusEnum": "evaluation.models.MetricRun.Status",
+        "MetricRunMethodEnum": "evaluation.models.MetricRun.Method",
+        "MetricRunConventionsEnum": "evaluation.models.MetricRun.Conventions",
+    },
 }
 
 # Directory with KILOGRAM tangram PNGs, used by import_tangrams when no DIR is given.
@@ -216,15 +298,24 @@ TRAINING = env.json("RESPECT_TRAINING", default={})
 # from its page (model loading and one optimiser step or epoch save must fit well inside it).
 TRAINING_STALE_SECONDS = env.int("RESPECT_TRAINING_STALE_SECONDS", default=1800)
 
+# Every record the platform writes has platform worker ids and worker tokens redacted
+# (config.log_redaction), runserver's request log included. Servers' own access logs (Daphne,
+# Uvicorn) bypass it: turn them off and keep the proxy's (README, "Production").
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"one_line_4xx": {"()": "config.log_filters.ClientErrorWithoutTraceback"}},
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "one_line_4xx": {"()": "config.log_filters.ClientErrorWithoutTraceback"},
+        "redact_crowd_ids": {"()": "config.log_redaction.RedactCrowdIds"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_crowd_ids"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.request": {"filters": ["one_line_4xx"]},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 

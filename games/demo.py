@@ -253,7 +253,11 @@ def demo_records(system: DemoSystem, pool: Sequence[str], seed: int, turn_limit:
 
 def ensure_demo_users() -> list[str]:
     """``researcher`` (group researchers) and ``admin`` (superuser, group admins); passwords are
-    set only when a user is created, so a changed demo password survives a reload."""
+    set only when a user is created, so a changed demo password survives a reload.
+
+    The known ``DEMO_PASSWORD`` is given only with DEBUG on: with DEBUG off new demo users get no
+    usable password (set one with ``manage.py changepassword``)."""
+    password = DEMO_PASSWORD if settings.DEBUG else None
     created = []
     for username, group_name, superuser in (
         ("researcher", RESEARCHERS_GROUP, False),
@@ -262,7 +266,7 @@ def ensure_demo_users() -> list[str]:
         user = User.objects.filter(username=username).first()
         if user is None:
             make = User.objects.create_superuser if superuser else User.objects.create_user
-            user = make(username, f"{username}@example.org", DEMO_PASSWORD)
+            user = make(username, f"{username}@example.org", password)
             created.append(username)
         user.groups.add(Group.objects.get_or_create(name=group_name)[0])
     return created

@@ -53,7 +53,7 @@ def test_prolific_arrival_hashes_the_id_and_leads_to_consent(client, batch):
 )
 def test_bad_prolific_arrivals_are_refused_and_store_nothing(client, system, change, message):
     batch = make_batch(system, 1, task_options={"prolific_study_id": "STUDY1"})
-    response = client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC | change)
+    response = client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC | change, follow=True)
     assert response.status_code == 400
     assert message in response.content.decode()
     assert "<script>x" not in response.content.decode()
@@ -63,17 +63,20 @@ def test_bad_prolific_arrivals_are_refused_and_store_nothing(client, system, cha
 def test_a_session_id_of_another_participant_is_refused(client, batch):
     client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC)
     response = client.get(
-        f"/annotation/prolific/{batch.task.key}/", PROLIFIC | {"PROLIFIC_PID": "someoneelse"}
+        f"/annotation/prolific/{batch.task.key}/",
+        PROLIFIC | {"PROLIFIC_PID": "someoneelse"},
+        follow=True,
     )
     assert response.status_code == 403
     assert CrowdSession.objects.count() == 1
 
 
 def test_unknown_or_closed_tasks_are_refused(client, batch):
-    assert client.get("/annotation/prolific/nope/", PROLIFIC).status_code == 404
+    assert client.get("/annotation/prolific/nope/", PROLIFIC, follow=True).status_code == 404
     batch.task.is_open = False
     batch.task.save()
-    assert client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC).status_code == 410
+    closed = client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC, follow=True)
+    assert closed.status_code == 410
 
 
 def test_consent_is_required_before_the_survey(client, batch):
@@ -139,7 +142,7 @@ def test_mturk_preview_shows_the_task_and_stores_nothing(client, system):
     assert response.status_code == 200
     assert "Accept the HIT" in response.content.decode()
     assert "X-Frame-Options" not in response
-    assert "https://workersandbox.mturk.com" in response["Content-Security-Policy"]
+    assert "frame-ancestors 'self' https://*.mturk.com" in response["Content-Security-Policy"]
     assert not Worker.objects.exists()
 
 
@@ -175,7 +178,7 @@ def test_mturk_arrival_and_completion_posts_back_to_the_sandbox(client, system):
 def test_mturk_arrival_refuses_a_foreign_submit_host(client, system, submit_to):
     batch = make_batch(system, 1)  # a sandbox task
     response = client.get(
-        f"/annotation/mturk/{batch.task.key}/", MTURK | {"turkSubmitTo": submit_to}
+        f"/annotation/mturk/{batch.task.key}/", MTURK | {"turkSubmitTo": submit_to}, follow=True
     )
     assert response.status_code == 400
     assert "turkSubmitTo must be the MTurk sandbox submission host" in response.content.decode()

@@ -69,9 +69,9 @@ def test_researcher_computes_and_reads_the_metrics(ready, celery_worker, live_se
     assert tables.fmt(accuracy["value"], percent=True) in panel.inner_text()
     expect(page.locator("#agreement-table")).to_contain_text("identical a*")
 
-    page.wait_for_function(
-        "Array.from(document.querySelectorAll('img.figure')).every(i => i.complete)"
-    )
+    # (expect, not wait_for_function: the pages' CSP forbids the eval it polls with)
+    for image in page.locator("img.figure").all():
+        expect(image).to_have_js_property("complete", True)
     widths = page.eval_on_selector_all("img.figure", "imgs => imgs.map(i => i.naturalWidth)")
     assert len(widths) == 6 and all(w > 100 for w in widths)
 

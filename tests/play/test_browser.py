@@ -109,11 +109,11 @@ def test_a_person_plays_against_the_random_policy_served_by_a_celery_worker(
         page.press("#utterance", "Enter")
         expect(page.locator("#send")).to_be_disabled()
         # The model answers on the gpu queue; the speaker sees its selection.
-        page.wait_for_function(
-            f"document.querySelectorAll('#history li').length === {turn + 1}"
-            f" && (document.querySelector('#turn-no').textContent === '{turn + 2}'"
-            " || !document.querySelector('#end').hidden)",
-            timeout=20_000,
+        # (expect, not wait_for_function: the pages' CSP forbids the eval it polls with)
+        expect(page.locator("#history li")).to_have_count(turn + 1, timeout=20_000)
+        next_turn = page.locator("#turn-no", has_text=re.compile(f"^{turn + 2}$"))
+        expect(next_turn.or_(page.locator("#end:not([hidden])")).first).to_be_attached(
+            timeout=20_000
         )
     expect(page.locator("#end")).to_be_visible(timeout=20_000)
     game = Game.objects.get(speaker=worker)
