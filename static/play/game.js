@@ -25,8 +25,10 @@
       if (message.type === "state") render(message);
       else if (message.type === "draft") applyDraft(message);
       else if (message.type === "error") { togglesInFlight = 0; pendingDraft = null; showError(message.message); }
+      else if (message.type === "refused") { closedForGood = true; $("conn").textContent = message.message; }
     };
     socket.onclose = (event) => {
+      if (closedForGood) { $("conn").className = "play-conn bad"; return; }
       $("conn").textContent = "reconnecting…"; $("conn").className = "play-conn bad";
       if (event.code === 4403) { closedForGood = true; $("conn").textContent = "not your game"; return; }
       if (closedForGood) return;

@@ -21,8 +21,8 @@ def _orm_beside_playwright(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-def worker_page(browser, server, name: str):
-    worker = helpers.worker(name)
+def worker_page(browser, server, name: str, round_):
+    worker = helpers.participant(round_, name)
     context = browser.new_context()
     context.add_cookies(
         [{"name": "sessionid", "value": helpers.session_cookie(worker), "url": server.url}]
@@ -34,10 +34,10 @@ def test_two_people_are_paired_and_play_to_success(play_server, browser):
     helpers.tangrams()
     round_ = helpers.round_with(helpers.study(), "HH")
     lobby_url = f"{play_server.url}/play/lobby/{round_.pk}/"
-    first, page_a = worker_page(browser, play_server, "alice")
-    second, page_b = worker_page(browser, play_server, "bob")
+    first, page_a = worker_page(browser, play_server, "alice", round_)
+    second, page_b = worker_page(browser, play_server, "bob", round_)
     page_a.goto(lobby_url)
-    expect(page_a.locator("#lobby-status")).to_have_text("Waiting for a partner…")
+    expect(page_a.locator("#lobby-status")).to_have_text("Waiting for another player…")
     page_b.goto(lobby_url)
     for page in (page_a, page_b):
         page.wait_for_url(re.compile(r"/play/game/\d+/$"), timeout=15_000)
@@ -97,7 +97,7 @@ def test_a_person_plays_against_the_random_policy_served_by_a_celery_worker(
     helpers.tangrams()
     study = helpers.study(turn_limit=3)
     round_ = helpers.round_with(study, "CONTROL")
-    worker, page = worker_page(browser, play_server, "carol")
+    worker, page = worker_page(browser, play_server, "carol", round_)
     page.goto(f"{play_server.url}/play/lobby/{round_.pk}/")
     page.wait_for_url(re.compile(r"/play/game/\d+/$"), timeout=15_000)
     for turn in range(3):
