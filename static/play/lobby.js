@@ -14,6 +14,9 @@
     socket = new WebSocket(scheme + location.host + root.dataset.ws);
     socket.onopen = () => { retry = 0; };
     socket.onmessage = (event) => {
+      // After "paired" (or "refused") nothing else counts: the socket may say "paired" again
+      // (a heartbeat's answer), and a second location.assign would abort the first navigation.
+      if (done) return;
       const message = JSON.parse(event.data);
       if (message.type === "waiting") status.textContent = "Waiting for another player…";
       else if (message.type === "paired") {

@@ -3,6 +3,8 @@ consented and passed its quiz, in an open lobby; local workers in the demo only.
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -165,11 +167,11 @@ def test_a_crowdworker_cannot_choose_the_system(client, settings):
 @pytest.mark.django_db
 def test_the_demo_opens_its_rounds_and_keeps_a_lobby_closed_by_a_researcher(settings, tmp_path):
     settings.MEDIA_ROOT, settings.TANGRAM_DIR = str(tmp_path), ""
-    call_command("load_demo", stdout=open("/dev/null", "w"))
+    call_command("load_demo", stdout=io.StringIO())
     rounds = Round.objects.filter(study__name=DEMO_STUDY).order_by("index")
     assert [r.lobby_open for r in rounds] == [True, True, True]
     lobby.set_lobby_open(rounds[0], False)
-    call_command("load_demo", stdout=open("/dev/null", "w"))
+    call_command("load_demo", stdout=io.StringIO())
     assert [r.lobby_open for r in rounds.all()] == [False, True, True]
 
 

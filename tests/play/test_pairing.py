@@ -27,9 +27,7 @@ def system(round_, name: str):
 
 
 def games_by_system(pairings) -> list[tuple[str, int]]:
-    return [
-        (Game.objects.get(pk=p.game_id).system.name, len(p.worker_ids)) for p in pairings
-    ]
+    return [(Game.objects.get(pk=p.game_id).system.name, len(p.worker_ids)) for p in pairings]
 
 
 def test_two_people_who_choose_another_person_play_each_other_though_a_model_slot_is_next(clock):

@@ -46,9 +46,9 @@ def speaker_game(clock) -> tuple[int, str]:
 
 def events(game_id: int, kind: str) -> list[dict]:
     return list(
-        GameEvent.objects.filter(game_id=game_id, kind=kind).order_by("id").values_list(
-            "payload", flat=True
-        )
+        GameEvent.objects.filter(game_id=game_id, kind=kind)
+        .order_by("id")
+        .values_list("payload", flat=True)
     )
 
 
