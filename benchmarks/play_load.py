@@ -61,23 +61,34 @@ HEARTBEAT_SECONDS = 5.0
 
 
 def setup(games: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
-    """A fresh study and round (HH) with 2N workers and their session keys."""
+    """A fresh study and round (HH, lobby open) with 2N admitted workers and their session keys."""
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
-    from games.models import Round, Study, System, Tangram, Worker
-    from games.workers import SESSION_KEY, get_or_create_worker
+    from annotation import services
+    from games.models import Round, Study, System, Tangram
+    from games.workers import SESSION_KEY
 
     call_command("migrate", verbosity=0)
     for i in range(30):
         Tangram.objects.get_or_create(name=f"bench-{i}", defaults={"split": "train"})
     stamp = f"{int(time.time())}-{random.Random(seed).randrange(10**6)}"
     study = Study.objects.create(name=f"play-bench-{stamp}", turn_limit=10)
-    round_ = Round.objects.create(study=study, index=0, config_seed=seed)
+    round_ = Round.objects.create(study=study, index=0, config_seed=seed, lobby_open=True)
     System.objects.create(round=round_, name="HH")
+    # The lobby admits participants of the round's crowd task who consented.
+    task = services.create_task(name=f"bench {stamp}", round_=round_)
     workers = []
     for i in range(2 * games):
-        worker = get_or_create_worker(Worker.Platform.LOCAL, f"bench-{stamp}-{i}")
+        arrival = services.arrive(
+            task,
+            platform="prolific",
+            worker_id=f"bench-{stamp}-{i}",
+            session_id=f"S-{stamp}-{i}",
+            study_id="BENCH",
+        )
+        services.give_consent(arrival)
+        worker = arrival.worker
         session = SessionStore()
         session[SESSION_KEY] = worker.pk
         session.save()

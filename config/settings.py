@@ -347,6 +347,11 @@ PLAY_DEADLINE_TASKS = env.bool("PLAY_DEADLINE_TASKS", default=True)
 # The currency of every amount of pay (Study pay fields, earnings), shown before each amount
 # (read without django-environ, which takes a leading "$" for a reference to another variable).
 PLAY_CURRENCY_SYMBOL = os.environ.get("PLAY_CURRENCY_SYMBOL", "$")
+# The local entry (/play/lobby/<round>/local/) logs in a made-up worker without consent or quiz:
+# the demo only. Off, lobbies admit only participants of the round's crowd task.
+PLAY_LOCAL_ENTRY = env.bool("PLAY_LOCAL_ENTRY", default=DEBUG)
+# Open sockets (game and lobby pages together) one player may hold in one web process.
+PLAY_MAX_SOCKETS_PER_PLAYER = env.int("PLAY_MAX_SOCKETS_PER_PLAYER", default=4)
 
 # The zero-setup demo's Celery folders (filesystem broker and result backend) must exist before a
 # worker starts.

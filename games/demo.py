@@ -305,7 +305,11 @@ def load_demo(*, seed: int = 0, tangram_count: int = 60) -> DemoResult:
             },
         )
         for system in DEMO_SYSTEMS:
-            round_, _ = Round.objects.get_or_create(study=study, index=system.round_index)
+            # Demo rounds are created with an open lobby (the local entry plays them); a lobby a
+            # researcher closed stays closed when the demo is loaded again.
+            round_, _ = Round.objects.get_or_create(
+                study=study, index=system.round_index, defaults={"lobby_open": True}
+            )
             System.objects.get_or_create(
                 round=round_,
                 name=system.name,

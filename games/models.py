@@ -122,7 +122,10 @@ class Round(models.Model):
         default=True,
         help_text="Every system plays the same configs (one config per block of slots).",
     )
-    lobby_open = models.BooleanField(default=True, help_text="Whether the lobby pairs workers.")
+    lobby_open = models.BooleanField(
+        default=False,
+        help_text="Whether the lobby admits and pairs workers (researchers open it).",
+    )
 
     class Meta:
         ordering = ["study", "index"]
@@ -413,6 +416,14 @@ class LobbyEntry(models.Model):
     waited_seconds = models.FloatField(null=True, blank=True)
     game = models.ForeignKey(
         Game, null=True, blank=True, on_delete=models.SET_NULL, related_name="lobby_entries"
+    )
+    system = models.ForeignKey(
+        System,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="lobby_entries",
+        help_text="The system the worker asked to play (the local entry); empty: the round's mix.",
     )
 
     class Meta:
