@@ -65,7 +65,7 @@ def setup(games: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
-    from annotation import services
+    from annotation import creation, services
     from games.models import Round, Study, System, Tangram
     from games.workers import SESSION_KEY
 
@@ -77,7 +77,9 @@ def setup(games: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
     round_ = Round.objects.create(study=study, index=0, config_seed=seed, lobby_open=True)
     System.objects.create(round=round_, name="HH")
     # The lobby admits participants of the round's crowd task who consented.
-    task = services.create_task(name=f"bench {stamp}", round_=round_)
+    task = creation.create_task(
+        name=f"bench {stamp}", round_=round_, prolific_completion_code="PLAYBENCH"
+    )
     workers = []
     for i in range(2 * games):
         arrival = services.arrive(

@@ -45,11 +45,12 @@ def worker(name: str) -> Worker:
 
 def crowd_task(round_: Round, **options):
     """The round's crowd task (made on first use)."""
-    from annotation import services
+    from annotation import creation
     from annotation.models import CrowdTask
 
     task = CrowdTask.objects.filter(round=round_).first()
-    return task or services.create_task(name=f"play {round_}", round_=round_, **options)
+    options = {"prolific_completion_code": "PLAYCODE"} | options
+    return task or creation.create_task(name=f"play {round_}", round_=round_, **options)
 
 
 def arrival(task, name: str, *, consent: bool = True):

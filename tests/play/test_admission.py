@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 from django.urls import reverse
 
-from annotation import services
+from annotation import creation, services
 from annotation.models import AnnotationBatch, Quiz, QuizQuestion
 from annotation.tokens import session_from_token
 from config.asgi import application
@@ -79,7 +79,10 @@ def test_the_page_refuses_everybody_but_qualified_participants_and_says_why(clie
     cases = {}
     # A worker who arrived for an annotation batch of this very round, or for another study.
     for name, other_task in (
-        ("annotator", services.create_task(name="annotate", batch=batch)),
+        (
+            "annotator",
+            creation.create_task(name="annotate", batch=batch, prolific_completion_code="ANNCODE"),
+        ),
         ("elsewhere", helpers.crowd_task(other_round)),
     ):
         arrived = helpers.arrival(other_task, name)
