@@ -22,13 +22,10 @@ from django.db.models import JSONField, Model
 from django.utils import timezone
 
 from config import bounded_json
+from games.jsonl_records import records_from_jsonl
 from games.models import Game, GameConfig, Round, Study, System, Tangram, Turn, Worker
-from games.records import (
-    GameRecord,
-    RecordError,
-    records_from_jsonl,
-    records_from_study_export,
-)
+from games.original_export import records_from_study_export
+from games.records import TURN_FIELDS, GameRecord, RecordError, TurnRecord
 from games.safe_pickle import load_pickle
 from games.workers import hash_worker_id
 
@@ -175,40 +172,23 @@ def _record_content(record: GameRecord, round_index: int, system_name: str) -> d
         "started_at": record.created_at,
         "ended_at": record.ended_at,
         "metadata": record.metadata,
-        "turns": [
-            (
-                index,
-                turn.utterance,
-                list(turn.selection_before),
-                None if turn.selection_after is None else list(turn.selection_after),
-                turn.action,
-                turn.action_reason,
-                turn.action_probability,
-                turn.speaker_seconds,
-                turn.listener_seconds,
-                turn.started_at,
-                turn.utterance_at,
-                turn.submitted_at,
-            )
-            for index, turn in enumerate(record.turns)
-        ],
+        "turns": [(index, *_turn_values(turn)) for index, turn in enumerate(record.turns)],
     }
 
 
-TURN_FIELDS = (
-    "index",
-    "utterance",
-    "selection_before",
-    "selection_after",
-    "action",
-    "action_reason",
-    "action_probability",
-    "speaker_seconds",
-    "listener_seconds",
-    "started_at",
-    "utterance_at",
-    "submitted_at",
-)
+# A stored turn as ``_stored_contents`` reads it and ``_record_content`` shapes it.
+TURN_COLUMNS = ("index", *TURN_FIELDS)
+
+
+def _turn_values(turn: TurnRecord) -> tuple:
+    """A turn's values in ``TURN_FIELDS`` order, as a ``Turn`` row holds them (lists, not
+    tuples)."""
+    values = (getattr(turn, name) for name in TURN_FIELDS)
+    return tuple(list(value) if isinstance(value, tuple) else value for value in values)
+
+
+def _turn_row(turn: TurnRecord) -> dict[str, Any]:
+    return dict(zip(TURN_FIELDS, _turn_values(turn), strict=True))
 
 
 def _stored_contents(study: Study, game_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -260,7 +240,7 @@ def _stored_contents(study: Study, game_ids: Sequence[str]) -> dict[str, dict[st
     turn_rows = (
         Turn.objects.filter(game_id__in=list(by_pk))
         .order_by("game_id", "index")
-        .values_list("game_id", *TURN_FIELDS)
+        .values_list("game_id", *TURN_COLUMNS)
     )
     for game_pk, *values in turn_rows.iterator(chunk_size=5000):
         by_pk[game_pk].append(tuple(values))
@@ -272,7 +252,7 @@ def _differing_field(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
         if name == "turns":
             for index, (a, b) in enumerate(zip(stored["turns"], value, strict=False)):
                 if a != b:
-                    field = next(f for f, x, y in zip(TURN_FIELDS, a, b, strict=True) if x != y)
+                    field = next(f for f, x, y in zip(TURN_COLUMNS, a, b, strict=True) if x != y)
                     return f"turns[{index}].{field}"
             if len(stored["turns"]) != len(value):
                 return "turns"
@@ -410,21 +390,7 @@ def _create_games(
         ],
     )
     turns = [
-        {
-            "game_id": game_id,
-            "index": index,
-            "utterance": turn.utterance,
-            "selection_before": list(turn.selection_before),
-            "selection_after": None if turn.selection_after is None else list(turn.selection_after),
-            "action": turn.action,
-            "action_reason": turn.action_reason,
-            "action_probability": turn.action_probability,
-            "speaker_seconds": turn.speaker_seconds,
-            "listener_seconds": turn.listener_seconds,
-            "started_at": turn.started_at,
-            "utterance_at": turn.utterance_at,
-            "submitted_at": turn.submitted_at,
-        }
+        {"game_id": game_id, "index": index, **_turn_row(turn)}
         for record, game_id in zip(records, game_ids, strict=True)
         for index, turn in enumerate(record.turns)
     ]

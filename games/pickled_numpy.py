@@ -13,7 +13,7 @@ state is exactly the state numpy itself writes for that spec, the shape is a tup
 non-negative ints with at most ``MAX_ARRAY_VALUES`` values, and the raw bytes are exactly as
 long as shape and dtype need. Only then is a numpy array made, with ``np.frombuffer`` (a copy,
 so nothing refers to the pickle's buffer). Numbers come back as Python numbers; arrays as
-``PickledArray``, which ``games.records.plain`` turns into lists. A pickle never holds a numpy
+``PickledArray``, which ``games.plain.plain`` turns into lists. A pickle never holds a numpy
 object it could BUILD again.
 """
 

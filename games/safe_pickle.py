@@ -13,7 +13,7 @@ and scalars (dict, list, tuple, str, int, float, bool, None, bytes) need no glob
 Before unpickling, the opcodes are read once (``pickletools.genops``) to refuse what would make
 the C unpickler allocate without bound: memo indices far beyond the pickle's own size, lengths
 of strings or bytes that the file does not hold. ``load_pickle`` then returns plain Python data
-(numpy values as Python numbers and lists, NaN as None) through ``games.records.plain``, which
+(numpy values as Python numbers and lists, NaN as None) through ``games.plain.plain``, which
 bounds the nesting depth and the number of values, so a small pickle that refers to the same
 list over and over (a "billion laughs") is refused instead of expanded.
 """

@@ -13,8 +13,9 @@ from config import bounded_json
 from config.echo import MAX_ECHO_CHARS, clipped, shown
 from evaluation.models import MetricRun
 from games.actions import ActionError, parse_action
+from games.jsonl_records import records_from_jsonl
 from games.models import Game, Study
-from games.records import MAX_METADATA_CHARS, RecordError, records_from_jsonl
+from games.records import MAX_METADATA_CHARS, RecordError
 from tests.factories import make_user
 
 DEEP = 10_000

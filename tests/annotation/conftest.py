@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 from rest_framework.test import APIClient
 
 from annotation import creation, services
-from annotation.models import CrowdSession, Quiz, QuizQuestion
+from annotation.models import Assignment, CrowdSession, Quiz, QuizQuestion
 from annotation.tokens import session_token
 from tests.factories import make_game, make_study, make_system
 
@@ -53,6 +55,39 @@ def arrive(task, pid: str, session_id: str | None = None, *, consent: bool = Tru
     if consent:
         services.give_consent(session)
     return session
+
+
+def answer_turns(
+    session: CrowdSession, assignment: Assignment, answers: Iterable[tuple[str, str | None]]
+) -> None:
+    """Annotate the assignment's game through the services, turn by turn: ``answers`` holds each
+    turn's action and satisfaction; no satisfaction (the last turn has none) skips phase 2."""
+    for turn, (action, satisfaction) in enumerate(answers):
+        services.submit_answer(
+            session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
+        )
+        if satisfaction:
+            services.submit_answer(
+                session,
+                {
+                    "assignment": assignment.pk,
+                    "turn": turn,
+                    "phase": 2,
+                    "satisfaction": satisfaction,
+                },
+            )
+
+
+def annotate(
+    session: CrowdSession, answers: Iterable[tuple[str, str | None]], *, submit: bool = True
+) -> Assignment:
+    """Claim the session's next game, annotate it with ``answers`` (see ``answer_turns``) and,
+    unless ``submit`` is false, submit it."""
+    assignment = services.claim_next(session)
+    answer_turns(session, assignment, answers)
+    if submit:
+        services.submit_game(session, {"assignment": assignment.pk})
+    return assignment
 
 
 def worker_client(session: CrowdSession) -> APIClient:

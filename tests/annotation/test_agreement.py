@@ -13,10 +13,10 @@ from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from annotation.agreement import Rating, agreement, dimension_stats
-from annotation.services import claim_next, submit_answer, submit_game
+from annotation.services import claim_next, submit_answer
 from tests.factories import make_user
 
-from .conftest import arrive, make_batch
+from .conftest import annotate, arrive, make_batch
 
 # Three turns, three raters; listener actions select A / select B / select C.
 ANSWERS = {
@@ -143,23 +143,7 @@ def test_the_report_agrees_with_statsmodels_and_krippendorff(seed):
 def annotated_batch(system):
     batch = make_batch(system, 1, redundancy_fraction=1.0, redundancy_count=3)
     for rater, answers in ANSWERS.items():
-        session = arrive(batch.task, rater)
-        assignment = claim_next(session)
-        for turn, (action, satisfaction) in enumerate(answers):
-            submit_answer(
-                session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
-            )
-            if satisfaction:
-                submit_answer(
-                    session,
-                    {
-                        "assignment": assignment.pk,
-                        "turn": turn,
-                        "phase": 2,
-                        "satisfaction": satisfaction,
-                    },
-                )
-        submit_game(session, {"assignment": assignment.pk})
+        annotate(arrive(batch.task, rater), answers)
     return batch
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from itertools import zip_longest
 
 import pytest
 from django.db import connection
@@ -15,7 +16,7 @@ from annotation.selectors import batch_progress, gold_accuracy
 from annotation.services import claim_next, submit_answer, submit_game
 from annotation.validation import InputError
 
-from .conftest import add_games, arrive, make_batch
+from .conftest import add_games, answer_turns, arrive, make_batch
 
 CODE = {"prolific_completion_code": "C0DE42"}
 
@@ -23,20 +24,7 @@ CODE = {"prolific_completion_code": "C0DE42"}
 def complete(
     session, assignment, actions=("select A", "select B", "select C"), satisfaction=("yes", "yes")
 ):
-    for turn, action in enumerate(actions):
-        submit_answer(
-            session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
-        )
-        if turn < len(satisfaction):
-            submit_answer(
-                session,
-                {
-                    "assignment": assignment.pk,
-                    "turn": turn,
-                    "phase": 2,
-                    "satisfaction": satisfaction[turn],
-                },
-            )
+    answer_turns(session, assignment, zip_longest(actions, satisfaction))
     submit_game(session, {"assignment": assignment.pk})
 
 

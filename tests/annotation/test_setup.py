@@ -18,12 +18,12 @@ from annotation.models import (
     QuizAttempt,
 )
 from annotation.selectors import NO_COMPLETION_CODE, completion, payments_by_worker
-from annotation.services import claim_next, submit_answer, submit_game
+from annotation.services import submit_game
 from annotation.validation import InputError
 from games.models import Study, Worker
 from tests.factories import make_system, make_user
 
-from .conftest import add_games, arrive, make_batch, make_quiz
+from .conftest import add_games, annotate, arrive, make_batch, make_quiz
 
 pytestmark = pytest.mark.django_db
 CODE_REQUIRED = "is required for a Prolific task: workers are sent back to Prolific with it"
@@ -343,25 +343,8 @@ def test_pay_per_game_and_per_minute_are_paid_on_submitted_games(system):
         system, 1, pay_per_game=Decimal("0.50"), pay_per_minute=Decimal("0.12"), timeout_minutes=2
     )
     session = arrive(batch.task, "W1")
-    assignment = claim_next(session)
-    for turn, action, satisfaction in (
-        (0, "select A", "yes"),
-        (1, "select B", "yes"),
-        (2, "select C", ""),
-    ):
-        submit_answer(
-            session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
-        )
-        if satisfaction:
-            submit_answer(
-                session,
-                {
-                    "assignment": assignment.pk,
-                    "turn": turn,
-                    "phase": 2,
-                    "satisfaction": satisfaction,
-                },
-            )
+    answers = [("select A", "yes"), ("select B", "yes"), ("select C", "")]
+    assignment = annotate(session, answers, submit=False)
     unsubmitted = payments_by_worker()[0]
     assert (unsubmitted.annotation, unsubmitted.total) == (Decimal("0.00"), Decimal("0.00"))
     answers = list(assignment.answers.order_by("turn__index"))

@@ -8,34 +8,20 @@ import json
 import urllib.request
 
 import pytest
-from django.db import transaction
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from games.live import clock, engine
+from games.live import clock
 from games.models import Game, LobbyEntry
 
 from . import helpers
+from .live_game import start_game
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def make_game() -> tuple[Game, str, str]:
-    helpers.tangrams()
-    study = helpers.study()
-    round_ = helpers.round_with(study, "HH")
-    speaker, listener = helpers.worker("s"), helpers.worker("l")
-    with transaction.atomic():
-        game = Game.objects.create(
-            study=study,
-            round=round_,
-            system=round_.systems.get(),
-            config=helpers.config(study),
-            external_id="restart",
-            speaker=speaker,
-            listener=listener,
-        )
-        engine.start_game(game, clock.now())
+    game, speaker, listener = start_game(clock.now(), external_id="restart", names=("s", "l"))
     return game, helpers.session_cookie(speaker), helpers.session_cookie(listener)
 
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from games.live import engine, store
 from games.models import Game, GameEvent, Turn
 
-from .test_engine import start
+from .live_game import start_game
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ def values(instance) -> dict:
 
 
 def played_game(clock) -> Game:
-    game, speaker, listener = start(clock=clock)
+    game, speaker, listener = start_game(clock())
     engine.submit_utterance(game.pk, speaker.pk, "the tall one")
     engine.toggle(game.pk, listener.pk, "page1-3")
     engine.submit_selection(game.pk, listener.pk)
