@@ -21,7 +21,7 @@ from games.models import Worker
 from games.workers import decrypt_platform_id
 
 from .models import CrowdSession, CrowdTask, MTurkHIT, Payout
-from .selectors import session_pay
+from .earnings import session_pay
 from .validation import InputError
 
 log = logging.getLogger(__name__)

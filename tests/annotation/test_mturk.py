@@ -10,8 +10,9 @@ from botocore.stub import Stubber
 
 from annotation import mturk, services
 from annotation.models import Bonus, MTurkHIT, Payout
-from annotation.services import claim_next, submit_answer, submit_game
+from annotation.survey import submit_answer, submit_game
 from annotation.validation import InputError
+from annotation.work_queue import claim_next
 
 from .conftest import make_batch
 

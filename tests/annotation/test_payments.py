@@ -8,9 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from annotation.earnings import payments_by_worker
 from annotation.models import Bonus
-from annotation.selectors import payments_by_worker
-from annotation.services import claim_next, complete_session, submit_answer, submit_game
+from annotation.services import complete_session
+from annotation.survey import submit_answer, submit_game
+from annotation.work_queue import claim_next
 from games import selectors as game_selectors
 from tests.factories import make_user
 
