@@ -24,6 +24,7 @@ ANSWERED_SATISFACTION = frozenset(c for c in Satisfaction.values if c)
 
 
 def checked_action(field: str, value: object, turn: Turn) -> str:
+    """The canonical action string of ``value``, refused unless it fits the turn's selection."""
     if not isinstance(value, str):
         raise InputError(field, "must be an action string ('' for doing nothing)")
     order = turn.game.config.listener_order
@@ -42,6 +43,7 @@ def checked_action(field: str, value: object, turn: Turn) -> str:
 
 
 def checked_satisfaction(field: str, value: object, *, last: bool) -> str:
+    """One of the answered satisfaction values; the last turn of a game takes none ('')."""
     if last:
         if value not in ("", None):
             raise InputError(field, "the last turn has no follow-up and takes no satisfaction")

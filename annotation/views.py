@@ -15,11 +15,10 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from config.errors import message_for
 from games.models import Worker
 from games.roles import is_admin, is_researcher
 from games.workers import decrypt_platform_id, login_worker
-
-from config.errors import message_for
 
 from . import earnings, selectors, services
 from .models import CrowdSession, CrowdTask
