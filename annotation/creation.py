@@ -1,6 +1,8 @@
-"""Writes of a researcher's set-up: annotation batches and the crowd tasks workers arrive at.
+"""Writes of a researcher's set-up: annotation batches, the crowd tasks workers arrive at, and
+qualification quizzes.
 
-The pages and the API both validate their input with the serializers of ``annotation.api`` and
+The pages and the API both validate their input with the serializers of
+``annotation.api.researchers`` and
 then call these functions, which check what needs the database (rounds, systems, eligible
 games) and the rules that span fields (a Prolific task needs its completion code; MTurk pays in
 dollars). Refusals raise ``InputError`` naming the field; every write is in one transaction.
@@ -9,8 +11,9 @@ dollars). Refusals raise ``InputError`` naming the field; every write is in one 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -18,7 +21,7 @@ from django.db.models import Count, Q
 
 from games.models import Game, Round, Study, System
 
-from .models import AnnotationBatch, BatchItem, CrowdTask, Currency
+from .models import AnnotationBatch, BatchItem, CrowdTask, Currency, Quiz, QuizQuestion
 from .validation import InputError, free_text, platform_id
 
 
@@ -212,3 +215,35 @@ def create_game_task(
     if changed:
         study.save(update_fields=changed)
     return task
+
+
+def create_quiz(
+    *,
+    name: str,
+    pass_mark: int,
+    questions: Sequence[Mapping[str, Any]],
+    instructions: str = "",
+    max_attempts: int = 3,
+) -> Quiz:
+    """A qualification quiz; each question has ``text``, ``choices`` and ``correct_choice`` (an
+    index into the choices). Every text is checked before the quiz and its questions are
+    written, together."""
+    name = free_text("name", name)
+    instructions = free_text("instructions", instructions)
+    for n, question in enumerate(questions):
+        free_text(f"questions[{n}].text", question["text"])
+        choices = question["choices"]
+        for c, choice in enumerate(choices):
+            free_text(f"questions[{n}].choices[{c}]", choice)
+        if question["correct_choice"] >= len(choices):
+            raise InputError(f"questions[{n}].correct_choice", "is not one of the choices")
+    if Quiz.objects.filter(name=name).exists():
+        raise InputError("name", "a quiz with this name exists")
+    with transaction.atomic():
+        quiz = Quiz.objects.create(
+            name=name, instructions=instructions, pass_mark=pass_mark, max_attempts=max_attempts
+        )
+        QuizQuestion.objects.bulk_create(
+            QuizQuestion(quiz=quiz, position=n, **q) for n, q in enumerate(questions)
+        )
+    return quiz

@@ -14,8 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from .models import Assignment, CrowdTask
-from .selectors import SATISFACTION_OPTIONS, assignment_view
-from .services import survey_turns
+from .selectors import SATISFACTION_OPTIONS, assignment_view, survey_turns
 from .views import researcher_required
 
 STEPS = ("consent", "guidelines", "quiz", "work")

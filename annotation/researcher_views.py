@@ -6,14 +6,18 @@ page and the API accept and refuse exactly the same input; errors are shown next
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from rest_framework.serializers import Serializer
 
 from games.roles import is_admin
 
 from . import page_forms, selectors
-from .api import (
+from .api.researchers import (
     BatchCreateSerializer,
     GameTaskSerializer,
     create_validated_batch,
@@ -33,22 +37,40 @@ def _crowd_links(request: HttpRequest, task: CrowdTask) -> dict[str, str]:
     }
 
 
+T = TypeVar("T")
+
+
+def _create(
+    serializer_class: type[Serializer],
+    data: Mapping[str, object],
+    fields: Sequence[page_forms.Field],
+    create: Callable[[dict], T],
+) -> tuple[T | None, dict[str, str]]:
+    """Validate a posted form with the API's serializer and create from it: the created object,
+    or the errors placed on the inputs they name (``{"form": …}`` for the rest)."""
+    form = serializer_class(data=data)
+    if not form.is_valid():
+        return None, page_forms.flat_errors(form.errors)
+    try:
+        return create(form.validated_data), {}
+    except InputError as error:
+        return None, page_forms.input_error(error, fields)
+
+
 @researcher_required
 def batch_list(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     fields = page_forms.batch_fields(data)
     errors: dict[str, str] = {}
     if data is not None:
-        form = BatchCreateSerializer(data=data)
-        if form.is_valid():
-            try:
-                batch = create_validated_batch(form.validated_data, request.user)
-            except InputError as error:
-                errors = page_forms.input_error(error, fields)
-            else:
-                return redirect("annotation:batch-detail", pk=batch.pk)
-        else:
-            errors = page_forms.flat_errors(form.errors)
+        batch, errors = _create(
+            BatchCreateSerializer,
+            data,
+            fields,
+            lambda validated: create_validated_batch(validated, request.user),
+        )
+        if batch is not None:
+            return redirect("annotation:batch-detail", pk=batch.pk)
     context = {
         "batches": AnnotationBatch.objects.select_related("round", "system", "study", "task"),
         "fields": page_forms.with_errors(page_forms.bound(fields, data), errors),
@@ -82,16 +104,9 @@ def game_tasks(request: HttpRequest) -> HttpResponse:
     fields = page_forms.game_task_fields()
     errors: dict[str, str] = {}
     if data is not None:
-        form = GameTaskSerializer(data=data)
-        if form.is_valid():
-            try:
-                task = create_validated_game_task(form.validated_data)
-            except InputError as error:
-                errors = page_forms.input_error(error, fields)
-            else:
-                return redirect("annotation:game-task", pk=task.pk)
-        else:
-            errors = page_forms.flat_errors(form.errors)
+        task, errors = _create(GameTaskSerializer, data, fields, create_validated_game_task)
+        if task is not None:
+            return redirect("annotation:game-task", pk=task.pk)
     context = {
         "tasks": CrowdTask.objects.filter(round__isnull=False).select_related("round__study"),
         "fields": page_forms.with_errors(page_forms.bound(fields, data), errors),

@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from . import api, preview, researcher_views, views
+from . import preview, researcher_views, views
+from .api import admins, researchers, workers
 
 app_name = "annotation"
 
@@ -26,18 +27,18 @@ urlpatterns = [
     path("payments/sessions/<int:pk>/pay/", views.pay_session, name="pay-session"),
     path("workers/<int:pk>/platform-id/", views.reveal_platform_id, name="reveal-platform-id"),
     # API
-    path("api/work/", api.WorkState.as_view(), name="api-work"),
-    path("api/work/next/", api.WorkNext.as_view(), name="api-work-next"),
-    path("api/work/answer/", api.WorkAnswer.as_view(), name="api-work-answer"),
-    path("api/work/submit/", api.WorkSubmit.as_view(), name="api-work-submit"),
-    path("api/work/complete/", api.WorkComplete.as_view(), name="api-work-complete"),
-    path("api/batches/", api.BatchList.as_view(), name="api-batches"),
-    path("api/batches/<int:pk>/", api.BatchDetail.as_view(), name="api-batch"),
-    path("api/batches/<int:pk>/gold/", api.BatchGold.as_view(), name="api-batch-gold"),
-    path("api/batches/<int:pk>/agreement/", api.BatchAgreement.as_view(), name="api-agreement"),
-    path("api/quizzes/", api.QuizList.as_view(), name="api-quizzes"),
-    path("api/game-tasks/", api.GameTaskCreate.as_view(), name="api-game-tasks"),
-    path("api/payments/", api.Payments.as_view(), name="api-payments"),
-    path("api/bonuses/", api.BonusCreate.as_view(), name="api-bonuses"),
-    path("api/sessions/<int:pk>/pay/", api.SessionPay.as_view(), name="api-session-pay"),
+    path("api/work/", workers.WorkState.as_view(), name="api-work"),
+    path("api/work/next/", workers.WorkNext.as_view(), name="api-work-next"),
+    path("api/work/answer/", workers.WorkAnswer.as_view(), name="api-work-answer"),
+    path("api/work/submit/", workers.WorkSubmit.as_view(), name="api-work-submit"),
+    path("api/work/complete/", workers.WorkComplete.as_view(), name="api-work-complete"),
+    path("api/batches/", researchers.BatchList.as_view(), name="api-batches"),
+    path("api/batches/<int:pk>/", researchers.BatchDetail.as_view(), name="api-batch"),
+    path("api/batches/<int:pk>/gold/", researchers.BatchGold.as_view(), name="api-batch-gold"),
+    path("api/batches/<int:pk>/agreement/", admins.BatchAgreement.as_view(), name="api-agreement"),
+    path("api/quizzes/", researchers.QuizList.as_view(), name="api-quizzes"),
+    path("api/game-tasks/", researchers.GameTaskCreate.as_view(), name="api-game-tasks"),
+    path("api/payments/", admins.Payments.as_view(), name="api-payments"),
+    path("api/bonuses/", admins.BonusCreate.as_view(), name="api-bonuses"),
+    path("api/sessions/<int:pk>/pay/", admins.SessionPay.as_view(), name="api-session-pay"),
 ]

@@ -17,14 +17,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from config.errors import message_for
 from games.models import Worker
 from games.roles import is_admin, is_researcher
 from games.workers import decrypt_platform_id, login_worker
 
-from . import selectors, services
+from . import earnings, selectors, services
 from .models import CrowdSession, CrowdTask
 from .tokens import session_from_token, session_token
 from .validation import InputError
+from .work_queue import claim_next
 
 log = logging.getLogger(__name__)
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -235,7 +237,7 @@ def quiz(request: HttpRequest, session: CrowdSession, token: str) -> HttpRespons
         try:
             attempt = services.grade_quiz(session.worker, quiz_, answers)
         except InputError as error:
-            context["error"] = f"{error.field}: {error.message}."
+            context["error"] = f"{message_for(error)}."
             return render(request, "annotation/quiz.html", context, status=error.status)
         if attempt.passed:
             return redirect("annotation:entry", token=token)
@@ -254,7 +256,7 @@ def survey(request: HttpRequest, session: CrowdSession, token: str) -> HttpRespo
         return redirect("annotation:entry", token=token)
     assignment = None
     if session.status != CrowdSession.Status.COMPLETED:
-        assignment = services.claim_next(session)
+        assignment = claim_next(session)
     state = selectors.worker_state(session, assignment)
     return render(
         request,
@@ -268,7 +270,7 @@ def survey(request: HttpRequest, session: CrowdSession, token: str) -> HttpRespo
 
 @admin_required
 def payments(request: HttpRequest) -> HttpResponse:
-    return render(request, "annotation/payments.html", {"rows": selectors.payments_by_worker()})
+    return render(request, "annotation/payments.html", {"rows": earnings.payments_by_worker()})
 
 
 @never_cache
@@ -296,7 +298,7 @@ def pay_session(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         payouts = mturk.approve_and_pay(session)
     except InputError as error:
-        messages.error(request, f"{error.field}: {error.message}")
+        messages.error(request, message_for(error))
     else:
         summary = ", ".join(f"{p.kind} {p.amount} {p.status}" for p in payouts) or "nothing owed"
         messages.success(request, f"Session {session.pk}: {summary}")

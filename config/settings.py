@@ -250,6 +250,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    "EXCEPTION_HANDLER": "config.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReSpect study platform API",

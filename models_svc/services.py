@@ -221,27 +221,6 @@ def store_feedback_labels(
         cursor.executemany(sql, params)
 
 
-def export_feedback_rows(study: Study, *, decoder: str | None = None, kind: str | None = None):
-    """Feedback labels of a study as export rows (turn 0-based), by game, turn, decoder, kind."""
-    labels = FeedbackLabel.objects.filter(turn__game__study=study)
-    if decoder:
-        labels = labels.filter(decoder=decoder)
-    if kind:
-        labels = labels.filter(kind=kind)
-    for row in labels.order_by(
-        "turn__game__external_id", "turn__index", "decoder", "model_version", "kind"
-    ).values_list("turn__game__external_id", "turn__index", "label", "decoder", "kind", "score"):
-        game_id, turn, label, decoder_name, label_kind, score = row
-        yield {
-            "game_id": game_id,
-            "turn": turn,
-            "label": label,
-            "decoder": decoder_name,
-            "kind": label_kind,
-            "score": score,
-        }
-
-
 # -- decoding runs launched from the web -----------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import pytest
 from rest_framework.test import APIClient
 
-from annotation import creation, services
+from annotation import creation, services, survey, work_queue
 from annotation.models import Assignment, CrowdSession, Quiz, QuizQuestion
 from annotation.tokens import session_token
 from tests.factories import make_game, make_study, make_system
@@ -63,11 +63,11 @@ def answer_turns(
     """Annotate the assignment's game through the services, turn by turn: ``answers`` holds each
     turn's action and satisfaction; no satisfaction (the last turn has none) skips phase 2."""
     for turn, (action, satisfaction) in enumerate(answers):
-        services.submit_answer(
+        survey.submit_answer(
             session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
         )
         if satisfaction:
-            services.submit_answer(
+            survey.submit_answer(
                 session,
                 {
                     "assignment": assignment.pk,
@@ -83,10 +83,10 @@ def annotate(
 ) -> Assignment:
     """Claim the session's next game, annotate it with ``answers`` (see ``answer_turns``) and,
     unless ``submit`` is false, submit it."""
-    assignment = services.claim_next(session)
+    assignment = work_queue.claim_next(session)
     answer_turns(session, assignment, answers)
     if submit:
-        services.submit_game(session, {"assignment": assignment.pk})
+        survey.submit_game(session, {"assignment": assignment.pk})
     return assignment
 
 

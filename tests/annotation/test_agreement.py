@@ -13,7 +13,8 @@ from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from annotation.agreement import Rating, agreement, dimension_stats
-from annotation.services import claim_next, submit_answer
+from annotation.survey import submit_answer
+from annotation.work_queue import claim_next
 from tests.factories import make_user
 
 from .conftest import annotate, arrive, make_batch

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from annotation.earnings import payments_by_worker
 from annotation.models import Bonus
-from annotation.selectors import payments_by_worker
 from annotation.services import complete_session
 from games import selectors as game_selectors
 from tests.factories import make_user

@@ -10,11 +10,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from annotation import creation, services
+from annotation import creation, gold
 from annotation.models import Assignment, BatchItem
 from annotation.selectors import batch_progress, gold_accuracy
-from annotation.services import claim_next, submit_answer, submit_game
+from annotation.survey import submit_answer, submit_game
 from annotation.validation import InputError
+from annotation.work_queue import claim_next
 
 from .conftest import add_games, answer_turns, arrive, make_batch
 
@@ -183,7 +184,7 @@ def test_an_idle_worker_keeps_the_game_if_nobody_needed_the_slot(system):
 def test_gold_games_are_mixed_in_and_accuracy_is_measured(system):
     batch = make_batch(system, 3, gold_interval=2)
     gold_game = add_games(system, 1, prefix="gold")[0]
-    services.add_gold_game(
+    gold.add_gold_game(
         batch,
         gold_game,
         [
@@ -218,7 +219,7 @@ def test_gold_answers_are_validated(system):
     batch = make_batch(system, 1)
     game = add_games(system, 1, prefix="gold")[0]
     with pytest.raises(InputError) as caught:
-        services.add_gold_game(
+        gold.add_gold_game(
             batch,
             game,
             [
@@ -229,9 +230,7 @@ def test_gold_answers_are_validated(system):
         )
     assert caught.value.field == "answers[turn 0].action"
     with pytest.raises(InputError) as caught:
-        services.add_gold_game(
-            batch, game, [{"turn": 0, "action": "select A", "satisfaction": "yes"}]
-        )
+        gold.add_gold_game(batch, game, [{"turn": 0, "action": "select A", "satisfaction": "yes"}])
     assert caught.value.field == "answers" and "[1, 2]" in caught.value.message
     assert not BatchItem.objects.filter(is_gold=True).exists()
 

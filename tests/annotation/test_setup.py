@@ -9,6 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotation import creation
+from annotation.earnings import payments_by_worker
 from annotation.models import (
     AnnotationBatch,
     Assignment,
@@ -17,8 +18,8 @@ from annotation.models import (
     CrowdTask,
     QuizAttempt,
 )
-from annotation.selectors import NO_COMPLETION_CODE, completion, payments_by_worker
-from annotation.services import submit_game
+from annotation.selectors import NO_COMPLETION_CODE, completion
+from annotation.survey import submit_game
 from annotation.validation import InputError
 from games.models import Study, Worker
 from tests.factories import make_system, make_user

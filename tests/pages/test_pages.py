@@ -166,7 +166,7 @@ def test_empty_exports_say_why(client, researcher_client):
 
 
 def test_batch_agreement_json_is_an_attachment_and_empty_csv_says_why(client):
-    from annotation.api import NO_AGREEMENT_ITEMS
+    from annotation.api.admins import NO_AGREEMENT_ITEMS
     from tests.annotation.conftest import make_batch
 
     study = make_study("batch")
