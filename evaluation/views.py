@@ -1,9 +1,10 @@
 """Researcher dashboards of metric runs, their downloads, and admin exports.
 
 Views parse the request and choose a response; numbers come from the stored run results
-(``evaluation.tables``), figures from ``evaluation.figures`` (cached per run: results of a done
-run never change). The dashboard shows the newest run of the conventions that ``?conventions=``
-names (``platform`` by default, or ``paper``), or the run that ``?run=`` names.
+(``evaluation.tables``, ``evaluation.csv_exports``), figures from ``evaluation.figures`` (cached
+per run: results of a done run never change). The dashboard shows the newest run of the
+conventions that ``?conventions=`` names (``platform`` by default, or ``paper``), or the run
+that ``?run=`` names.
 """
 
 from __future__ import annotations
