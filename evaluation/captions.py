@@ -16,6 +16,7 @@ from evaluation.stats.metrics import convention_fields
 
 
 def confidence_label(results: dict) -> str:
+    """The run's confidence level as people read it (``95%``)."""
     return f"{100 * results.get('parameters', {}).get('confidence', 0.95):g}%"
 
 
