@@ -13,9 +13,10 @@ import io
 import textwrap
 from collections.abc import Sequence
 
-from evaluation import tables
+from evaluation import captions, tables
 from evaluation.stats.conventions import SIM_NEG_FB_NEGATIVE
-from evaluation.stats.study import system_sort_key
+from evaluation.stats.inputs import system_sort_key
+from evaluation.stats.metrics import INTERACTION, METRICS
 
 FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
 PALETTE = (
@@ -152,7 +153,7 @@ def _plot_by_round(
 
 def by_round_figure(results: dict, key: str):
     """One metric by round for every system, with the interval as a band (paper Figure 4)."""
-    metric = tables.METRICS[key]
+    metric = METRICS[key]
     rows = results.get("rows", [])
     figure = _figure(6.0, 3.6)
     axes = figure.add_subplot()
@@ -195,7 +196,7 @@ def turn_level_figure(results: dict):
         colors=colors,
     )
     panels[1].axhline(0, color="#666666", linewidth=0.8)
-    paper_sim = tables.conventions_of(results).sim_neg_fb != SIM_NEG_FB_NEGATIVE
+    paper_sim = captions.conventions_of(results).sim_neg_fb != SIM_NEG_FB_NEGATIVE
     panels[1].set_title(
         ("dashed: turns without a plain yes" if paper_sim else "dashed: negative-feedback turns")
         + ("" if tables.sim_label(results) == "Sim" else "\nidentity similarity: no embeddings")
@@ -285,7 +286,7 @@ def language_figure(results: dict):
     grid = figure.subplots(2, 2)
     colors = _colors([r["system"] for r in rows])
     for axes, key in zip(grid.ravel(), LANGUAGE_PANELS, strict=True):
-        metric = tables.METRICS[key]
+        metric = METRICS[key]
         label = tables.metric_label(results, metric)
         ylabel = label.replace(" (", "\n(").replace(" per 100", "\nper 100")  # small panels
         _plot_by_round(axes, rows, key, percent=False, ylabel=ylabel, colors=colors)
@@ -298,13 +299,13 @@ def language_figure(results: dict):
 def add_caption(figure, results: dict, section: str) -> None:
     """The conventions caption of ``section`` as a small line (wrapped) under the figure."""
     width = max(40, int(figure.get_figwidth() * 16))
-    caption = textwrap.fill(tables.conventions_caption(results, section), width)
+    caption = textwrap.fill(captions.conventions_caption(results, section), width)
     figure.supxlabel(caption, fontsize="x-small", color="#444444")
 
 
 def section_figure(results: dict, section: str, normalize: str = "total"):
     """The figure of one dashboard section, captioned with the run's conventions."""
-    if section in ("success_rate", "turns_per_game", "click_accuracy"):
+    if section in (m.key for m in INTERACTION):
         figure = by_round_figure(results, section)
     elif section == "turn_level":
         figure = turn_level_figure(results)

@@ -21,7 +21,7 @@ from django.db.models import Count, Max, Q
 
 from annotation.models import Assignment, TurnAnnotation
 from evaluation.models import MetricRun
-from evaluation.stats.study import (
+from evaluation.stats.inputs import (
     EMBEDDING_SIMILARITY,
     IDENTITY_SIMILARITY,
     AnnotationInput,

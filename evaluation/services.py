@@ -20,7 +20,8 @@ from evaluation import selectors
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 from evaluation.stats.conventions import conventions_named
-from evaluation.stats.study import STATS_VERSION, MetricParameters, compute_study
+from evaluation.stats.inputs import STATS_VERSION, MetricParameters
+from evaluation.stats.study import compute_study
 from games.models import Study
 
 logger = logging.getLogger(__name__)

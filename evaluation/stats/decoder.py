@@ -100,10 +100,15 @@ def normalize_confusion(matrix: np.ndarray, by: str) -> np.ndarray:
         return np.where(divisor > 0, matrix / divisor, np.nan)
 
 
+CLASS_MEASURES = ("precision", "recall", "f1")
+"""The per-class measures of a decoder block (besides its accuracy), in ``summary_statistic``'s
+order."""
+
+
 def summary_names(classes: Sequence[str]) -> list[str]:
     """Names of the values ``summary_statistic`` returns, in order."""
     names = ["accuracy"]
-    for measure in ("precision", "recall", "f1"):
+    for measure in CLASS_MEASURES:
         names.extend(f"{measure}:{c}" for c in classes)
     return names
 

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from evaluation import tables
+from evaluation.stats.metrics import METRICS
 from tests.factories import make_user
 
 from .builders import annotated_study
@@ -51,7 +52,7 @@ def test_researcher_computes_and_reads_the_metrics(ready, celery_worker, live_se
     expected = metrics_json("browser study", resamples=2000, seed=17)
     rows = {(r["round"], r["system"]): r for r in expected["rows"]}
     for key in ("success_rate", "turns_per_game", "click_accuracy", "utterance_length"):
-        metric = tables.METRICS[key]
+        metric = METRICS[key]
         table = page.locator(f'table.pivot[data-metric="{key}"]')
         for (round_index, system), row in rows.items():
             column = sorted({r for r, _ in rows}).index(round_index) + 2

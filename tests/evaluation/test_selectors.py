@@ -7,7 +7,7 @@ import pytest
 
 from annotation.models import TurnAnnotation
 from evaluation import selectors, services
-from evaluation.stats.study import IDENTITY_SIMILARITY
+from evaluation.stats.inputs import IDENTITY_SIMILARITY
 from games.models import Game
 
 from .builders import annotated_study, worker

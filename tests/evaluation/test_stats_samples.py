@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from evaluation.stats import interaction, language
-from evaluation.stats.study import GroupInput, StudyInput, compute_study
+from evaluation.stats.inputs import GroupInput, StudyInput
+from evaluation.stats.study import compute_study
 
 from .samples import README_FIGURES, game_arrays, load_json, load_pickle
 

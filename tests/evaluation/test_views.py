@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from evaluation import services, tables
 from evaluation.models import MetricRun
+from evaluation.stats.metrics import SECTIONS
 from tests.factories import make_game, make_study, make_system, make_user
 
 from .builders import annotated_study, worker
@@ -188,7 +189,7 @@ def assert_decoder_rows(lines: list[list[str]], results: dict) -> None:
 
 
 def test_section_downloads(researcher_client, done_run):
-    for section in tables.SECTIONS:
+    for section in SECTIONS:
         csv_response = researcher_client.get(
             reverse("evaluation:section_csv", kwargs={"run_id": done_run.pk, "section": section})
         )

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from evaluation import figures, services, tables
+from evaluation import csv_exports, figures, services, tables
 from games.listeners import RANDOM_POLICY, listener_label
 from games.models import Game, System
 from tests.evaluation.builders import annotated_study
@@ -150,19 +150,21 @@ def test_empty_exports_say_why(client, researcher_client):
     ).content.decode()
     assert turn_level.splitlines() == [
         "round,system,games,metric,value,ci_low,ci_high",
-        f"# {tables.EMPTY_REASONS['turn_level']}",
+        f"# {csv_exports.EMPTY_REASONS['turn_level']}",
     ]
     client.force_login(make_user("ada", role="admin"))
     agreement = client.get(
         reverse("evaluation:export", kwargs={"run_id": run.pk, "name": "agreement.csv"})
     ).content.decode()
-    assert agreement.splitlines()[1] == f"# {tables.EMPTY_REASONS['agreement']}"
+    assert agreement.splitlines()[1] == f"# {csv_exports.EMPTY_REASONS['agreement']}"
     body = json.loads(
         client.get(
             reverse("evaluation:export", kwargs={"run_id": run.pk, "name": "agreement.json"})
         ).content
     )
-    assert body["agreement"] == [] and body["empty_reason"] == tables.EMPTY_REASONS["agreement"]
+    assert (
+        body["agreement"] == [] and body["empty_reason"] == csv_exports.EMPTY_REASONS["agreement"]
+    )
 
 
 def test_batch_agreement_json_is_an_attachment_and_empty_csv_says_why(client):
