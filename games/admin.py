@@ -6,9 +6,14 @@ shown in the form (payments read it through ``games.workers`` where an admin nee
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 from django.db.models import Count
 from django.utils.html import format_html
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 from games.models import (
     FeedbackLabel,
@@ -78,7 +83,7 @@ class RoundAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(n_systems=Count("systems"))
 
     @admin.display(description="systems", ordering="n_systems")
-    def system_count(self, round_: Round) -> int:
+    def system_count(self, round_: WithAnnotations[Round]) -> int:
         return round_.n_systems
 
 
@@ -116,7 +121,7 @@ class GameConfigAdmin(admin.ModelAdmin):
 class TurnInline(admin.TabularInline):
     model = Turn
     extra = 0
-    fields = ["index", "utterance", "action", "action_reason", "action_probability"]
+    fields: list[str] = ["index", "utterance", "action", "action_reason", "action_probability"]
     readonly_fields = fields
     can_delete = False
     show_change_link = True

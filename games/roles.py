@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.mixins import UserPassesTestMixin
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
 RESEARCHERS_GROUP = "researchers"
@@ -31,11 +32,15 @@ def is_researcher(user) -> bool:
 class ResearcherRequiredMixin(UserPassesTestMixin):
     """Pages for researchers (and admins); anonymous users are sent to the login page."""
 
+    request: HttpRequest  # set by the View this is mixed into
+
     def test_func(self) -> bool:
         return is_researcher(self.request.user)
 
 
 class AdminRequiredMixin(UserPassesTestMixin):
+    request: HttpRequest  # set by the View this is mixed into
+
     def test_func(self) -> bool:
         return is_admin(self.request.user)
 

@@ -147,7 +147,7 @@ def build_view(
         history.append(entry)
     current = turns[-1] if turns else None
     answered = [t for t in turns if t.selection_after is not None]
-    selection = list(answered[-1].selection_after) if answered else []
+    selection = list(answered[-1].selection_after or []) if answered else []
     view: dict = {
         "type": "state",
         "game": game.pk,
@@ -174,7 +174,7 @@ def build_view(
         view["draft"] = list(game.listener_draft)
     if game.status == Game.Status.ENDED:
         worker_id = game.speaker_id if is_speaker else game.listener_id
-        rows = (earnings or {}).get(worker_id)
+        rows = [] if worker_id is None else (earnings or {}).get(worker_id)
         if rows is None:
             rows = list(GameEarning.objects.filter(game=game, worker_id=worker_id))
         view["earned"] = {row.kind: str(row.amount) for row in rows}
