@@ -12,6 +12,7 @@ import io
 from decimal import Decimal
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -27,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from games.models import Game, Round, Study
-from games.roles import IsAdmin, IsResearcher
+from games.roles import IsAdmin, IsResearcher, signed_in_user
 
 from . import mturk, selectors, services
 from .models import AnnotationBatch, Bonus, CrowdSession, CrowdTask, Quiz, QuizQuestion
@@ -80,6 +81,14 @@ class WorkerView(APIView):
     authentication_classes = [WorkerTokenAuthentication]
     permission_classes = [IsCrowdWorker]
 
+    @staticmethod
+    def crowd_session(request: Request) -> CrowdSession:
+        """The session ``WorkerTokenAuthentication`` put in ``request.auth`` (``IsCrowdWorker``
+        has already refused requests without one)."""
+        if not isinstance(request.auth, CrowdSession):
+            raise PermissionDenied(IsCrowdWorker.message)
+        return request.auth
+
     def qualified(self, session: CrowdSession) -> InputError | None:
         if session.task.kind != CrowdTask.Kind.ANNOTATION:
             return InputError("task", "this task is a game round, not an annotation batch")
@@ -118,14 +127,15 @@ STATE = inline_serializer(
 class WorkState(WorkerView):
     @extend_schema(responses=STATE, summary="The worker's current state (no side effects)")
     def get(self, request: Request) -> Response:
-        error = self.qualified(request.auth)
-        return refused(error) if error else self.state(request.auth)
+        session = self.crowd_session(request)
+        error = self.qualified(session)
+        return refused(error) if error else self.state(session)
 
 
 class WorkNext(WorkerView):
     @extend_schema(request=None, responses=STATE, summary="Claim the next game (or resume)")
     def post(self, request: Request) -> Response:
-        session = request.auth
+        session = self.crowd_session(request)
         error = self.qualified(session)
         if error:
             return refused(error)
@@ -146,7 +156,7 @@ class WorkAnswer(WorkerView):
     @extend_schema(request=AnswerSerializer, responses=STATE, summary="Answer one survey step")
     def post(self, request: Request) -> Response:
         # Assignments exist only for qualified workers (claims check), so no check here.
-        session = request.auth
+        session = self.crowd_session(request)
         if not isinstance(request.data, dict):
             return refused(InputError("body", "must be a JSON object"))
         try:
@@ -167,7 +177,7 @@ class SubmitSerializer(serializers.Serializer):
 class WorkSubmit(WorkerView):
     @extend_schema(request=SubmitSerializer, responses=STATE, summary="Submit a finished game")
     def post(self, request: Request) -> Response:
-        session = request.auth
+        session = self.crowd_session(request)
         if not isinstance(request.data, dict):
             return refused(InputError("body", "must be a JSON object"))
         try:
@@ -184,7 +194,7 @@ class WorkSubmit(WorkerView):
 class WorkComplete(WorkerView):
     @extend_schema(request=None, responses=STATE, summary="Finish early when no work is left")
     def post(self, request: Request) -> Response:
-        session = request.auth
+        session = self.crowd_session(request)
         error = self.qualified(session)
         if error:
             return refused(error)
@@ -347,7 +357,8 @@ class QuizSerializer(serializers.Serializer):
     instructions = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     pass_mark = serializers.IntegerField(min_value=0, max_value=100)
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)
-    questions = QuestionSerializer(many=True, min_length=1, max_length=50)
+    # DRF passes min_length and max_length on to the ListSerializer; the stubs lack them.
+    questions = QuestionSerializer(many=True, min_length=1, max_length=50)  # type: ignore[call-arg]
 
 
 class QuizList(APIView):
@@ -540,7 +551,7 @@ class BonusCreate(APIView):
             session=data["session"],
             amount=data["amount"],
             reason=reason,
-            created_by=request.user,
+            created_by=signed_in_user(request),
         )
         return Response({"id": bonus.pk, "amount": str(bonus.amount)}, status=201)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -372,7 +373,7 @@ def payments_by_worker() -> list[WorkerPay]:
 # --- admins: agreement ---------------------------------------------------------------------
 
 
-def agreement_items(batch: AnnotationBatch) -> list[dict[str, object]]:
+def agreement_items(batch: AnnotationBatch) -> list[dict[str, Any]]:
     """Turns of the batch's regular games annotated (and submitted) by several workers."""
     redundant = BatchItem.objects.filter(batch=batch, is_gold=False)
     answers = (
@@ -382,7 +383,7 @@ def agreement_items(batch: AnnotationBatch) -> list[dict[str, object]]:
         .select_related("turn__game", "worker")
         .order_by("turn__game_id", "turn__index", "worker__id_hash")
     )
-    grouped: dict[int, dict[str, object]] = {}
+    grouped: dict[int, dict[str, Any]] = {}
     for answer in answers:
         turn = answer.turn
         item = grouped.setdefault(
@@ -408,7 +409,7 @@ def agreement_items(batch: AnnotationBatch) -> list[dict[str, object]]:
     return [item for item in grouped.values() if len(item["answers"]) >= 2]
 
 
-def agreement_report(batch: AnnotationBatch) -> dict[str, object]:
+def agreement_report(batch: AnnotationBatch) -> dict[str, Any]:
     items = agreement_items(batch)
     ratings = [
         [

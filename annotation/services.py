@@ -10,6 +10,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -67,7 +68,7 @@ def create_batch(
     timeout_minutes: int = 30,
     seed: int = 0,
     created_by=None,
-    task_options: Mapping[str, object] | None = None,
+    task_options: Mapping[str, Any] | None = None,
 ) -> AnnotationBatch:
     """Sample games (by count or until a turn count is reached) into a new batch and its task.
 
@@ -79,8 +80,9 @@ def create_batch(
         raise InputError("name", "is required")
     if (games is None) == (turns is None):
         raise InputError("games", "give either a number of games or a number of turns")
-    if (games if games is not None else turns) < 1:
-        raise InputError("games" if games is not None else "turns", "must be at least 1")
+    for field, count in (("games", games), ("turns", turns)):
+        if count is not None and count < 1:
+            raise InputError(field, "must be at least 1")
     if not 0 <= redundancy_fraction <= 1:
         raise InputError("redundancy_fraction", "must be between 0 and 1")
     if not 2 <= redundancy_count <= 20:
@@ -100,6 +102,7 @@ def create_batch(
             raise InputError("games", f"{games} requested but only {len(pool)} games are eligible")
         chosen = pool[:games]
     else:
+        assert turns is not None  # exactly one of games and turns, checked above
         chosen, total = [], 0
         for game_id, n_turns in pool:
             if total >= turns:
@@ -238,6 +241,8 @@ def claim_next(session: CrowdSession) -> Assignment | None:
     with a single lock order (worker, then batch) no two claims can deadlock.
     """
     batch = session.task.batch
+    if batch is None:
+        raise ValueError(f"task {session.task.pk} is not an annotation task (it has no batch)")
     worker = session.worker
     now = timezone.now()
     with transaction.atomic():
@@ -445,8 +450,7 @@ def submit_answer(session: CrowdSession, payload: Mapping[str, object]) -> Answe
         else:
             value = _checked_satisfaction("satisfaction", payload["satisfaction"], last=False)
         recorded = answers.get(turn.pk)
-        already = recorded is not None and (phase == 1 or recorded.phase2_at is not None)
-        if already:
+        if recorded is not None and (phase == 1 or recorded.phase2_at is not None):
             previous = recorded.annotated_action if phase == 1 else recorded.satisfaction
             if previous != value:
                 raise InputError(
@@ -471,6 +475,8 @@ def submit_answer(session: CrowdSession, payload: Mapping[str, object]) -> Answe
                 raise InputError(
                     "turn", "you already annotated this turn in another game copy", status=409
                 ) from error
+        elif recorded is None:  # not reached: phase 2 comes after the turn's phase-1 answer
+            raise InputError("phase", f"turn {turn_index} phase 1 is not answered yet")
         else:
             recorded.satisfaction = value
             recorded.phase2_seconds = seconds
@@ -490,11 +496,13 @@ def submit_game(session: CrowdSession, payload: Mapping[str, object]) -> AnswerR
     comment = free_text("comment", payload.get("comment"))
     with transaction.atomic():
         assignment_id = payload.get("assignment")
-        done = Assignment.objects.filter(
-            pk=assignment_id if isinstance(assignment_id, int) else None,
-            worker=session.worker,
-            status=Assignment.Status.SUBMITTED,
-        ).first()
+        done = (
+            Assignment.objects.filter(
+                pk=assignment_id, worker=session.worker, status=Assignment.Status.SUBMITTED
+            ).first()
+            if isinstance(assignment_id, int)
+            else None
+        )
         if done is not None:
             return AnswerResult(done, duplicate=True)
         assignment = _locked_assignment(session, assignment_id)
@@ -577,9 +585,11 @@ def grade_quiz(worker: Worker, quiz: Quiz, answers: Mapping[str, object]) -> Qui
         for question in questions:
             value = answers.get(str(question.pk))
             try:
-                index = int(value)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                raise InputError(f"question {question.pk}", "has no answer") from None
+                index = int(value) if isinstance(value, str | int | float) else None
+            except ValueError:
+                index = None
+            if index is None:
+                raise InputError(f"question {question.pk}", "has no answer")
             if not 0 <= index < len(question.choices):
                 raise InputError(f"question {question.pk}", "the answer is not one of the choices")
             chosen[str(question.pk)] = index

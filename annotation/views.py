@@ -239,7 +239,7 @@ def survey(request: HttpRequest, session: CrowdSession, token: str) -> HttpRespo
 
 @researcher_required
 def batch_list(request: HttpRequest) -> HttpResponse:
-    context = {
+    context: dict[str, object] = {
         "batches": AnnotationBatch.objects.select_related("round", "system", "study"),
         "studies": Study.objects.prefetch_related("rounds__systems"),
     }

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.mixins import UserPassesTestMixin
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
@@ -27,6 +29,14 @@ def is_researcher(user) -> bool:
         user.is_authenticated
         and (is_admin(user) or user.groups.filter(name=RESEARCHERS_GROUP).exists())
     )
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The request's user, in views whose permissions admit signed-in users only (anonymous
+    requests are refused there already; this one refuses them too, for the type checker)."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied("Sign in first.")
+    return request.user
 
 
 class ResearcherRequiredMixin(UserPassesTestMixin):
