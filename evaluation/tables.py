@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from evaluation.stats import conventions as conv
@@ -250,7 +250,7 @@ def pivot(results: dict, metric: Metric) -> Pivot:
         for round_index in rounds:
             row = by_key.get((round_index, system))
             value = None if row is None else row.get(metric.key)
-            if value is None:
+            if row is None or value is None:
                 cells.append(Cell("–"))
             elif metric.estimate:
                 games = f"{row['games']} games"
@@ -547,7 +547,7 @@ def text_table(results: dict) -> str:
     """The CLI's table: one line per round × system."""
     rows = rows_sorted(results.get("rows", []))
     annotated = any(r.get("exact_match") for r in rows)
-    columns: list[tuple[str, callable]] = [
+    columns: list[tuple[str, Callable[[dict], str]]] = [
         ("round", lambda r: str(r["round"])),
         ("system", lambda r: r["system"]),
         ("games", lambda r: str(r["games"])),

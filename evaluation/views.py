@@ -9,6 +9,7 @@ names (``platform`` by default, or ``paper``), or the run that ``?run=`` names.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib import messages
 from django.core.cache import cache
@@ -43,11 +44,12 @@ def dashboard_url(study_id: int, conventions: str = MetricRun.Conventions.PLATFO
     return url
 
 
-def _done_run(run_id: int) -> MetricRun:
+def _done_run(run_id: int) -> tuple[MetricRun, dict[str, Any]]:
+    """The run and its results; a 404 until it has some."""
     run = get_object_or_404(MetricRun.objects.select_related("study"), pk=run_id)
     if run.status != MetricRun.Status.DONE or not run.results:
         raise Http404("this metric run has no results (yet)")
-    return run
+    return run, run.results
 
 
 def _download(content: str | bytes, filename: str, content_type: str) -> HttpResponse:
@@ -149,7 +151,7 @@ class StartRunView(ResearcherRequiredMixin, View):
 
 
 def _invalid(request, study: Study, form: MetricRunForm):
-    errors = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
+    errors = "; ".join(f"{field}: {' '.join(map(str, e))}" for field, e in form.errors.items())
     messages.error(request, f"Metric run not started: {errors}")
     return redirect("evaluation:study", pk=study.pk)
 
@@ -173,19 +175,19 @@ class RunProgressView(ResearcherRequiredMixin, View):
 
 class SectionCSVView(ResearcherRequiredMixin, View):
     def get(self, request, run_id: int, section: str):
-        run = _done_run(run_id)
+        run, results = _done_run(run_id)
         if section not in tables.SECTIONS and section != "decoder_summary":
             raise Http404("unknown table")
         if section == "decoder_summary":
-            content = tables.decoder_summary_csv(run.results)
+            content = tables.decoder_summary_csv(results)
         else:
-            content = tables.section_csv(run.results, section)
+            content = tables.section_csv(results, section)
         return _download(content, f"{_slug(run)}-{section}.csv", "text/csv; charset=utf-8")
 
 
 class SectionFigureView(ResearcherRequiredMixin, View):
     def get(self, request, run_id: int, section: str, fmt: str):
-        run = _done_run(run_id)
+        run, results = _done_run(run_id)
         if section not in tables.SECTIONS or fmt not in figures.FORMATS:
             raise Http404("unknown figure")
         normalize = request.GET.get("normalize", "total")
@@ -194,7 +196,7 @@ class SectionFigureView(ResearcherRequiredMixin, View):
         key = f"evaluation:figure:{run.pk}:{section}:{fmt}:{normalize}"
         content = cache.get(key)
         if content is None:
-            content = figures.render(figures.section_figure(run.results, section, normalize), fmt)
+            content = figures.render(figures.section_figure(results, section, normalize), fmt)
             cache.set(key, content, FIGURE_CACHE_SECONDS)
         response = HttpResponse(content, content_type=figures.FORMATS[fmt])
         if request.GET.get("download"):
@@ -222,13 +224,13 @@ class ExportView(AdminRequiredMixin, View):
     """Admin exports of a run; worker identities appear only as keyed hashes."""
 
     def get(self, request, run_id: int, name: str):
-        run = _done_run(run_id)
+        run, results = _done_run(run_id)
         if name == "agreement.json":
             body = {
-                "study": run.results["study"],
+                "study": results["study"],
                 "run": run.pk,
-                "parameters": run.results["parameters"],
-                "agreement": run.results.get("agreement", []),
+                "parameters": results["parameters"],
+                "agreement": results.get("agreement", []),
             }
             return _download(
                 json.dumps(body, indent=2, allow_nan=False),
@@ -237,8 +239,8 @@ class ExportView(AdminRequiredMixin, View):
             )
         if name in EXPORTS:
             content_type, build = EXPORTS[name]
-            return _download(build(run.results), f"{_slug(run)}-{name}", content_type)
+            return _download(build(results), f"{_slug(run)}-{name}", content_type)
         if name.endswith(".csv") and name[:-4] in tables.SECTIONS:
-            content = tables.section_csv(run.results, name[:-4])
+            content = tables.section_csv(results, name[:-4])
             return _download(content, f"{_slug(run)}-{name}", "text/csv; charset=utf-8")
         raise Http404("unknown export")

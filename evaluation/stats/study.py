@@ -286,7 +286,11 @@ class _Columns:
         blocks = dict(self.quadratic)
         found: dict[str, tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]] = {}
         for name, num, den, scale in self.ratios:
-            found[name] = (per_game[:, [num, den]], lambda s, k=scale: s[..., 0] / s[..., 1] * k)
+
+            def ratio(s: np.ndarray, k: float = scale) -> np.ndarray:
+                return s[..., 0] / s[..., 1] * k
+
+            found[name] = (per_game[:, [num, den]], ratio)
         for names, where, statistic in self.customs:
             square = [j for j, column in enumerate(where) if column in blocks]
             data = [per_game[:, where]] + [blocks[where[j]] for j in square]
@@ -303,10 +307,11 @@ class _Columns:
                 return f(base)
 
             for j, name in enumerate(names):
-                found[name] = (
-                    np.concatenate(data, axis=1),
-                    lambda s, g=function, j=j: g(s)[..., j],
-                )
+
+                def column(s: np.ndarray, g=function, j: int = j) -> np.ndarray:
+                    return g(s)[..., j]
+
+                found[name] = (np.concatenate(data, axis=1), column)
         return found
 
 
