@@ -18,6 +18,7 @@ from django.utils import timezone
 from games.models import System, Turn
 
 from .action_space import valid_actions
+from .interfaces import ScoringPolicy
 from .models import ScoringRun
 from .registry import get_policy, parse_spec
 from .selectors import policy_input_for_turn, turn_prompt_format
@@ -57,6 +58,8 @@ def score_turns(
         for turn in batch:
             format_name = turn_prompt_format(turn, turn.game.system.prompt_format)
             policy = get_policy(run.policy, prompt_format=format_name)
+            if not isinstance(policy, ScoringPolicy):
+                raise ValueError(f"{run.policy!r} cannot score actions")
             version = policy.version
             if not turn.action:
                 updates.append((turn.pk, None, "", EMPTY_ACTION_NOTE))

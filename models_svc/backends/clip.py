@@ -163,11 +163,10 @@ class ClipListener:
         texts = self.clip.text_embeddings([item.utterance or " " for item in inputs])
         decisions = []
         for item, text in zip(inputs, texts, strict=True):
-            if any(p is None for p in item.image_paths) or len(item.image_paths) != len(
-                item.images
-            ):
+            paths = [p for p in item.image_paths if p is not None]
+            if len(paths) != len(item.image_paths) or len(paths) != len(item.images):
                 raise ValueError("the CLIP listener needs an image file for every tangram")
-            images = self.clip.image_embeddings(list(item.image_paths))
+            images = self.clip.image_embeddings(paths)
             similarities = images @ text
             decisions.append(self._decide(item, similarities))
         return decisions

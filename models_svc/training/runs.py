@@ -11,6 +11,7 @@ complete epoch checkpoint.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from celery import current_app
@@ -267,7 +268,7 @@ def is_stale(run: TrainingRun, now=None) -> bool:
     if run.status != TrainingRun.Status.RUNNING:
         return False
     last = run.heartbeat_at or run.started_at or run.created_at
-    limit = timezone.timedelta(seconds=settings.TRAINING_STALE_SECONDS)
+    limit = timedelta(seconds=settings.TRAINING_STALE_SECONDS)
     return (now or timezone.now()) - last > limit
 
 
@@ -330,7 +331,7 @@ def open_next_round(study: Study, from_round: int) -> Round:
     for system in systems:
         if system.name == System.CONTROL and control is None:
             continue
-        source = control if system.name == System.CONTROL else system
+        source = control if system.name == System.CONTROL and control is not None else system
         run = runs.get(system.name)
         new = System.objects.create(
             round=next_round,
