@@ -54,7 +54,7 @@ def score_turns(
     version = ""
     for start in range(0, len(turns), batch_size):
         batch = turns[start : start + batch_size]
-        updates = []
+        updates: list[tuple[int, float | None, str, str]] = []  # turn, p_t, recomputed by, note
         for turn in batch:
             format_name = turn_prompt_format(turn, turn.game.system.prompt_format)
             policy = get_policy(run.policy, prompt_format=format_name)
@@ -72,9 +72,9 @@ def score_turns(
             probability = policy.score(item, turn.action)
             updates.append((turn.pk, min(max(probability, 0.0), 1.0), policy.version, ""))
         with transaction.atomic():
-            for turn_id, probability, recomputed_by, note in updates:
+            for turn_id, p_t, recomputed_by, note in updates:
                 Turn.objects.filter(pk=turn_id, action_probability__isnull=True).update(
-                    action_probability=probability,
+                    action_probability=p_t,
                     probability_recomputed_by=recomputed_by,
                     probability_note=note,
                 )

@@ -174,9 +174,14 @@ def build_view(
         view["draft"] = list(game.listener_draft)
     if game.status == Game.Status.ENDED:
         worker_id = game.speaker_id if is_speaker else game.listener_id
-        rows = [] if worker_id is None else (earnings or {}).get(worker_id)
-        if rows is None:
-            rows = list(GameEarning.objects.filter(game=game, worker_id=worker_id))
+        rows: list[GameEarning] = []
+        if worker_id is not None:
+            stored = (earnings or {}).get(worker_id)
+            rows = (
+                stored
+                if stored is not None
+                else list(GameEarning.objects.filter(game=game, worker_id=worker_id))
+            )
         view["earned"] = {row.kind: str(row.amount) for row in rows}
         view["earned_total"] = str(sum((row.amount for row in rows), Decimal("0.00")))
         correct, total = correct_clicks(turns, targets)

@@ -46,7 +46,8 @@ class ClipModel:
         from transformers import CLIPModel, CLIPProcessor
 
         try:
-            self.model = CLIPModel.from_pretrained(path).to(self.device).eval()
+            # PreTrainedModel.to is functools.wraps(nn.Module.to); mypy does not bind it as a method
+            self.model = CLIPModel.from_pretrained(path).to(self.device).eval()  # type: ignore[arg-type]
             self.processor = CLIPProcessor.from_pretrained(path)
         except (OSError, ValueError, KeyError) as exc:
             raise CheckpointError(f"CLIP model: cannot load {path}: {exc}") from exc
