@@ -177,16 +177,17 @@ def training_job(run: TrainingRun, device: str = "auto"):
     seed_set = manifest_examples(run.seed_manifest) if run.seed_manifest else []
     validation = manifest_examples(run.validation_manifest) if run.validation_manifest else []
     names = sorted({name for e in [*train, *seed_set, *validation] for name in e.images})
-    paths = dict(zip(names, image_paths(names), strict=True))
-    missing = [name for name, path in paths.items() if path is None]
+    found = dict(zip(names, image_paths(names), strict=True))
+    missing = [name for name, path in found.items() if path is None]
     if missing:
         raise TrainingError(f"no image file for tangram(s): {', '.join(missing[:10])}")
+    paths = {name: path for name, path in found.items() if path is not None}
     return TrainingJob(
         base=parse_spec(run.base_checkpoint, "policy").path,
         out_dir=str(run_dir(run)),
         config=training_config(objective, config_values),
         train=train,
-        image_paths=paths,  # type: ignore[arg-type]
+        image_paths=paths,
         seed_set=seed_set,
         validation=validation,
         initial_adapter=run.initial_adapter,
