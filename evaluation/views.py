@@ -115,7 +115,7 @@ class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
         }
         if context["normalize"] not in figures.NORMALIZATIONS:
             context["normalize"] = "total"
-        if run is not None:
+        if run is not None and run.results is not None:
             results = run.results
             turn_header, turn_rows = tables.turn_level_table(results)
             panels = tables.decoder_panels(results)
