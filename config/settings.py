@@ -359,7 +359,7 @@ PLAY_MAX_SOCKETS_PER_PLAYER = env.int("PLAY_MAX_SOCKETS_PER_PLAYER", default=4)
 if CELERY_BROKER_URL == "filesystem://":
     for _option, _folder in CELERY_BROKER_TRANSPORT_OPTIONS.items():
         if _option.endswith("_folder") or _option.startswith("data_folder"):
-            Path(_folder).mkdir(parents=True, exist_ok=True)
+            Path(str(_folder)).mkdir(parents=True, exist_ok=True)
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 

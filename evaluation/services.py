@@ -96,7 +96,7 @@ def create_metric_run(
         resamples=params.resamples,
         seed=params.seed,
         confidence=params.confidence,
-        method=params.method,
+        method=params.interval_method,  # the same as params.method once validated
         conventions=params.conventions.name,
         parameters=params.as_dict(),
         code_version=code_version(),

@@ -16,10 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from games.models import Game, Study, Turn
 from games.records import TURN_FIELDS
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 FORMATS = ("jsonl",)
 CHUNK_SIZE = 2000
@@ -146,7 +149,7 @@ def _chunk_dicts(study: Study, rows: list[tuple]) -> Iterator[dict[str, Any]]:
 
 
 def write_jsonl(
-    stream: IO[str],
+    stream: SupportsWrite[str],
     study: Study,
     *,
     round_index: int | None = None,

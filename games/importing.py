@@ -329,7 +329,9 @@ def _insert(model: type[Model], rows: Sequence[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     if connection.vendor != "postgresql":
-        objects = model.objects.bulk_create([model(**row) for row in rows], batch_size=BATCH_SIZE)
+        objects = model._default_manager.bulk_create(
+            [model(**row) for row in rows], batch_size=BATCH_SIZE
+        )
         return [obj.pk for obj in objects]
     table = model._meta.db_table
     pk_column = model._meta.pk.column
@@ -410,7 +412,8 @@ def import_game_records(
     if round_index < 0:
         raise RecordError(f"round must be 0 or more, got {round_index}", field="round")
     system_name = system_name.strip()
-    if not system_name or len(system_name) > System._meta.get_field("name").max_length:
+    max_length = System._meta.get_field("name").max_length
+    if not system_name or (max_length is not None and len(system_name) > max_length):
         raise RecordError("system name must be 1-40 characters", field="system")
     check_against_study(records, study)
     check_tangrams_exist(records)

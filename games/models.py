@@ -266,6 +266,12 @@ class Game(models.Model):
         "RoundSlot", null=True, blank=True, on_delete=models.SET_NULL, related_name="games"
     )
 
+    # Not fields: what one live-play operation keeps with the game row it locked, so it does not
+    # read them again (games.live.store: the current turn; games.live.engine: the earnings awarded
+    # when the game ended).
+    _live_turn: Turn | None
+    _awarded: dict[int, list[GameEarning]]
+
     class Meta:
         ordering = ["study", "round", "created_at", "id"]
         constraints = [

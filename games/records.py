@@ -305,12 +305,13 @@ def _in_listener_order(game: GameRecord) -> tuple[TurnRecord, ...]:
     """The turns with selections in listener order (a turn already in order is kept as is)."""
     position = {image: i for i, image in enumerate(game.listener_order)}
 
-    def ordered(selection: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        return None if selection is None else tuple(sorted(selection, key=position.__getitem__))
+    def ordered(selection: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(selection, key=position.__getitem__))
 
     turns = []
     for turn in game.turns:
-        before, after = ordered(turn.selection_before), ordered(turn.selection_after)
+        before = ordered(turn.selection_before)
+        after = None if turn.selection_after is None else ordered(turn.selection_after)
         if before != turn.selection_before or after != turn.selection_after:
             turn = replace(turn, selection_before=before, selection_after=after)
         turns.append(turn)

@@ -156,11 +156,6 @@ class GroupCounts(GameRates):
 
 def game_counts(games: QuerySet[Game]) -> tuple[GroupCounts, list[GroupCounts]]:
     """Totals of ``games`` and the same per round × system (two aggregate queries)."""
-    fields = {
-        "games": Count("pk"),
-        "ended": Count("pk", filter=Q(status=Game.Status.ENDED)),
-        "successful": Count("pk", filter=Q(outcome=SUCCESSFUL)),
-    }
     plain = games.order_by()
     turns = Turn.objects.filter(game__in=plain.values("pk"))
     turns_by_group = {
@@ -179,7 +174,11 @@ def game_counts(games: QuerySet[Game]) -> tuple[GroupCounts, list[GroupCounts]]:
             turns=turns_by_group.get((row["round__index"], row["system__name"]), 0),
         )
         for row in plain.values("round__index", "system__name")
-        .annotate(**fields)
+        .annotate(
+            games=Count("pk"),
+            ended=Count("pk", filter=Q(status=Game.Status.ENDED)),
+            successful=Count("pk", filter=Q(outcome=SUCCESSFUL)),
+        )
         .order_by("round__index", "system__name")
     ]
     total = GroupCounts(

@@ -20,6 +20,7 @@ from config import heartbeat
 from games.models import System, Turn
 
 from .action_space import valid_actions
+from .interfaces import ScoringPolicy
 from .models import ScoringRun
 from .registry import get_policy, parse_spec
 from .selectors import policy_input_for_turn, turn_prompt_format
@@ -63,10 +64,12 @@ def score_turns(
     version = ""
     for start in range(0, len(turns), batch_size):
         batch = turns[start : start + batch_size]
-        updates = []
+        updates: list[tuple[int, float | None, str, str]] = []  # turn, p_t, recomputed by, note
         for turn in batch:
             format_name = turn_prompt_format(turn, turn.game.system.prompt_format)
             policy = get_policy(run.policy, prompt_format=format_name)
+            if not isinstance(policy, ScoringPolicy):
+                raise ValueError(f"{run.policy!r} cannot score actions")
             version = policy.version
             if not turn.action:
                 updates.append((turn.pk, None, "", EMPTY_ACTION_NOTE))
@@ -79,9 +82,9 @@ def score_turns(
             probability = policy.score(item, turn.action)
             updates.append((turn.pk, min(max(probability, 0.0), 1.0), policy.version, ""))
         with transaction.atomic():
-            for turn_id, probability, recomputed_by, note in updates:
+            for turn_id, p_t, recomputed_by, note in updates:
                 Turn.objects.filter(pk=turn_id, action_probability__isnull=True).update(
-                    action_probability=probability,
+                    action_probability=p_t,
                     probability_recomputed_by=recomputed_by,
                     probability_note=note,
                 )

@@ -15,7 +15,15 @@ from config import heartbeat
 from games.models import FeedbackLabel, Game, Study, System, Tangram, Turn
 
 from .checkpoints import fingerprint, inspect_checkpoint
-from .interfaces import KIND_LABELS, LABEL_UNPARSEABLE, CheckpointError, PolicyDecision
+from .interfaces import (
+    KIND_LABELS,
+    LABEL_UNPARSEABLE,
+    CheckpointError,
+    FeedbackDecoder,
+    ImageEmbedder,
+    ListenerPolicy,
+    PolicyDecision,
+)
 from .models import DecodeRun, EmbeddingSet, ModelCheckpoint, TangramEmbedding
 from .registry import default_spec, get_decoder, get_policy, parse_spec
 from .selectors import (
@@ -373,11 +381,12 @@ def check_checkpoint_load(checkpoint_id: int) -> ModelCheckpoint:
     check_checkpoint_files(checkpoint)
     if checkpoint.status != ModelCheckpoint.Status.READY:
         return checkpoint
-    loader = {
+    loaders: dict[str, Callable[[str], ListenerPolicy | FeedbackDecoder | ImageEmbedder]] = {
         ModelCheckpoint.Kind.POLICY: registry.get_policy,
         ModelCheckpoint.Kind.DECODER: registry.get_decoder,
         ModelCheckpoint.Kind.EMBEDDER: registry.get_embedder,
-    }[checkpoint.kind]
+    }
+    loader = loaders[checkpoint.kind]
     try:
         backend = loader(checkpoint.spec)
         checkpoint.status_message = f"loaded by a worker ({backend.name})"

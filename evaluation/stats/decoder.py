@@ -12,7 +12,7 @@ last ``unparseable`` column: an unparseable decoder answer is an error, never gu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ def validate_mapping(mapping: Mapping[str, str]) -> dict[str, str]:
 
 
 def reference_classes(
-    satisfaction: Sequence[str],
+    satisfaction: Iterable[str],
     kind: str,
     mapping: Mapping[str, str] = DEFAULT_SATISFACTION_CLASSES,
     neutral_as: str = POSITIVE,
@@ -66,11 +66,9 @@ def confusion_matrix(
     weights: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Weighted counts: rows = reference classes, columns = classes + ``unparseable``."""
-    reference = np.asarray(reference, dtype=object)
-    predicted = np.asarray(predicted, dtype=object)
     columns = [*classes, UNPARSEABLE]
-    rows = _codes(reference, list(classes), "reference class")
-    cols = _codes(predicted, columns, "decoder label")
+    rows = _codes(np.asarray(reference, dtype=object), list(classes), "reference class")
+    cols = _codes(np.asarray(predicted, dtype=object), columns, "decoder label")
     w = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=float)
     matrix = np.zeros((len(classes), len(columns)))
     np.add.at(matrix, (rows, cols), w)

@@ -16,7 +16,7 @@ def worker_game_earnings(worker: Worker) -> Decimal:
     return (total or Decimal("0")).quantize(Decimal("0.01"))
 
 
-def game_earnings(game: Game, worker_id: int | None) -> list[GameEarning]:
+def game_earnings(game: Game, worker_id: int) -> list[GameEarning]:
     return list(GameEarning.objects.filter(game=game, worker_id=worker_id).order_by("kind"))
 
 

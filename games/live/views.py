@@ -102,7 +102,7 @@ def lobby_leave(request: HttpRequest, round_id: int) -> HttpResponse:
     )
 
 
-def _player_game(request: HttpRequest, game_id: int) -> tuple[Worker | None, Game | None, str]:
+def _player_game(request: HttpRequest, game_id: int) -> tuple[Worker | None, Game, str]:
     worker = current_worker(request)
     game = get_object_or_404(Game.objects.select_related("study", "round", "system"), pk=game_id)
     role = engine.role_of(game, worker.pk if worker else None)

@@ -46,7 +46,8 @@ class ClipModel:
         from transformers import CLIPModel, CLIPProcessor
 
         try:
-            self.model = CLIPModel.from_pretrained(path).to(self.device).eval()
+            # PreTrainedModel.to is functools.wraps(nn.Module.to); mypy does not bind it as a method
+            self.model = CLIPModel.from_pretrained(path).to(self.device).eval()  # type: ignore[arg-type]
             self.processor = CLIPProcessor.from_pretrained(path)
         except (OSError, ValueError, KeyError) as exc:
             raise CheckpointError(f"CLIP model: cannot load {path}: {exc}") from exc
@@ -163,11 +164,10 @@ class ClipListener:
         texts = self.clip.text_embeddings([item.utterance or " " for item in inputs])
         decisions = []
         for item, text in zip(inputs, texts, strict=True):
-            if any(p is None for p in item.image_paths) or len(item.image_paths) != len(
-                item.images
-            ):
+            paths = [p for p in item.image_paths if p is not None]
+            if len(paths) != len(item.image_paths) or len(paths) != len(item.images):
                 raise ValueError("the CLIP listener needs an image file for every tangram")
-            images = self.clip.image_embeddings(list(item.image_paths))
+            images = self.clip.image_embeddings(paths)
             similarities = images @ text
             decisions.append(self._decide(item, similarities))
         return decisions
