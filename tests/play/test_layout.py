@@ -33,12 +33,12 @@ def test_send_button_numbers_and_legend_fit_the_panel_at_1280px(play_server, bro
     helpers.tangrams()
     round_ = helpers.round_with(helpers.study(turn_limit=12), "HH")
     lobby_url = f"{play_server.url}/play/lobby/{round_.pk}/"
-    first, page_a = worker_page(browser, play_server, "alice")
-    _, page_b = worker_page(browser, play_server, "bob")
+    first, page_a = worker_page(browser, play_server, "alice", round_)
+    _, page_b = worker_page(browser, play_server, "bob", round_)
     for page in (page_a, page_b):
         page.set_viewport_size({"width": 1280, "height": 900})
     page_a.goto(lobby_url)
-    expect(page_a.locator("#lobby-status")).to_have_text("Waiting for a partner…")
+    expect(page_a.locator("#lobby-status")).to_have_text("Waiting for another player…")
     page_b.goto(lobby_url)
     for page in (page_a, page_b):
         page.wait_for_url(re.compile(r"/play/game/\d+/$"), timeout=15_000)
