@@ -54,7 +54,7 @@ def create_batch(
     pay_per_game: Decimal = Decimal("0.00"),
     pay_per_minute: Decimal = Decimal("0.00"),
     created_by=None,
-    task_options: Mapping[str, object] | None = None,
+    task_options: Mapping[str, Any] | None = None,  # CrowdTask fields, of their own types
 ) -> AnnotationBatch:
     """Sample games (by count or until a turn count is reached) into a new batch and its task.
 
@@ -75,8 +75,10 @@ def create_batch(
         raise InputError("name", "is required")
     if (games is None) == (turns is None):
         raise InputError("games", "give either a number of games or a number of turns")
-    if (games if games is not None else turns) < 1:
-        raise InputError("games" if games is not None else "turns", "must be at least 1")
+    if games is not None and games < 1:
+        raise InputError("games", "must be at least 1")
+    if turns is not None and turns < 1:
+        raise InputError("turns", "must be at least 1")
     if not 0 <= redundancy_fraction <= 1:
         raise InputError("redundancy_fraction", "must be between 0 and 1")
     if not 2 <= redundancy_count <= 20:
@@ -95,7 +97,7 @@ def create_batch(
         if games > len(pool):
             raise InputError("games", f"{games} requested but only {len(pool)} games are eligible")
         chosen = pool[:games]
-    else:
+    elif turns is not None:  # always: exactly one of games and turns is given (checked above)
         chosen, total = [], 0
         for game_id, n_turns in pool:
             if total >= turns:

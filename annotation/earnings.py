@@ -81,8 +81,8 @@ def session_pay(sessions=None) -> dict[int, SessionPay]:
         if per_minute:
             entry.annotation += per_minute * sum(_step_minutes(s, timeout) for s in seconds)
     per_game = games.filter(batch__pay_per_game__gt=0).values("session_id", "batch__pay_per_game")
-    for entry in per_game.annotate(n=Count("id")):
-        pay[entry["session_id"]].annotation += entry["batch__pay_per_game"] * entry["n"]
+    for game_pay in per_game.annotate(n=Count("id")):
+        pay[game_pay["session_id"]].annotation += game_pay["batch__pay_per_game"] * game_pay["n"]
     for entry in pay.values():
         entry.annotation = entry.annotation.quantize(CENT)
     for session_id, amount in (

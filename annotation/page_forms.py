@@ -163,7 +163,7 @@ def flat_errors(errors: Mapping[str, object], prefix: str = "") -> dict[str, str
     for name, value in errors.items():
         if isinstance(value, Mapping):
             flat |= flat_errors(value, f"{prefix}{name}.")
-        elif value:
+        elif isinstance(value, Sequence) and value:  # a list of messages
             flat[f"{prefix}{name}"] = str(value[0])
     return flat
 

@@ -33,14 +33,17 @@ def preview_state(task: CrowdTask) -> dict[str, object]:
         "satisfaction_options": SATISFACTION_OPTIONS,
         "status": "no_work",
     }
+    batch = task.batch  # None for a game round's task: no games to annotate
     item = (
-        task.batch.items.filter(is_gold=False)
+        None
+        if batch is None
+        else batch.items.filter(is_gold=False)
         .select_related("game__config")
         .order_by("position")
         .first()
     )
     if item is not None:
-        unsaved = Assignment(item=item, batch=task.batch)
+        unsaved = Assignment(item=item, batch=batch)
         view = assignment_view(unsaved, turns=survey_turns(item.game), answers={})
         state.update(status="annotating", game=view)
     return state
@@ -69,6 +72,8 @@ def preview(request: HttpRequest, pk: int, step: str) -> HttpResponse:
         return render(request, "annotation/guidelines.html", context)
     if step == "quiz":
         quiz = task.quiz
+        if quiz is None:  # not reached: steps_of lists the quiz step only for a task with a quiz
+            raise Http404("this task has no quiz")
         context |= {"quiz": quiz, "questions": quiz.questions.all(), "status": "open"}
         return render(request, "annotation/quiz.html", context)
     if task.kind == CrowdTask.Kind.GAME:

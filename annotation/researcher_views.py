@@ -7,13 +7,14 @@ page and the API accept and refuse exactly the same input; errors are shown next
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from rest_framework.serializers import Serializer
 
+from games.models import Round
 from games.roles import is_admin
 
 from . import page_forms, selectors
@@ -123,5 +124,10 @@ def game_task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "annotation/game_task_detail.html",
-        {"task": task, "study": task.round.study, "links": _crowd_links(request, task)},
+        {
+            "task": task,
+            # the query admits game round tasks only, which have a round
+            "study": cast(Round, task.round).study,
+            "links": _crowd_links(request, task),
+        },
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -307,7 +308,7 @@ def gold_accuracy(batch: AnnotationBatch) -> list[GoldAccuracy]:
 # --- admins: agreement ---------------------------------------------------------------------
 
 
-def agreement_items(batch: AnnotationBatch) -> list[dict[str, object]]:
+def agreement_items(batch: AnnotationBatch) -> list[dict[str, Any]]:
     """Turns of the batch's regular games annotated (and submitted) by several workers."""
     redundant = BatchItem.objects.filter(batch=batch, is_gold=False)
     answers = (
@@ -317,7 +318,7 @@ def agreement_items(batch: AnnotationBatch) -> list[dict[str, object]]:
         .select_related("turn__game", "worker")
         .order_by("turn__game_id", "turn__index", "worker__id_hash")
     )
-    grouped: dict[int, dict[str, object]] = {}
+    grouped: dict[int, dict[str, Any]] = {}  # JSON objects, answers a list of them
     for answer in answers:
         turn = answer.turn
         item = grouped.setdefault(
@@ -343,7 +344,7 @@ def agreement_items(batch: AnnotationBatch) -> list[dict[str, object]]:
     return [item for item in grouped.values() if len(item["answers"]) >= 2]
 
 
-def agreement_report(batch: AnnotationBatch) -> dict[str, object]:
+def agreement_report(batch: AnnotationBatch) -> dict[str, Any]:
     items = agreement_items(batch)
     ratings = [
         [

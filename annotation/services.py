@@ -74,6 +74,16 @@ def give_consent(session: CrowdSession) -> Consent:
     return consent
 
 
+def _choice_index(value: object) -> int | None:
+    """A posted answer as a choice index, or None when it is missing or not a number."""
+    if not isinstance(value, str | int | float):  # None, a list or an object
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
 def grade_quiz(worker: Worker, quiz: Quiz, answers: Mapping[str, object]) -> QuizAttempt:
     """Grade an attempt (question id → chosen index); a passed quiz is never retaken."""
     passed = quiz.attempts.filter(worker=worker, passed=True).first()
@@ -87,11 +97,9 @@ def grade_quiz(worker: Worker, quiz: Quiz, answers: Mapping[str, object]) -> Qui
         questions = list(quiz.questions.all())
         chosen: dict[str, int] = {}
         for question in questions:
-            value = answers.get(str(question.pk))
-            try:
-                index = int(value)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                raise InputError(f"question {question.pk}", "has no answer") from None
+            index = _choice_index(answers.get(str(question.pk)))
+            if index is None:
+                raise InputError(f"question {question.pk}", "has no answer")
             if not 0 <= index < len(question.choices):
                 raise InputError(f"question {question.pk}", "the answer is not one of the choices")
             chosen[str(question.pk)] = index

@@ -141,8 +141,7 @@ def submit_answer(session: CrowdSession, payload: Mapping[str, object]) -> Answe
         else:
             value = checked_satisfaction("satisfaction", payload["satisfaction"], last=False)
         recorded = answers.get(turn.pk)
-        already = recorded is not None and (phase == 1 or recorded.phase2_at is not None)
-        if already:
+        if recorded is not None and (phase == 1 or recorded.phase2_at is not None):
             previous = recorded.annotated_action if phase == 1 else recorded.satisfaction
             if previous != value:
                 raise InputError(
@@ -167,6 +166,8 @@ def submit_answer(session: CrowdSession, payload: Mapping[str, object]) -> Answe
                 raise InputError(
                     "turn", "you already annotated this turn in another game copy", status=409
                 ) from error
+        elif recorded is None:  # not reached: the step check admits phase 2 after phase 1 only
+            raise InputError("phase", f"turn {turn_index} phase 1 is not answered yet")
         else:
             recorded.satisfaction = value
             recorded.phase2_seconds = seconds
@@ -186,11 +187,13 @@ def submit_game(session: CrowdSession, payload: Mapping[str, object]) -> AnswerR
     comment = free_text("comment", payload.get("comment"))
     with transaction.atomic():
         assignment_id = payload.get("assignment")
-        done = Assignment.objects.filter(
-            pk=assignment_id if isinstance(assignment_id, int) else None,
-            worker=session.worker,
-            status=Assignment.Status.SUBMITTED,
-        ).first()
+        done = (
+            Assignment.objects.filter(
+                pk=assignment_id, worker=session.worker, status=Assignment.Status.SUBMITTED
+            ).first()
+            if isinstance(assignment_id, int)
+            else None
+        )
         if done is not None:
             return AnswerResult(done, duplicate=True)
         assignment = _locked_assignment(session, assignment_id)

@@ -55,6 +55,8 @@ def claim_next(session: CrowdSession) -> Assignment | None:
     with a single lock order (worker, then batch) no two claims can deadlock.
     """
     batch = session.task.batch
+    if batch is None:  # a game round's task: no games to annotate
+        return None
     worker = session.worker
     now = timezone.now()
     with transaction.atomic():

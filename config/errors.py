@@ -10,6 +10,7 @@ that render a refusal use ``message_for`` so they all word it the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -44,7 +45,7 @@ def message_for(error: ApplicationError) -> str:
     return str(error)
 
 
-def exception_handler(exc: Exception, context: Mapping[str, object]) -> Response | None:
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, answering an ``ApplicationError`` with its JSON body and status."""
     if isinstance(exc, ApplicationError):
         set_rollback()

@@ -24,7 +24,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from celery import current_app, current_task
 from django.conf import settings
@@ -54,6 +54,8 @@ class HeartbeatRun(models.Model):
     task_queue: ClassVar[str]
     waiting_status: ClassVar[str] = "queued"
     stale_setting: ClassVar[str] = "RUN_STALE_SECONDS"
+    # Each concrete run declares its own ``status`` field (with its own choices).
+    status: str
 
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(
@@ -68,6 +70,9 @@ class HeartbeatRun(models.Model):
 
     class Meta:
         abstract = True
+
+
+Run = TypeVar("Run", bound=HeartbeatRun)  # a concrete run model (the base has no rows)
 
 
 def stale_seconds(model: type[HeartbeatRun]) -> int:
@@ -100,7 +105,7 @@ def _delivery() -> tuple[str, str]:
     return f"{task_id}:{retries}", f"{task_id}:{retries - 1}" if retries else ""
 
 
-def claim(model: type[HeartbeatRun], pk: int, *, startable: Iterable[str]) -> str | None:
+def claim(model: type[Run], pk: int, *, startable: Iterable[str]) -> str | None:
     """Take the run for this delivery (atomically): the lease to beat with, or None when the
     run is finished or held by a live worker (this delivery must then do nothing)."""
     lease, predecessor = _delivery()
@@ -108,7 +113,7 @@ def claim(model: type[HeartbeatRun], pk: int, *, startable: Iterable[str]) -> st
     may_claim = Q(status__in=list(startable)) | _stale(model, now)
     if predecessor:
         may_claim |= Q(status=RUNNING, lease=predecessor)
-    claimed = model.objects.filter(Q(pk=pk) & may_claim).update(
+    claimed = model._default_manager.filter(Q(pk=pk) & may_claim).update(
         status=RUNNING,
         heartbeat_at=now,
         started_at=Coalesce(F("started_at"), Value(now, output_field=models.DateTimeField())),
@@ -121,22 +126,24 @@ def claim(model: type[HeartbeatRun], pk: int, *, startable: Iterable[str]) -> st
     return lease
 
 
-def beat(model: type[HeartbeatRun], pk: int, lease: str, **fields) -> None:
+def beat(model: type[Run], pk: int, lease: str, **fields) -> None:
     """Refresh the heartbeat (and write ``fields``) while ``lease`` still holds the run."""
-    if not model.objects.filter(pk=pk, lease=lease).update(heartbeat_at=timezone.now(), **fields):
+    if not model._default_manager.filter(pk=pk, lease=lease).update(
+        heartbeat_at=timezone.now(), **fields
+    ):
         raise LeaseLost(f"{model.__name__} {pk} was taken over by another worker")
 
 
-def finish(model: type[HeartbeatRun], pk: int, lease: str, **fields) -> bool:
+def finish(model: type[Run], pk: int, lease: str, **fields) -> bool:
     """Write a run's final fields if ``lease`` still holds it; the lease is given up."""
-    return bool(model.objects.filter(pk=pk, lease=lease).update(lease="", **fields))
+    return bool(model._default_manager.filter(pk=pk, lease=lease).update(lease="", **fields))
 
 
-def requeue_if_stale(run: HeartbeatRun, enqueue: Callable[[], None] | None = None) -> bool:
+def requeue_if_stale(run: Run, enqueue: Callable[[], None] | None = None) -> bool:
     """Put a stale run back in the queue (atomically: two launches queue it once) and send its
     task when the transaction commits. False, and nothing sent, when the run is not stale."""
     model = type(run)
-    requeued = model.objects.filter(_stale(model, timezone.now()), pk=run.pk).update(
+    requeued = model._default_manager.filter(_stale(model, timezone.now()), pk=run.pk).update(
         status=model.waiting_status, lease="", heartbeat_at=timezone.now()
     )
     if not requeued:

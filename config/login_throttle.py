@@ -84,8 +84,9 @@ class ThrottledModelBackend(ModelBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
 
-class ThrottleMixin:
-    """Refuses a throttled pair with a message before trying the password."""
+class ThrottleMixin(AuthenticationForm):
+    """Refuses a throttled pair with a message before trying the password (an authentication
+    form itself, so that it may precede ``AuthenticationForm`` or a subclass of it)."""
 
     def clean(self):
         if is_locked(self.request, self.cleaned_data.get("username")):

@@ -116,7 +116,7 @@ def pivot(results: dict, metric: Metric) -> Pivot:
         for round_index in rounds:
             row = by_key.get((round_index, system))
             value = None if row is None else row.get(metric.key)
-            if value is None:
+            if row is None or value is None:
                 cells.append(Cell("–"))
             elif metric.estimate:
                 games = f"{row['games']} games"

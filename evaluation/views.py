@@ -10,6 +10,7 @@ that ``?run=`` names.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib import messages
 from django.core.cache import cache
@@ -45,11 +46,12 @@ def dashboard_url(study_id: int, conventions: str = MetricRun.Conventions.PLATFO
     return url
 
 
-def _done_run(run_id: int) -> MetricRun:
+def _done_run(run_id: int) -> tuple[MetricRun, dict[str, Any]]:
+    """The run and its results; a 404 until it has some."""
     run = get_object_or_404(MetricRun.objects.select_related("study"), pk=run_id)
     if run.status != MetricRun.Status.DONE or not run.results:
         raise Http404("this metric run has no results (yet)")
-    return run
+    return run, run.results
 
 
 def _download(content: str | bytes, filename: str, content_type: str) -> HttpResponse:
@@ -115,7 +117,7 @@ class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
         }
         if context["normalize"] not in figures.NORMALIZATIONS:
             context["normalize"] = "total"
-        if run is not None:
+        if run is not None and run.results is not None:
             results = run.results
             turn_header, turn_rows = tables.turn_level_table(results)
             panels = tables.decoder_panels(results)
@@ -151,7 +153,9 @@ class StartRunView(ResearcherRequiredMixin, View):
 
 
 def _invalid(request, study: Study, form: MetricRunForm):
-    errors = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
+    errors = "; ".join(
+        f"{field}: {' '.join(str(message) for message in e)}" for field, e in form.errors.items()
+    )
     messages.error(request, f"Metric run not started: {errors}")
     return redirect("evaluation:study", pk=study.pk)
 
@@ -175,20 +179,20 @@ class RunProgressView(ResearcherRequiredMixin, View):
 
 class SectionCSVView(ResearcherRequiredMixin, View):
     def get(self, request, run_id: int, section: str):
-        run = _done_run(run_id)
+        run, results = _done_run(run_id)
         if section not in SECTIONS and section != "decoder_summary":
             raise Http404("unknown table")
         if section == "decoder_summary":
-            content = csv_exports.decoder_summary_csv(run.results)
+            content = csv_exports.decoder_summary_csv(results)
         else:
-            content = csv_exports.section_csv(run.results, section)
+            content = csv_exports.section_csv(results, section)
         content = csv_exports.explain_if_empty(content, section)
         return _download(content, f"{_slug(run)}-{section}.csv", "text/csv; charset=utf-8")
 
 
 class SectionFigureView(ResearcherRequiredMixin, View):
     def get(self, request, run_id: int, section: str, fmt: str):
-        run = _done_run(run_id)
+        run, results = _done_run(run_id)
         if section not in SECTIONS or fmt not in figures.FORMATS:
             raise Http404("unknown figure")
         normalize = request.GET.get("normalize", "total")
@@ -197,7 +201,7 @@ class SectionFigureView(ResearcherRequiredMixin, View):
         key = f"evaluation:figure:{run.pk}:{section}:{fmt}:{normalize}"
         content = cache.get(key)
         if content is None:
-            content = figures.render(figures.section_figure(run.results, section, normalize), fmt)
+            content = figures.render(figures.section_figure(results, section, normalize), fmt)
             cache.set(key, content, FIGURE_CACHE_SECONDS)
         response = HttpResponse(content, content_type=figures.FORMATS[fmt])
         if request.GET.get("download"):
@@ -225,13 +229,13 @@ class ExportView(AdminRequiredMixin, View):
     """Admin exports of a run; worker identities appear only as keyed hashes."""
 
     def get(self, request, run_id: int, name: str):
-        run = _done_run(run_id)
+        run, results = _done_run(run_id)
         if name == "agreement.json":
             body = {
-                "study": run.results["study"],
+                "study": results["study"],
                 "run": run.pk,
-                "parameters": run.results["parameters"],
-                "agreement": run.results.get("agreement", []),
+                "parameters": results["parameters"],
+                "agreement": results.get("agreement", []),
             }
             if not body["agreement"]:
                 body["empty_reason"] = csv_exports.empty_reason(name)
@@ -242,11 +246,11 @@ class ExportView(AdminRequiredMixin, View):
             )
         if name in EXPORTS:
             content_type, build = EXPORTS[name]
-            content = csv_exports.explain_if_empty(build(run.results), name)
+            content = csv_exports.explain_if_empty(build(results), name)
             return _download(content, f"{_slug(run)}-{name}", content_type)
         if name.endswith(".csv") and name[:-4] in SECTIONS:
             content = csv_exports.explain_if_empty(
-                csv_exports.section_csv(run.results, name[:-4]), name
+                csv_exports.section_csv(results, name[:-4]), name
             )
             return _download(content, f"{_slug(run)}-{name}", "text/csv; charset=utf-8")
         raise Http404("unknown export")

@@ -128,6 +128,8 @@ class PlayConsumer(AsyncWebsocketConsumer):
     two thread hand-offs per message and change nothing.
     """
 
+    claimed_by: int | None  # the player this socket counts against (set by ``claim_socket``)
+
     async def dispatch(self, message: dict) -> None:
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.mixins import UserPassesTestMixin
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
 RESEARCHERS_GROUP = "researchers"
@@ -32,6 +33,7 @@ class ResearcherRequiredMixin(UserPassesTestMixin):
     """Pages for researchers (and admins); anonymous users are sent to the login page."""
 
     permission_denied_message = "Only researchers may see this page."
+    request: HttpRequest  # set by the View this is mixed into
 
     def test_func(self) -> bool:
         return is_researcher(self.request.user)
@@ -41,6 +43,7 @@ class AdminRequiredMixin(UserPassesTestMixin):
     """Pages for admins; anonymous users are sent to the login page."""
 
     permission_denied_message = "Only admins may see this page."
+    request: HttpRequest  # set by the View this is mixed into
 
     def test_func(self) -> bool:
         return is_admin(self.request.user)

@@ -36,8 +36,23 @@ def restart_stale_runs(modeladmin, request, queryset) -> None:
     )
 
 
+class CheckpointForm(forms.ModelForm):
+    """The admin's checkpoint form (the admin adds the fields): the spec must parse."""
+
+    def clean(self):
+        super().clean()
+        data = self.cleaned_data
+        if data.get("spec") and data.get("kind"):
+            try:
+                parse_spec(data["spec"], data["kind"])
+            except CheckpointError as exc:
+                self.add_error("spec", str(exc))
+        return data
+
+
 @admin.register(ModelCheckpoint)
 class ModelCheckpointAdmin(admin.ModelAdmin):
+    form = CheckpointForm
     list_display = ("study", "round_index", "kind", "spec", "status", "model_version", "checked_at")
     list_filter = ("kind", "status", "round__study")
     search_fields = ("spec", "notes")
@@ -102,21 +117,6 @@ class ModelCheckpointAdmin(admin.ModelAdmin):
             level,
         )
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
-
-        class CheckedForm(form):
-            def clean(self):
-                data = super().clean()
-                if data.get("spec") and data.get("kind"):
-                    try:
-                        parse_spec(data["spec"], data["kind"])
-                    except CheckpointError as exc:
-                        self.add_error("spec", str(exc))
-                return data
-
-        return CheckedForm
-
 
 class DecodeRunForm(forms.ModelForm):
     class Meta:
@@ -125,7 +125,8 @@ class DecodeRunForm(forms.ModelForm):
         help_texts = {"decoder": "lexicon, or hf:PATH to a checkpoint directory on the GPU workers"}
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         study, round_index, system = (
             data.get("study"),
             data.get("round_index"),

@@ -199,7 +199,9 @@ class QuizSerializer(serializers.Serializer):
     instructions = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     pass_mark = serializers.IntegerField(min_value=0, max_value=100)
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)
-    questions = QuestionSerializer(many=True, min_length=1, max_length=50)
+    # many=True hands min_length and max_length to the ListSerializer (DRF's
+    # LIST_SERIALIZER_KWARGS); the stubs' Serializer.__init__ does not list them.
+    questions = QuestionSerializer(many=True, min_length=1, max_length=50)  # type: ignore[call-arg]
 
 
 class CreatedQuizSerializer(serializers.Serializer):

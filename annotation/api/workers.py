@@ -11,7 +11,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -61,6 +61,14 @@ class WorkerView(APIView):
     authentication_classes = [WorkerTokenAuthentication]
     permission_classes = [IsCrowdWorker]
 
+    @staticmethod
+    def crowd_session(request: Request) -> CrowdSession:
+        """The session ``WorkerTokenAuthentication`` put in ``request.auth`` (``IsCrowdWorker``
+        has already refused requests without one)."""
+        if not isinstance(request.auth, CrowdSession):
+            raise PermissionDenied(IsCrowdWorker.message)
+        return request.auth
+
     def check_qualified(self, session: CrowdSession) -> None:
         """Refuse a session that may not annotate (yet): wrong kind of task, no consent, quiz."""
         if session.task.kind != CrowdTask.Kind.ANNOTATION:
@@ -99,14 +107,15 @@ STATE = inline_serializer(
 class WorkState(WorkerView):
     @extend_schema(responses=STATE, summary="The worker's current state (no side effects)")
     def get(self, request: Request) -> Response:
-        self.check_qualified(request.auth)
-        return self.state(request.auth)
+        session = self.crowd_session(request)
+        self.check_qualified(session)
+        return self.state(session)
 
 
 class WorkNext(WorkerView):
     @extend_schema(request=None, responses=STATE, summary="Claim the next game (or resume)")
     def post(self, request: Request) -> Response:
-        session = request.auth
+        session = self.crowd_session(request)
         self.check_qualified(session)
         if session.status != CrowdSession.Status.COMPLETED:
             claim_next(session)
@@ -128,7 +137,7 @@ class WorkAnswer(WorkerView):
     @extend_schema(request=AnswerSerializer, responses=STATE, summary="Answer one survey step")
     def post(self, request: Request) -> Response:
         # Assignments exist only for qualified workers (claims check), so no check here.
-        session = request.auth
+        session = self.crowd_session(request)
         result = survey.submit_answer(session, json_object(request))
         state = selectors.worker_state(
             session, result.assignment, turns=result.turns, answers=result.answers
@@ -146,7 +155,7 @@ class SubmitSerializer(serializers.Serializer):
 class WorkSubmit(WorkerView):
     @extend_schema(request=SubmitSerializer, responses=STATE, summary="Submit a finished game")
     def post(self, request: Request) -> Response:
-        session = request.auth
+        session = self.crowd_session(request)
         result = survey.submit_game(session, json_object(request))
         services.continue_session(session)
         return self.state(session, duplicate=result.duplicate)
@@ -155,7 +164,7 @@ class WorkSubmit(WorkerView):
 class WorkComplete(WorkerView):
     @extend_schema(request=None, responses=STATE, summary="Finish early when no work is left")
     def post(self, request: Request) -> Response:
-        session = request.auth
+        session = self.crowd_session(request)
         self.check_qualified(session)
         services.finish_early(session)
         return self.state(session)

@@ -119,7 +119,7 @@ class SumColumns:
         blocks = dict(self.quadratic)
         found: dict[str, tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]] = {}
         for name, num, den, scale in self.ratios:
-            found[name] = (per_game[:, [num, den]], lambda s, k=scale: s[..., 0] / s[..., 1] * k)
+            found[name] = (per_game[:, [num, den]], _scaled_ratio(scale))
         for names, where, statistic in self.customs:
             square = [j for j, column in enumerate(where) if column in blocks]
             data = [per_game[:, where]] + [blocks[where[j]] for j in square]
@@ -136,8 +136,17 @@ class SumColumns:
                 return f(base)
 
             for j, name in enumerate(names):
-                found[name] = (
-                    np.concatenate(data, axis=1),
-                    lambda s, g=function, j=j: g(s)[..., j],
-                )
+                found[name] = (np.concatenate(data, axis=1), _column_of(function, j))
         return found
+
+
+def _scaled_ratio(scale: float) -> Callable[[np.ndarray], np.ndarray]:
+    """The statistic ``scale · first sum / second sum``."""
+    return lambda s: s[..., 0] / s[..., 1] * scale
+
+
+def _column_of(
+    statistic: Callable[[np.ndarray], np.ndarray], j: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Column ``j`` of a statistic that returns several."""
+    return lambda s: statistic(s)[..., j]

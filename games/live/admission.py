@@ -63,11 +63,11 @@ class Admission:
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS.get(self.refusal, 403)
+        return 403 if self.refusal is None else HTTP_STATUS.get(self.refusal, 403)
 
     @property
     def close_code(self) -> int:
-        return CLOSE_CODE.get(self.refusal, 4403)
+        return 4403 if self.refusal is None else CLOSE_CODE.get(self.refusal, 4403)
 
 
 def local_play_enabled() -> bool:

@@ -249,8 +249,11 @@ def _model_selection(
         return None
 
 
-def _probability(value: object) -> float | None:
-    """A probability in [0, 1], or None for anything else."""
+def _probability(value: float | None) -> float | None:
+    """A probability in [0, 1], or None for anything else (the value comes from a worker's
+    message, so a non-number is refused too)."""
+    if value is None:
+        return None
     try:
         probability = float(value)
     except (TypeError, ValueError):

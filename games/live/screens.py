@@ -99,8 +99,8 @@ def build_view(
                 entry["action"] = turn.action
         history.append(entry)
     current = turns[-1] if turns else None
-    answered = [t for t in turns if t.selection_after is not None]
-    selection = list(answered[-1].selection_after) if answered else []
+    answered = [t.selection_after for t in turns if t.selection_after is not None]
+    selection = list(answered[-1]) if answered else []
     view: dict = {
         "type": "state",
         "game": game.pk,
@@ -127,9 +127,14 @@ def build_view(
         view["draft"] = list(game.listener_draft)
     if game.status == Game.Status.ENDED:
         worker_id = game.speaker_id if is_speaker else game.listener_id
-        rows = (earnings or {}).get(worker_id)
-        if rows is None:
-            rows = list(GameEarning.objects.filter(game=game, worker_id=worker_id))
+        rows: list[GameEarning] = []  # a seat without a worker earned nothing
+        if worker_id is not None:
+            written = (earnings or {}).get(worker_id)
+            rows = (
+                written
+                if written is not None
+                else list(GameEarning.objects.filter(game=game, worker_id=worker_id))
+            )
         view["earned"] = {row.kind: str(row.amount) for row in rows}
         view["earned_total"] = str(sum((row.amount for row in rows), Decimal("0.00")))
         correct, total = correct_clicks(turns, targets)

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import Count, Sum
 
 from games.models import Game, GameEarning, LobbyEntry, Study, Worker
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class TurnsPlayed(TypedDict):
+    turns_played: int
+
+
+if TYPE_CHECKING:
+    LiveGame = WithAnnotations[Game, TurnsPlayed]  # a game with its number of turn rows
 
 
 def worker_game_earnings(worker: Worker) -> Decimal:
@@ -23,8 +35,8 @@ def game_earnings(game: Game, worker_id: int) -> list[GameEarning]:
 @dataclass(frozen=True)
 class LiveOverview:
     waiting: list[LobbyEntry]
-    playing: list[Game]
-    ended: list[Game]
+    playing: list[LiveGame]
+    ended: list[LiveGame]
 
 
 def live_overview(study: Study, ended_limit: int = 50) -> LiveOverview:

@@ -8,6 +8,8 @@ directly and names the system to play; it exists only with ``PLAY_LOCAL_ENTRY`` 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -24,6 +26,9 @@ from games.live.selectors import game_earnings, live_overview, worker_game_earni
 from games.models import ExitSurvey, Game, LobbyEntry, Round, Study, System, Worker
 from games.roles import is_researcher
 from games.workers import current_worker, get_or_create_worker, login_worker
+
+if TYPE_CHECKING:
+    from games.live.selectors import LiveGame
 
 
 def _no_worker(request: HttpRequest) -> HttpResponse:
@@ -190,7 +195,8 @@ class LocalEntryForm(forms.Form):
     def __init__(self, *args, round_: Round, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         systems = sorted(round_.systems.all(), key=lambda s: (not s.is_human, s.name))
-        self.fields["system"].choices = [
+        # declared above as a ChoiceField
+        cast(forms.ChoiceField, self.fields["system"]).choices = [
             (
                 s.name,
                 "another person (open this page in a second browser)"
@@ -246,7 +252,7 @@ def live_data(request: HttpRequest, study_id: int) -> HttpResponse:
     overview = live_overview(study)
     now = clock.now()
 
-    def game_row(game: Game) -> dict:
+    def game_row(game: LiveGame) -> dict:
         return {
             "id": game.pk,
             "external_id": game.external_id,

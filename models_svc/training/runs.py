@@ -338,9 +338,9 @@ def open_next_round(study: Study, from_round: int) -> Round:
     )
     control = _round_zero_control(study)
     for system in systems:
-        if system.name == System.CONTROL and control is None:
-            continue
         source = control if system.name == System.CONTROL else system
+        if source is None:  # the control system, without a round-0 control to copy
+            continue
         run = runs.get(system.name)
         new = System.objects.create(
             round=next_round,

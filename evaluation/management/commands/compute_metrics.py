@@ -65,13 +65,14 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
         run = services.execute_metric_run(run.pk)
-        if run.status != MetricRun.Status.DONE:
+        if run.status != MetricRun.Status.DONE or run.results is None:
             raise CommandError(f"metric run {run.pk} failed: {run.error}")
+        results = run.results
         power = (
             planning.planning_document(planning.cost_planning(study)) if options["power"] else None
         )
         if options["json"]:
-            document = run.results if power is None else {**run.results, "power": power}
+            document = results if power is None else {**results, "power": power}
             self.stdout.write(json.dumps(document, allow_nan=False))
             return
         for row in power or []:
@@ -80,8 +81,8 @@ class Command(BaseCommand):
                 f"round {row['round']} {row['system']} vs {row['compared_with']}: observed "
                 f"difference {row['observed_difference']:+.3f}; games per system needed: {needed}"
             )
-        if not run.results["rows"]:
+        if not results["rows"]:
             self.stdout.write(f"study {study.name} has no ended games yet: nothing to compute")
             return
         self.stdout.write(f"study {study.name} · metric run {run.pk}\n")
-        self.stdout.write(terminal.text_table(run.results))
+        self.stdout.write(terminal.text_table(results))
