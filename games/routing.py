@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from games.consumers import GameConsumer, LobbyConsumer
+from games.live.consumers import GameConsumer
+from games.live.lobby_consumer import LobbyConsumer
 
 websocket_urlpatterns: list = [
     path("ws/play/game/<int:game_id>/", GameConsumer.as_asgi()),

@@ -185,7 +185,7 @@ async def test_a_missed_turn_is_enforced_on_the_next_event(clock):
 
 async def test_bad_input_is_refused_logged_and_harmless(clock, caplog, monkeypatch):
     limiter_time = [1000.0]
-    monkeypatch.setattr("games.consumers.monotonic", lambda: limiter_time[0])
+    monkeypatch.setattr("games.live.consumers.monotonic", lambda: limiter_time[0])
     game_id, (speaker_cookie, listener_cookie) = await setup_game(clock)
     path = f"/ws/play/game/{game_id}/"
     stranger = await sync_to_async(helpers.worker)("stranger")

@@ -81,7 +81,7 @@ async def test_a_player_holds_at_most_the_configured_number_of_sockets(clock, se
 
 async def test_refused_messages_are_stored_at_a_bounded_rate(clock, monkeypatch):
     limiter_time = [1000.0]
-    monkeypatch.setattr("games.consumers.monotonic", lambda: limiter_time[0])
+    monkeypatch.setattr("games.live.consumers.monotonic", lambda: limiter_time[0])
     game_id, cookie = await speaker_game(clock)
     socket = socket_for(f"/ws/play/game/{game_id}/", cookie)
     assert (await socket.connect(timeout=5))[0]
