@@ -253,7 +253,7 @@ def _decode(round_: Round, collect: CollectStep) -> DecodeStep:
     if not coverage[0].decodable:
         blocked = (
             "collect games first: no turn of this round has a follow-up utterance to decode"
-            if collect.ended or collect.systems
+            if any(s.ended or s.playing for s in collect.systems)
             else "collect games first: the round has no games"
         )
     return DecodeStep(coverage, runs, blocked)
