@@ -240,15 +240,17 @@ def label_sets(round_: Round) -> list[tuple[str, str]]:
 
 
 def _decode(round_: Round, collect: CollectStep) -> DecodeStep:
-    coverage = [
-        label_coverage(round_.study_id, round_.index, decoder, kind)
-        for decoder, kind in label_sets(round_)
-    ]
+    # The runs are read before the labels: a run read as done stored its labels before it
+    # said so, and one read as still running keeps the page following it.
     runs = list(
         DecodeRun.objects.filter(study_id=round_.study_id, round_index=round_.index).order_by(
             "-created_at", "-pk"
         )[:5]
     )
+    coverage = [
+        label_coverage(round_.study_id, round_.index, decoder, kind)
+        for decoder, kind in label_sets(round_)
+    ]
     blocked = ""
     if not coverage[0].decodable:
         blocked = (
@@ -278,8 +280,8 @@ def _annotate(round_: Round, collect: CollectStep) -> AnnotateStep:
 
 def _metrics(round_: Round, collect: CollectStep, decode: DecodeStep) -> MetricsStep:
     study = round_.study
+    active = metric_selectors.active_run(study)  # first: a run read as done is the latest
     latest = metric_selectors.latest_run(study)
-    active = metric_selectors.active_run(study)
     stale = latest is not None and latest.data_stamp != metric_selectors.data_stamp(study)
     blocked = ""
     if active is not None:
