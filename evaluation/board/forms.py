@@ -19,6 +19,13 @@ class LobbyForm(RoundForm):
     )
 
 
+class AutoDecodeForm(RoundForm):
+    system_name = forms.CharField(max_length=40)
+    enabled = forms.TypedChoiceField(
+        choices=[("1", "on"), ("0", "off")], coerce=lambda value: value == "1"
+    )
+
+
 class DecodeForm(RoundForm):
     decoder = forms.CharField(
         max_length=600, initial="lexicon", help_text="lexicon, or hf:PATH on the gpu workers"

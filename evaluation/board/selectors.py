@@ -40,6 +40,7 @@ class SystemGames:
     ended: int
     playing: int
     planned: int
+    decode_when_lobby_closes: bool
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ def _collect(round_: Round) -> CollectStep:
             ended=counts.get(system.name, {}).get("ended", 0),
             playing=counts.get(system.name, {}).get("playing", 0),
             planned=planned.get(system.name, 0),
+            decode_when_lobby_closes=system.decode_when_lobby_closes,
         )
         for system in round_.systems.order_by("name")
     ]

@@ -8,6 +8,7 @@ app_name = "board"
 urlpatterns = [
     path("<int:pk>/board/", views.BoardView.as_view(), name="study"),
     path("<int:pk>/board/lobby/", views.LobbyView.as_view(), name="lobby"),
+    path("<int:pk>/board/auto-decode/", views.AutoDecodeView.as_view(), name="auto_decode"),
     path("<int:pk>/board/decode/", views.DecodeView.as_view(), name="decode"),
     path("<int:pk>/board/metrics/", views.MetricsView.as_view(), name="metrics"),
     path("<int:pk>/board/train/", views.TrainView.as_view(), name="train"),

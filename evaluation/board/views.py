@@ -18,16 +18,18 @@ from evaluation import services as metric_services
 from evaluation.board import selectors
 from evaluation.board.forms import (
     KINDS,
+    AutoDecodeForm,
     DecodeForm,
     LobbyForm,
     RoundForm,
     TrainForm,
     form_errors,
 )
+from evaluation.board.services import set_round_lobby
 from evaluation.forms import MetricRunForm
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_RESAMPLES
-from games.live.lobby_state import set_lobby_open
+from games.live.lobby_state import set_decode_when_lobby_closes
 from games.models import Round, Study
 from games.roles import ResearcherRequiredMixin
 from models_svc.decode_runs import DecodeRequestError, request_decode_run
@@ -87,10 +89,35 @@ class LobbyView(RoundActionView):
 
     def act(self, request, round_: Round, form) -> None:
         is_open = form.cleaned_data["open"]
-        changed = set_lobby_open(round_, is_open)
+        change = set_round_lobby(round_, is_open, user=request.user)
         state = "open: workers arriving are paired" if is_open else "closed"
-        prefix = "" if changed else "already "
+        prefix = "" if change.changed else "already "
         messages.success(request, f"Round {round_.index}: the lobby is {prefix}{state}.")
+        for run, created in change.decodes.runs:
+            verb = "queued" if created else "already under way"
+            messages.info(
+                request, f"Decoding run {run.pk} ({run.kind}, {run.decoder}) {verb}, as asked."
+            )
+        for name, reason in change.decodes.skipped.items():
+            messages.error(request, f"{name} is not decoded automatically: {reason}")
+
+
+class AutoDecodeView(RoundActionView):
+    form_class = AutoDecodeForm
+
+    def act(self, request, round_: Round, form) -> None:
+        data = form.cleaned_data
+        system = round_.systems.filter(name=data["system_name"]).first()
+        if system is None or system.is_human:
+            messages.error(
+                request, f"Round {round_.index} has no model system {data['system_name']!r}."
+            )
+            return
+        set_decode_when_lobby_closes(system, data["enabled"])
+        when = "will be decoded" if data["enabled"] else "will not be decoded"
+        messages.success(
+            request, f"{system.name}: round {round_.index} {when} when its lobby closes."
+        )
 
 
 class DecodeView(RoundActionView):

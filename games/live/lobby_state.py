@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from games.models import Round
+from games.models import Round, System
 
 
 def set_lobby_open(round_: Round, is_open: bool) -> bool:
@@ -25,3 +25,9 @@ def set_lobby_open(round_: Round, is_open: bool) -> bool:
             locked.save(update_fields=["lobby_open"])
     round_.lobby_open = is_open
     return changed
+
+
+def set_decode_when_lobby_closes(system: System, enabled: bool) -> None:
+    """Whether closing the lobby of the system's round queues the decoding of its turns."""
+    System.objects.filter(pk=system.pk).update(decode_when_lobby_closes=enabled)
+    system.decode_when_lobby_closes = enabled

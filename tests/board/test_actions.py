@@ -175,3 +175,42 @@ def test_the_next_round_opens_once_every_system_is_trained(researcher):
     page = opened.content.decode()
     assert page.index('id="round-1"') < page.index('id="round-0"')
     assert "Round 1 is open" in page
+
+
+@pytest.mark.celery
+def test_closing_the_lobby_decodes_the_systems_that_ask_for_it(celery_worker, client):
+    client.force_login(make_user("rita", role="researcher"))
+    round_ = letters_round("auto")
+    Round.objects.filter(pk=round_.pk).update(lobby_open=True)
+    make_system(round_.study, 0, "LISTENER")
+    for name in ("B-FFT", "LISTENER"):
+        switched = board_post(client, round_, "auto-decode", {"system_name": name, "enabled": "1"})
+        assert messages_of(switched) == [f"{name}: round 0 will be decoded when its lobby closes."]
+    assert 'class="ok small">yes</span>' in switched.content.decode()
+    closed = board_post(client, round_, "lobby", {"open": "0"})
+    run = DecodeRun.objects.get()
+    assert messages_of(closed) == [
+        "Round 0: the lobby is closed.",
+        f"Decoding run {run.pk} (binary, lexicon) queued, as asked.",
+        "LISTENER is not decoded automatically: cannot tell the feedback kind of system "
+        "'LISTENER': name it B-… (binary decoder) or T-… (ternary decoder)",
+    ]
+    deadline = time.monotonic() + 90
+    while DecodeRun.objects.get(pk=run.pk).status != "done":
+        assert time.monotonic() < deadline, "the worker did not finish the decoding run"
+        time.sleep(0.2)
+    assert FeedbackLabel.objects.filter(decoder="lexicon", kind="binary").count() == 4
+    again = board_post(client, round_, "lobby", {"open": "0"})
+    assert messages_of(again) == ["Round 0: the lobby is already closed."]
+    board_post(client, round_, "lobby", {"open": "1"})
+    assert DecodeRun.objects.count() == 1
+
+
+def test_automatic_decoding_is_off_until_turned_on(researcher):
+    round_ = letters_round("manual")
+    Round.objects.filter(pk=round_.pk).update(lobby_open=True)
+    closed = board_post(researcher, round_, "lobby", {"open": "0"})
+    assert messages_of(closed) == ["Round 0: the lobby is closed."]
+    assert not DecodeRun.objects.exists()
+    human = board_post(researcher, round_, "auto-decode", {"system_name": "HH", "enabled": "1"})
+    assert messages_of(human) == ["Round 0 has no model system 'HH'."]
