@@ -1,14 +1,11 @@
 """Reads of the round board: for every round of a study, the state of each step from collecting
 games to opening the next round, and, for a step that cannot be taken yet, the reason.
 
-Steps and their states: ``done`` (nothing left to do), ``running`` (a run is under way or the
-lobby is open), ``ready`` (its button works), ``waiting`` (its button is disabled; ``blocked``
-says why, naming what to do first). Annotation is optional and never blocks the other steps.
+The steps and their states are the values of ``evaluation.board.steps``; a ``blocked`` reason
+names what to do first. Annotation is optional and never blocks the other steps.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Count, Q
@@ -16,167 +13,32 @@ from django.db.models import Count, Q
 from annotation.models import AnnotationBatch
 from annotation.selectors import batch_progress
 from evaluation import selectors as metric_selectors
-from evaluation.models import MetricRun
+from evaluation.board.steps import (
+    ACTIVE_TRAINING,
+    DONE,
+    AnnotateStep,
+    AnnotateTarget,
+    BatchRow,
+    CollectStep,
+    DecodeStep,
+    MetricsStep,
+    NextRoundStep,
+    RoundBoard,
+    SystemGames,
+    TrainStep,
+    TrainTarget,
+)
 from games.models import Game, Round, RoundSlot, Study, System
 from models_svc.interfaces import CheckpointError
 from models_svc.models import DecodeRun, ModelCheckpoint, TrainingRun
 from models_svc.registry import parse_spec
-from models_svc.selectors import LabelCoverage, label_coverage
+from models_svc.selectors import label_coverage
 from models_svc.training.selectors import (
     TrainingError,
     decoder_kind,
     decoder_name,
     lineage_systems,
 )
-
-DONE, RUNNING, READY, WAITING = "done", "running", "ready", "waiting"
-ACTIVE_TRAINING = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
-ACTIVE_DECODING = (DecodeRun.Status.QUEUED, DecodeRun.Status.RUNNING)
-
-
-@dataclass(frozen=True)
-class SystemGames:
-    name: str
-    ended: int
-    playing: int
-    planned: int
-    decode_when_lobby_closes: bool
-
-
-@dataclass(frozen=True)
-class CollectStep:
-    lobby_open: bool
-    systems: list[SystemGames]
-    ended: int
-
-    @property
-    def state(self) -> str:
-        if self.lobby_open:
-            return RUNNING
-        return DONE if self.ended else WAITING
-
-
-@dataclass(frozen=True)
-class DecodeStep:
-    coverage: list[LabelCoverage]
-    runs: list[DecodeRun]
-    blocked: str
-
-    @property
-    def active(self) -> DecodeRun | None:
-        return next((run for run in self.runs if run.status in ACTIVE_DECODING), None)
-
-    @property
-    def state(self) -> str:
-        if self.active is not None:
-            return RUNNING
-        if self.coverage and all(c.complete for c in self.coverage):
-            return DONE
-        return WAITING if self.blocked else READY
-
-
-@dataclass(frozen=True)
-class BatchRow:
-    batch: AnnotationBatch
-    complete: int
-    games: int
-
-
-@dataclass(frozen=True)
-class AnnotateTarget:
-    system: System
-    blocked: str
-
-
-@dataclass(frozen=True)
-class AnnotateStep:
-    batches: list[BatchRow]
-    targets: list[AnnotateTarget]
-
-    @property
-    def state(self) -> str:
-        if self.batches:
-            return DONE
-        return READY if any(not t.blocked for t in self.targets) else WAITING
-
-
-@dataclass(frozen=True)
-class MetricsStep:
-    latest: MetricRun | None
-    active: MetricRun | None
-    stale: bool
-    blocked: str
-    warning: str
-
-    @property
-    def state(self) -> str:
-        if self.active is not None:
-            return RUNNING
-        if self.latest is not None and not self.stale:
-            return DONE
-        return WAITING if self.blocked else READY
-
-
-@dataclass(frozen=True)
-class TrainTarget:
-    system: System
-    latest: TrainingRun | None
-    finished: TrainingRun | None
-    blocked: str
-
-
-@dataclass(frozen=True)
-class TrainStep:
-    targets: list[TrainTarget]
-    bases: list[str]
-    blocked: str
-
-    @property
-    def state(self) -> str:
-        if any(t.latest is not None and t.latest.status in ACTIVE_TRAINING for t in self.targets):
-            return RUNNING
-        if self.targets and all(t.finished is not None for t in self.targets):
-            return DONE
-        if self.blocked or all(t.blocked for t in self.targets):
-            return WAITING
-        return READY
-
-
-@dataclass(frozen=True)
-class NextRoundStep:
-    next_round: Round | None
-    blocked: str
-
-    @property
-    def state(self) -> str:
-        if self.next_round is not None:
-            return DONE
-        return WAITING if self.blocked else READY
-
-
-@dataclass(frozen=True)
-class RoundBoard:
-    round: Round
-    is_last: bool
-    collect: CollectStep
-    decode: DecodeStep
-    annotate: AnnotateStep
-    metrics: MetricsStep
-    train: TrainStep
-    next_round: NextRoundStep
-    steps: list[tuple[str, str, str]] = field(default_factory=list)
-
-    @property
-    def next_step(self) -> str:
-        """The title of the first step (annotation aside) that is not done, or ``""``."""
-        for key, title, state in self.steps:
-            if key != "annotate" and state != DONE:
-                return title
-        return ""
-
-    @property
-    def active(self) -> bool:
-        return any(state == RUNNING for key, _, state in self.steps if key != "collect")
 
 
 def _collect(round_: Round) -> CollectStep:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.board.selectors import DONE, READY, RUNNING, WAITING, label_sets, round_board
+from evaluation.board.selectors import label_sets, round_board
+from evaluation.board.steps import DONE, READY, RUNNING, WAITING
 from evaluation.models import MetricRun
 from evaluation.selectors import data_stamp
 from games.models import Round
