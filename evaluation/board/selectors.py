@@ -41,6 +41,13 @@ from models_svc.training.selectors import (
 )
 
 
+def _kind_of(system_name: str) -> str:
+    try:
+        return decoder_kind(system_name)
+    except TrainingError:
+        return ""
+
+
 def _collect(round_: Round) -> CollectStep:
     counts = {
         row["system__name"]: row
@@ -64,6 +71,7 @@ def _collect(round_: Round) -> CollectStep:
             playing=counts.get(system.name, {}).get("playing", 0),
             planned=planned.get(system.name, 0),
             decode_when_lobby_closes=system.decode_when_lobby_closes,
+            kind=_kind_of(system.name),
         )
         for system in round_.systems.order_by("name")
     ]

@@ -27,6 +27,7 @@ class SystemGames:
     playing: int
     planned: int
     decode_when_lobby_closes: bool
+    kind: str  # the feedback kind its name says (B-… binary, T-… ternary), or ""
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,9 @@ def test_decoding_counts_the_turns_it_labels_and_training_waits_for_all_of_them(
     board = board_of(round_)
     assert board.collect.state == DONE
     assert [
-        (s.name, s.ended, s.playing, s.planned, s.decode_when_lobby_closes)
+        (s.name, s.ended, s.playing, s.planned, s.decode_when_lobby_closes, s.kind)
         for s in board.collect.systems
-    ] == [("B-FFT", 2, 0, 0, False), ("CONTROL", 0, 0, 0, False)]
+    ] == [("B-FFT", 2, 0, 0, False, "binary"), ("CONTROL", 0, 0, 0, False, "")]
     coverage = board.decode.coverage
     assert [(c.decoder, c.kind, c.labelled, c.decodable) for c in coverage] == [
         ("lexicon", "binary", 0, 4)
