@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent
+CONSTRAINTS = ROOT / "constraints.txt"
 VENV = Path(os.environ.get("RESPECT_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
@@ -33,23 +34,34 @@ def say(message: str) -> None:
     print(f"[respect] {message}", flush=True)
 
 
-def ensure_environment(extras: str) -> None:
-    """Create the virtual environment and install the project with ``extras`` if needed."""
+def ensure_environment(extras: str, venv_dir: Path | None = None, locked: bool = True) -> Path:
+    """Create the virtual environment and install the project with ``extras`` if needed.
+
+    Versions come from ``constraints.txt`` (``run.py lock`` regenerates it) unless ``locked`` is
+    false. Returns the environment's Python.
+    """
     # run.py may be started by an older system Python: say so before anything fails obscurely.
     if sys.version_info < (3, 11):  # noqa: UP036
         sys.exit("Python 3.11 or newer is required.")
-    if not PYTHON.exists():
-        say(f"creating virtual environment in {VENV}")
-        venv.EnvBuilder(with_pip=True).create(VENV)
-        subprocess.run([PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-    fingerprint = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode())
-    stamp = VENV / f".respect-installed-{extras or 'base'}"
+    venv_dir = venv_dir or VENV
+    python = venv_dir / ("Scripts" if os.name == "nt" else "bin") / "python"
+    if not python.exists():
+        say(f"creating virtual environment in {venv_dir}")
+        venv.EnvBuilder(with_pip=True).create(venv_dir)
+        subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    constraints = CONSTRAINTS.read_bytes() if locked and CONSTRAINTS.exists() else b""
+    fingerprint = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + constraints + extras.encode()
+    )
+    stamp = venv_dir / f".respect-installed-{extras or 'base'}"
     if stamp.exists() and stamp.read_text() == fingerprint.hexdigest():
-        return
+        return python
     target = f".[{extras}]" if extras else "."
     say(f"installing {target} (first run takes a few minutes)")
-    subprocess.run([PYTHON, "-m", "pip", "install", "-q", "-e", target], cwd=ROOT, check=True)
+    pin = ["-c", str(CONSTRAINTS)] if constraints else []
+    subprocess.run([python, "-m", "pip", "install", "-q", *pin, "-e", target], cwd=ROOT, check=True)
     stamp.write_text(fingerprint.hexdigest())
+    return python
 
 
 def manage(*args: str, env: dict[str, str]) -> None:
@@ -62,11 +74,39 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def wait_until(ready, *processes: subprocess.Popen, seconds: float = 120) -> bool:
+    """Poll ``ready()`` until it is true, a process exits or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        if any(process.poll() is not None for process in processes):
+            return False
+        time.sleep(0.2)
+    return ready()
+
+
+def demo_banner(base_url: str) -> list[str]:
+    """The demo's last lines: where to play, where to read, who to log in as."""
+    return [
+        f"play a round yourself: open the demo study from {base_url}/ and follow "
+        "'Play a round yourself' (local-play entry, /play/lobby/<round>/local/); "
+        "the round board is reachable from the study's page",
+        "press Ctrl-C to stop",
+        "researcher login: researcher / respect-demo   admin login: admin / respect-demo",
+        f"the platform is running at {base_url}/",
+    ]
+
+
 def demo(args: argparse.Namespace) -> None:
     ensure_environment("")
     env = dict(os.environ)
     env.setdefault("DJANGO_DEBUG", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    ready_file = Path(env.get("RESPECT_VAR_DIR", ROOT / "var")) / "worker-ready"
+    ready_file.parent.mkdir(parents=True, exist_ok=True)
+    ready_file.unlink(missing_ok=True)
+    env["RESPECT_WORKER_READY_FILE"] = str(ready_file)
     say("preparing the database and the demo study")
     manage("migrate", "--noinput", "-v0", env=env)
     manage("load_demo", env=env)
@@ -91,13 +131,15 @@ def demo(args: argparse.Namespace) -> None:
         cwd=ROOT,
         env=env,
     )
-    for _ in range(100):
-        if port_open(args.host, args.port) or server.poll() is not None:
-            break
-        time.sleep(0.2)
-    say(f"the platform is running at http://{args.host}:{args.port}/")
-    say("researcher login: researcher / respect-demo   admin login: admin / respect-demo")
-    say("press Ctrl-C to stop")
+    # The worker's banner and daphne's start-up lines come first; the URL and logins last.
+    served = wait_until(lambda: port_open(args.host, args.port), server, seconds=60)
+    worker_ready = wait_until(ready_file.exists, worker)
+    if not served:
+        say("the web server did not start: see the messages above")
+    if not worker_ready:
+        say("the background worker is not ready: tasks wait until it is (see above)")
+    for line in demo_banner(f"http://{args.host}:{args.port}"):
+        say(line)
     try:
         while server.poll() is None and worker.poll() is None:
             time.sleep(0.5)
@@ -138,6 +180,58 @@ def test(args: argparse.Namespace) -> None:
     sys.exit(result.returncode)
 
 
+def lock(args: argparse.Namespace) -> None:
+    """Resolve the newest versions pyproject.toml allows in a scratch environment and write them
+    to constraints.txt (what ``demo``, ``test`` and CI install)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="respect-lock-") as scratch:
+        python = ensure_environment("dev,ml", Path(scratch) / "venv", locked=False)
+        frozen = subprocess.run(
+            [python, "-m", "pip", "freeze", "--exclude-editable"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    lines = sorted(line for line in frozen.splitlines() if line and not line.startswith("#"))
+    CONSTRAINTS.write_text(
+        "# Versions every install uses (pip install -c constraints.txt). Regenerate with:\n"
+        "#   python3 run.py lock\n" + "\n".join(lines) + "\n"
+    )
+    say(f"wrote {len(lines)} pinned packages to {CONSTRAINTS.name}")
+
+
+def check_base(args: argparse.Namespace) -> None:
+    """Install the base project alone (no ``ml`` or ``dev`` extra) in its own environment and
+    check that Django starts and every web module imports without the heavy ML libraries."""
+    base_venv = Path(os.environ.get("RESPECT_BASE_VENV", ROOT / ".venv-base"))
+    python = ensure_environment("", base_venv)
+    env = dict(os.environ)
+    env.setdefault("DJANGO_DEBUG", "1")
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    subprocess.run([python, "manage.py", "check"], cwd=ROOT, env=env, check=True)
+    result = subprocess.run(
+        [python, "-m", "config.web_imports"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    heavy = result.stdout.strip().splitlines()[-1]
+    if heavy != "[]":
+        sys.exit(f"the web modules imported ML libraries: {heavy}")
+    missing = subprocess.run(
+        [python, "-c", "import importlib.util as u; print(u.find_spec('torch') is None)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if missing != "True":
+        sys.exit(f"{base_venv} is not a base install: torch is installed there")
+    say("base install (no ml extra): manage.py check passes and every web module imports")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -151,6 +245,12 @@ def main() -> None:
         "test", help="install test dependencies and run the tests (extra arguments go to pytest)"
     )
     test_parser.set_defaults(handler=test)
+    commands.add_parser(
+        "check-base", help="install the base project alone and check that the web side imports"
+    ).set_defaults(handler=check_base)
+    commands.add_parser(
+        "lock", help="regenerate constraints.txt from a fresh resolution of pyproject.toml"
+    ).set_defaults(handler=lock)
     args, extra = parser.parse_known_args()
     if extra and args.command != "test":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -1,25 +1,23 @@
-"""Inter-annotator agreement on turns annotated by several workers (pure; no ORM).
+"""Inter-annotator agreement of a batch, as the admin export reports it (pure; no ORM).
 
-An *item* is one turn; each rating is one worker's answer. Three dimensions, as in the paper's
-appendix A.2 and DESIGN.md: correctness (whether the worker's a* equals the listener's action),
-the exact action a*, and satisfaction (turns with a follow-up only). For each: percent of items
-on which all raters agree, Fleiss' κ (statsmodels; items with the most common number of raters,
-since it needs a fixed count) and Krippendorff's α (nominal; any number of raters per item);
-and Cohen's κ for every pair of raters who rated common items.
+An *item* is one turn; each rating is one worker's answer. Three dimensions (see
+docs/metrics.md): correctness (whether the worker's a* equals the listener's action), the exact
+action a*, and satisfaction (turns with a follow-up only). For each: percent of items on which
+all raters agree, Fleiss' κ (items with the most common number of raters, since it needs a fixed
+count), Krippendorff's α (nominal; any number of raters per item) and Cohen's κ for every pair
+of raters who rated common items.
+
+The numbers come from ``evaluation.stats.agreement``, the one implementation the dashboards'
+bootstrap also uses; statsmodels, krippendorff and scikit-learn check it in the tests.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from itertools import combinations
 
-import krippendorff
-import numpy as np
-from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa, fleiss_kappa
+from evaluation.stats import agreement as stats
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ class DimensionStats:
         }
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
 
@@ -73,55 +71,23 @@ def dimension_stats(items: Sequence[Sequence[tuple[str, Hashable]]]) -> Dimensio
     items = [item for item in items if len(item) >= 2]
     if not items:
         return DimensionStats(0, None, None, 0, None)
-    all_agree = sum(1 for item in items if len({c for _, c in item}) == 1)
-    categories = sorted({c for item in items for _, c in item}, key=repr)
-    code = {c: i for i, c in enumerate(categories)}
-
-    modal_count = Counter(len(item) for item in items).most_common(1)[0][0]
-    fixed = [item for item in items if len(item) == modal_count]
-    table, _ = aggregate_raters(
-        np.array([[code[c] for _, c in item] for item in fixed]), n_cat=len(categories)
+    item_ids = [index for index, item in enumerate(items) for _ in item]
+    raters = [rater for item in items for rater, _ in item]
+    values = [category for item in items for _, category in item]
+    counts = stats.rating_table(item_ids, values).counts
+    alpha = stats.krippendorff_alpha_nominal(counts) if counts.shape[1] >= 2 else None
+    pairs = tuple(
+        PairStats((pair.first, pair.second), pair.items, _finite(pair.kappa))
+        for pair in stats.pairwise_cohen_kappa(item_ids, raters, values)
     )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = _finite(fleiss_kappa(table, method="fleiss"))
-
-    raters = sorted({r for item in items for r, _ in item})
-    row = {r: i for i, r in enumerate(raters)}
-    data = np.full((len(raters), len(items)), np.nan)
-    for column, item in enumerate(items):
-        for rater, category in item:
-            data[row[rater], column] = code[category]
-    alpha: float | None
-    if len(categories) < 2:
-        alpha = None
-    else:
-        alpha = _finite(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
     return DimensionStats(
-        len(items), all_agree / len(items), kappa, len(fixed), alpha, pair_stats(items, code)
+        items=len(items),
+        percent_all_agree=_finite(stats.percent_agreement(counts)),
+        fleiss_kappa=_finite(stats.fleiss_kappa(counts)),
+        fleiss_items=int(stats.fleiss_items(counts).sum()),
+        krippendorff_alpha=_finite(alpha),
+        pairs=pairs,
     )
-
-
-def pair_stats(
-    items: Sequence[Sequence[tuple[str, Hashable]]], code: dict[Hashable, int]
-) -> tuple[PairStats, ...]:
-    """Cohen's κ (statsmodels) for each pair of raters over the items both rated."""
-    shared: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for item in items:
-        ratings = dict(item)
-        for first, second in combinations(sorted(ratings), 2):
-            shared.setdefault((first, second), []).append(
-                (code[ratings[first]], code[ratings[second]])
-            )
-    pairs = []
-    for raters, codes in sorted(shared.items()):
-        table = np.zeros((len(code), len(code)))
-        for a, b in codes:
-            table[a, b] += 1
-        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            kappa = _finite(cohens_kappa(table).kappa)
-        pairs.append(PairStats(raters, len(codes), kappa))
-    return tuple(pairs)
 
 
 def agreement(items: Sequence[Sequence[Rating]]) -> dict[str, DimensionStats]:

@@ -24,7 +24,8 @@ from games.models import Game, Round, Study, System, Turn, Worker
 
 
 class Satisfaction(models.TextChoices):
-    """Phase-2 answers; DESIGN.md maps them to feedback classes (a setting in evaluation)."""
+    """Phase-2 answers; docs/protocols.md gives their default feedback classes (a metric-run
+    setting in evaluation)."""
 
     YES = "yes", "yes"
     YES_INCOMPLETE = "yes_incomplete", "yes, though not all required selections were made"
@@ -60,6 +61,19 @@ class AnnotationBatch(models.Model):
     pay_per_error_turn = models.DecimalField(
         max_digits=6, decimal_places=2, default=Decimal("0.08")
     )
+    pay_per_game = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        help_text="paid for each game a worker submits, on top of the per-turn rates",
+    )
+    pay_per_minute = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        help_text="paid per minute spent on the survey steps of submitted games (each step "
+        "counts for at most the time-out)",
+    )
     seed = models.BigIntegerField(default=0)
     is_open = models.BooleanField(default=True)
     created_by = models.ForeignKey(
@@ -76,7 +90,10 @@ class AnnotationBatch(models.Model):
                 name="batch_redundancy_fraction_range",
             ),
             models.CheckConstraint(
-                condition=Q(pay_per_turn__gte=0) & Q(pay_per_error_turn__gte=0),
+                condition=Q(pay_per_turn__gte=0)
+                & Q(pay_per_error_turn__gte=0)
+                & Q(pay_per_game__gte=0)
+                & Q(pay_per_minute__gte=0),
                 name="batch_pay_not_negative",
             ),
         ]
@@ -174,12 +191,29 @@ class QuizAttempt(models.Model):
         return f"{self.worker} {self.quiz}: {self.score}%"
 
 
+class Currency(models.TextChoices):
+    """What a task pays in (ISO 4217). MTurk pays in US dollars only."""
+
+    GBP = "GBP", "GBP (pound sterling)"
+    USD = "USD", "USD (US dollar)"
+    EUR = "EUR", "EUR (euro)"
+
+
 class CrowdTask(models.Model):
-    """What crowdworkers arrive at: an annotation batch or a game round (exactly one)."""
+    """What crowdworkers arrive at: an annotation batch or a game round (exactly one).
+
+    ``platform`` is where the task is published; a Prolific task needs its completion code,
+    which the worker is sent back with. Amounts of the task, its batch and (for a game round)
+    the study's live-play pay are in ``currency``.
+    """
 
     class Kind(models.TextChoices):
         ANNOTATION = "annotation", "annotation batch"
         GAME = "game", "game round"
+
+    class Platform(models.TextChoices):
+        PROLIFIC = "prolific", "Prolific"
+        MTURK = "mturk", "Amazon Mechanical Turk"
 
     key = models.CharField(max_length=32, unique=True, default=_new_key, editable=False)
     name = models.CharField(max_length=120)
@@ -193,6 +227,8 @@ class CrowdTask(models.Model):
     consent_text = models.TextField()
     guidelines = models.TextField(blank=True)
     games_per_session = models.PositiveSmallIntegerField(default=1)
+    platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.PROLIFIC)
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.GBP)
     is_open = models.BooleanField(default=True)
     prolific_study_id = models.CharField(max_length=64, blank=True)
     prolific_completion_code = models.CharField(max_length=64, blank=True)

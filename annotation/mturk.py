@@ -20,8 +20,8 @@ from django.db import transaction
 from games.models import Worker
 from games.workers import decrypt_platform_id
 
+from .earnings import session_pay
 from .models import CrowdSession, CrowdTask, MTurkHIT, Payout
-from .selectors import session_pay
 from .validation import InputError
 
 log = logging.getLogger(__name__)

@@ -1,20 +1,20 @@
-"""Reads of the annotation app: what a worker sees, batch progress, pay, agreement data.
+"""Reads of the annotation app: what a worker sees, batch progress, gold accuracy, agreement.
 
-What a worker sees never includes targets, outcomes, other games or other workers.
+What a worker sees never includes targets, outcomes, other games or other workers. Pay is read
+by ``annotation.earnings``. Selectors never import services: services build on selectors.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet
 
 from games.actions import tangrams_to_letters
-from games.models import Turn, Worker
+from games.models import Game, Turn, Worker
 from games.tangrams import tangram_image_url
 
 from . import agreement as agreement_stats
@@ -22,27 +22,60 @@ from .models import (
     AnnotationBatch,
     Assignment,
     BatchItem,
-    Bonus,
     Consent,
     CrowdSession,
     CrowdTask,
     GoldAnswer,
-    Payout,
     QuizAttempt,
     Satisfaction,
     TurnAnnotation,
 )
-from .services import current_step, survey_turns
 
 SATISFACTION_OPTIONS = [
     {"value": value, "label": label, "key": str(position + 1)}
     for position, (value, label) in enumerate(Satisfaction.choices)
     if value
 ]
-ERROR_SATISFACTION = frozenset({"yes_incomplete", "yes_wrong", "no"})
+NO_COMPLETION_CODE = (
+    "This task has no Prolific completion code yet, so we cannot send you back to Prolific. "
+    "Your work is saved: please message the researcher on Prolific, who will approve it."
+)
 
 
 # --- the worker's flow ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where an assignment stands: ``phase`` 1 or 2 of ``turn``; phase 0 is the final review."""
+
+    turn: int
+    phase: int
+
+    @property
+    def is_review(self) -> bool:
+        return self.phase == 0
+
+
+def current_step(turns: Sequence[Turn], answers: Mapping[int, TurnAnnotation]) -> Step:
+    """The first unanswered step, derived from the answers given (never stored separately)."""
+    last = len(turns) - 1
+    for turn in turns:
+        answer = answers.get(turn.pk)
+        if answer is None:
+            return Step(turn.index, 1)
+        if turn.index < last and answer.phase2_at is None:
+            return Step(turn.index, 2)
+    return Step(len(turns), 0)
+
+
+def survey_turns(game: Game) -> list[Turn]:
+    """The answered turns of a game, with the fields the survey shows."""
+    return list(
+        game.turns.filter(selection_after__isnull=False)
+        .only("game_id", "index", "utterance", "selection_before", "selection_after", "action")
+        .order_by("index")
+    )
 
 
 def has_consented(session: CrowdSession) -> bool:
@@ -64,14 +97,26 @@ def games_done(session: CrowdSession) -> int:
     return session.assignments.filter(status=Assignment.Status.SUBMITTED).count()
 
 
+def current_assignment(session: CrowdSession) -> Assignment | None:
+    """The worker's active game in the session's batch (None once the session is complete)."""
+    if session.status == CrowdSession.Status.COMPLETED:
+        return None
+    return (
+        session.worker.assignments.filter(batch=session.task.batch_id, status="active")
+        .select_related("item__game__config", "batch")
+        .first()
+    )
+
+
 def completion(session: CrowdSession) -> dict[str, object]:
     """How the worker goes back to their platform once the session is complete."""
     task = session.task
     if session.platform == Worker.Platform.PROLIFIC:
-        url = settings.ANNOTATION_PROLIFIC_COMPLETION_URL.format(
-            code=quote(task.prolific_completion_code)
-        )
-        return {"kind": "redirect", "url": url, "code": task.prolific_completion_code}
+        code = task.prolific_completion_code
+        if not code:  # never send a worker to Prolific with an empty code (cc=)
+            return {"kind": "message", "message": NO_COMPLETION_CODE}
+        url = settings.ANNOTATION_PROLIFIC_COMPLETION_URL.format(code=quote(code))
+        return {"kind": "redirect", "url": url, "code": code}
     if session.platform == Worker.Platform.MTURK:
         return {
             "kind": "mturk_submit",
@@ -171,6 +216,16 @@ def worker_state(
 # --- researchers: progress and gold accuracy -----------------------------------------------
 
 
+def batches() -> QuerySet[AnnotationBatch]:
+    """Every batch, with the round and system its summary names."""
+    return AnnotationBatch.objects.select_related("round", "system")
+
+
+def study_game(batch: AnnotationBatch, external_id: str) -> Game | None:
+    """The game of the batch's study with this external id, if there is one."""
+    return Game.objects.filter(study=batch.study, external_id=external_id).first()
+
+
 def batch_progress(batch: AnnotationBatch) -> dict[str, object]:
     # distinct: the two joins (assignments, turns) would otherwise multiply each other's counts
     items = batch.items.filter(is_gold=False).annotate(
@@ -247,126 +302,6 @@ def gold_accuracy(batch: AnnotationBatch) -> list[GoldAccuracy]:
             row.satisfaction_turns += 1
             row.satisfaction_correct += answer.satisfaction == known.satisfaction
     return sorted(rows.values(), key=lambda r: r.worker_hash)
-
-
-# --- admins: payments ----------------------------------------------------------------------
-
-
-def is_error_turn(annotated_action: str, listener_action: str, satisfaction: str) -> bool:
-    """A turn with an error mode: the listener's action was not the annotated one, or the
-    speaker was not fully satisfied. Such turns pay the higher rate."""
-    return annotated_action != listener_action or satisfaction in ERROR_SATISFACTION
-
-
-@dataclass
-class SessionPay:
-    turns: int = 0
-    error_turns: int = 0
-    annotation: Decimal = Decimal("0.00")
-    bonuses: Decimal = Decimal("0.00")
-
-    @property
-    def total(self) -> Decimal:
-        return self.annotation + self.bonuses
-
-
-def session_pay(sessions=None) -> dict[int, SessionPay]:
-    """Pay earned per crowd session: per-turn rates of submitted games plus bonuses."""
-    answers = TurnAnnotation.objects.filter(
-        assignment__status=Assignment.Status.SUBMITTED, assignment__session__isnull=False
-    )
-    bonuses = Bonus.objects.filter(session__isnull=False)
-    if sessions is not None:
-        answers = answers.filter(assignment__session__in=sessions)
-        bonuses = bonuses.filter(session__in=sessions)
-    pay: dict[int, SessionPay] = defaultdict(SessionPay)
-    rows = answers.values_list(
-        "assignment__session_id",
-        "annotated_action",
-        "turn__action",
-        "satisfaction",
-        "assignment__batch__pay_per_turn",
-        "assignment__batch__pay_per_error_turn",
-    )
-    for session_id, annotated, listener, satisfaction, rate, error_rate in rows:
-        entry = pay[session_id]
-        entry.turns += 1
-        if is_error_turn(annotated, listener, satisfaction):
-            entry.error_turns += 1
-            entry.annotation += error_rate
-        else:
-            entry.annotation += rate
-    for session_id, amount in (
-        bonuses.values("session_id").annotate(s=Sum("amount")).values_list("session_id", "s")
-    ):
-        pay[session_id].bonuses += amount
-    return dict(pay)
-
-
-def game_earnings(worker: Worker) -> Decimal:
-    """What the games app owes the worker for games played, when it says so."""
-    try:
-        from games import selectors as game_selectors
-    except ImportError:
-        return Decimal("0.00")
-    earnings = getattr(game_selectors, "worker_game_earnings", None)
-    return Decimal(earnings(worker)) if earnings is not None else Decimal("0.00")
-
-
-@dataclass
-class WorkerPay:
-    worker_id: int
-    worker_hash: str
-    platform: str
-    turns: int = 0
-    error_turns: int = 0
-    annotation: Decimal = Decimal("0.00")
-    bonuses: Decimal = Decimal("0.00")
-    games: Decimal = Decimal("0.00")
-    paid: Decimal = Decimal("0.00")
-    sessions: list[int] = field(default_factory=list)
-
-    @property
-    def total(self) -> Decimal:
-        return self.annotation + self.bonuses + self.games
-
-    @property
-    def outstanding(self) -> Decimal:
-        return self.total - self.paid
-
-
-def payments_by_worker() -> list[WorkerPay]:
-    """Per worker: annotation pay, bonuses, game earnings, what was paid and what is owed."""
-    by_session = session_pay()
-    workers: dict[int, WorkerPay] = {}
-    objects: dict[int, Worker] = {}
-
-    def row_for(worker: Worker) -> WorkerPay:
-        objects[worker.pk] = worker
-        return workers.setdefault(worker.pk, WorkerPay(worker.pk, worker.id_hash, worker.platform))
-
-    for session in CrowdSession.objects.select_related("worker").order_by("id"):
-        row = row_for(session.worker)
-        row.sessions.append(session.pk)
-        pay = by_session.get(session.pk)
-        if pay is not None:
-            row.turns += pay.turns
-            row.error_turns += pay.error_turns
-            row.annotation += pay.annotation
-            row.bonuses += pay.bonuses
-    for bonus in Bonus.objects.filter(session__isnull=True).select_related("worker"):
-        row_for(bonus.worker).bonuses += bonus.amount
-    paid = (
-        Payout.objects.filter(status=Payout.Status.DONE)
-        .values("session__worker")
-        .annotate(s=Sum("amount"))
-    )
-    for entry in paid:
-        if entry["session__worker"] in workers:
-            workers[entry["session__worker"]].paid += entry["s"]
-    for worker_id, row in workers.items():
-        row.games = game_earnings(objects[worker_id])
-    return sorted(workers.values(), key=lambda r: r.worker_hash)
 
 
 # --- admins: agreement ---------------------------------------------------------------------

@@ -4,10 +4,14 @@ Worker pages run inside the MTurk iframe, where third-party cookies are often bl
 worker may continue on a second device; so a worker's pages and API calls carry a signed token
 of their crowd session (in the URL path, or the ``X-Worker-Token`` header) instead of relying on
 a cookie. The token is unforgeable without ``SECRET_KEY`` and names nothing but the session.
+Tokens end up in access logs and browser histories, so they expire ``WORKER_TOKEN_MAX_AGE``
+seconds after they were issued; a worker who comes back through the platform's link gets a new
+one.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core import signing
 
 from .models import CrowdSession
@@ -31,7 +35,7 @@ def session_from_token(token: str | None) -> CrowdSession | None:
     if not token or len(token) > 200:
         return None
     try:
-        pk = signing.loads(token, salt=SALT)
+        pk = signing.loads(token, salt=SALT, max_age=settings.WORKER_TOKEN_MAX_AGE)
     except signing.BadSignature:
         return None
     if not isinstance(pk, int):

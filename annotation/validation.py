@@ -6,18 +6,20 @@ import re
 
 from django.conf import settings
 
+from config.errors import ApplicationError
+
 _PLATFORM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|javascript:|on[a-z]+\s*=", re.IGNORECASE)
 
 
-class InputError(ValueError):
-    """Refused input; ``field`` names what was wrong, the message says why."""
+class InputError(ApplicationError, ValueError):
+    """Refused input; ``field`` names what was wrong, the message says why. The API answers it
+    as every ``ApplicationError`` (``config.errors.exception_handler``)."""
+
+    field: str
 
     def __init__(self, field: str, message: str, *, status: int = 400) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.status = status
+        super().__init__(message, field=field, status=status)
 
 
 def platform_id(field: str, value: str | None, *, required: bool = True) -> str:

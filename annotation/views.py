@@ -1,38 +1,45 @@
-"""Pages: crowdworker arrival, consent, guidelines, quiz and survey; researcher batch pages;
-admin payments. Views stay thin: services write, selectors read."""
+"""Pages: crowdworker arrival, consent, guidelines, quiz and survey; admin payments (the
+researcher pages are in ``researcher_views``). Views stay thin: services write, selectors read."""
 
 from __future__ import annotations
 
 import logging
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from games.models import Study, Worker
+from config.errors import message_for
+from games.models import Worker
 from games.roles import is_admin, is_researcher
 from games.workers import decrypt_platform_id, login_worker
 
-from . import selectors, services
-from .models import AnnotationBatch, CrowdSession, CrowdTask
+from . import earnings, selectors, services
+from .models import CrowdSession, CrowdTask
 from .tokens import session_from_token, session_token
 from .validation import InputError
+from .work_queue import claim_next
 
 log = logging.getLogger(__name__)
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
-FRAME_ANCESTORS = "frame-ancestors 'self' https://www.mturk.com https://workersandbox.mturk.com"
+REFUSAL_SALT = "annotation.arrival-refusal"
+REFUSAL_MAX_AGE = 3600
 
 
 def crowd_page(view):
-    """Worker pages: may be framed by MTurk; the session comes from the signed token."""
+    """Worker pages: the session comes from the signed token.
 
-    @xframe_options_exempt
+    Their URL names are in ``CROWD_FRAMED_VIEWS``, so config.framing lets MTurk frame them.
+    """
+
     @csrf_exempt
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -40,11 +47,14 @@ def crowd_page(view):
         if token is not None:
             session = session_from_token(token)
             if session is None:
-                return refusal(request, "This link is not valid.", status=403)
+                message = (
+                    "This link is not valid or has expired. Open the task again from your "
+                    "platform (Prolific or MTurk) to continue."
+                )
+                return refusal(request, message, status=403)
             kwargs["session"] = session
             kwargs["token"] = token
         response = view(request, *args, **kwargs)
-        response["Content-Security-Policy"] = FRAME_ANCESTORS
         response["Referrer-Policy"] = "same-origin"
         response["Cache-Control"] = "no-store"
         return response
@@ -79,19 +89,38 @@ def admin_required(view):
 
 
 # --- arrival -------------------------------------------------------------------------------
+# An arrival URL carries the worker's platform ids, which access logs, browser histories and
+# Referer headers would keep: every arrival answers at once with a redirect to a URL without
+# them (the worker's token pages, or a signed refusal).
+
+
+def _refused(message: str, status: int) -> HttpResponse:
+    signed = signing.dumps({"message": message, "status": status}, salt=REFUSAL_SALT)
+    return redirect(f"{reverse('annotation:arrival-refused')}?{urlencode({'reason': signed})}")
 
 
 def _arrive(request: HttpRequest, key: str, platform: str, **ids) -> HttpResponse:
     task = CrowdTask.objects.filter(key=key).first()
     if task is None:
-        return refusal(request, "This study link is not valid.", status=404)
+        return _refused("This study link is not valid.", 404)
     try:
         session = services.arrive(task, platform=platform, **ids)
     except InputError as error:
-        message = f"We could not start: {error.field} {error.message}."
-        return refusal(request, message, status=error.status)
+        return _refused(f"We could not start: {error.field} {error.message}.", error.status)
     login_worker(request, session.worker)
     return redirect("annotation:entry", token=session_token(session))
+
+
+@crowd_page
+def arrival_refused(request: HttpRequest) -> HttpResponse:
+    """Why an arrival was refused; the reason is signed, so no one else can word it."""
+    try:
+        reason = signing.loads(
+            request.GET.get("reason", ""), salt=REFUSAL_SALT, max_age=REFUSAL_MAX_AGE
+        )
+    except signing.BadSignature:
+        return refusal(request, "This study link is not valid.", status=400)
+    return refusal(request, reason["message"], status=reason["status"])
 
 
 @crowd_page
@@ -112,9 +141,11 @@ def mturk_arrival(request: HttpRequest, key: str) -> HttpResponse:
     """The ExternalQuestion page: a preview until the worker accepts the HIT."""
     task = CrowdTask.objects.filter(key=key).first()
     if task is None:
-        return refusal(request, "This HIT link is not valid.", status=404)
+        return _refused("This HIT link is not valid.", 404)
     assignment_id = request.GET.get("assignmentId", "")
     if not assignment_id or assignment_id == MTURK_PREVIEW:
+        if "workerId" in request.GET:
+            return redirect(request.path)
         return render(request, "annotation/mturk_preview.html", {"task": task})
     return _arrive(
         request,
@@ -173,7 +204,7 @@ def consent(request: HttpRequest, session: CrowdSession, token: str) -> HttpResp
                 status=400,
             )
         services.give_consent(session)
-        return redirect("annotation:entry", token=token)
+        return redirect("annotation:guidelines", token=token)
     return render(request, "annotation/consent.html", {"task": session.task, "token": token})
 
 
@@ -206,7 +237,7 @@ def quiz(request: HttpRequest, session: CrowdSession, token: str) -> HttpRespons
         try:
             attempt = services.grade_quiz(session.worker, quiz_, answers)
         except InputError as error:
-            context["error"] = f"{error.field}: {error.message}."
+            context["error"] = f"{message_for(error)}."
             return render(request, "annotation/quiz.html", context, status=error.status)
         if attempt.passed:
             return redirect("annotation:entry", token=token)
@@ -225,7 +256,7 @@ def survey(request: HttpRequest, session: CrowdSession, token: str) -> HttpRespo
         return redirect("annotation:entry", token=token)
     assignment = None
     if session.status != CrowdSession.Status.COMPLETED:
-        assignment = services.claim_next(session)
+        assignment = claim_next(session)
     state = selectors.worker_state(session, assignment)
     return render(
         request,
@@ -237,81 +268,17 @@ def survey(request: HttpRequest, session: CrowdSession, token: str) -> HttpRespo
 # --- researchers and admins ----------------------------------------------------------------
 
 
-@researcher_required
-def batch_list(request: HttpRequest) -> HttpResponse:
-    context = {
-        "batches": AnnotationBatch.objects.select_related("round", "system", "study"),
-        "studies": Study.objects.prefetch_related("rounds__systems"),
-    }
-    if request.method == "POST":
-        form = request.POST
-        try:
-            study = Study.objects.filter(pk=int(form.get("study", "0") or 0)).first()
-            if study is None:
-                raise InputError("study", "choose a study")
-            amount = int(form.get("amount") or 0)
-            unit = form.get("unit", "games")
-            batch = services.create_batch(
-                study=study,
-                round_index=int(form.get("round") or 0),
-                system_name=form.get("system", ""),
-                name=form.get("name", ""),
-                games=amount if unit == "games" else None,
-                turns=amount if unit == "turns" else None,
-                redundancy_fraction=float(form.get("redundancy_fraction") or 0.05),
-                redundancy_count=int(form.get("redundancy_count") or 3),
-                gold_interval=int(form.get("gold_interval") or 0),
-                seed=int(form.get("seed") or 0),
-                created_by=request.user,
-                task_options={
-                    "prolific_completion_code": form.get("completion_code", ""),
-                    "games_per_session": int(form.get("games_per_session") or 1),
-                },
-            )
-        except ValueError as error:
-            field = getattr(error, "field", "form")
-            message = getattr(error, "message", "numbers are required")
-            context["error"] = f"{field}: {message}"
-            context["form"] = form
-            return render(request, "annotation/batch_list.html", context, status=400)
-        return redirect("annotation:batch-detail", pk=batch.pk)
-    return render(request, "annotation/batch_list.html", context)
-
-
-@researcher_required
-def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    batch = get_object_or_404(AnnotationBatch.objects.select_related("round", "system"), pk=pk)
-    task = selectors.task_for(batch)
-    links = {}
-    if task is not None:
-        prolific = request.build_absolute_uri(reverse("annotation:prolific", args=[task.key]))
-        links = {
-            "prolific": prolific + "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}"
-            "&SESSION_ID={{%SESSION_ID%}}",
-            "mturk": request.build_absolute_uri(reverse("annotation:mturk", args=[task.key])),
-        }
-    return render(
-        request,
-        "annotation/batch_detail.html",
-        {
-            "batch": batch,
-            "task": task,
-            "links": links,
-            "progress": selectors.batch_progress(batch),
-            "gold": selectors.gold_accuracy(batch),
-            "is_admin": is_admin(request.user),
-        },
-    )
-
-
 @admin_required
 def payments(request: HttpRequest) -> HttpResponse:
-    return render(request, "annotation/payments.html", {"rows": selectors.payments_by_worker()})
+    return render(request, "annotation/payments.html", {"rows": earnings.payments_by_worker()})
 
 
+@never_cache
 @admin_required
 def reveal_platform_id(request: HttpRequest, pk: int) -> HttpResponse:
-    """The raw platform id of a worker, for paying outside the platform's API (admins only)."""
+    """The raw platform id of a worker, for paying outside the platform's API (admins only).
+
+    Never cached: no browser or proxy cache may keep the raw id."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     worker = get_object_or_404(Worker, pk=pk)
@@ -331,7 +298,7 @@ def pay_session(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         payouts = mturk.approve_and_pay(session)
     except InputError as error:
-        messages.error(request, f"{error.field}: {error.message}")
+        messages.error(request, message_for(error))
     else:
         summary = ", ".join(f"{p.kind} {p.amount} {p.status}" for p in payouts) or "nothing owed"
         messages.success(request, f"Session {session.pk}: {summary}")

@@ -19,23 +19,22 @@ run is bounded in requests (the games of the batch) and in time (``--max-seconds
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import os
 import random
 import re
-import socket
-import statistics
-import subprocess
+import secrets
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import latency_line, percentile, scratch_database, start_asgi_servers
+
 STATE = re.compile(r'<script id="survey-state" type="application/json">(.*?)</script>', re.S)
 
 
@@ -51,18 +50,6 @@ class Results:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def bench_database(url: str) -> str:
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/") + "_bench_ann"
-    import psycopg
-
-    admin = parsed._replace(path="/postgres", query="").geturl()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return parsed._replace(path=f"/{name}").geturl()
-
-
 def seed(games: int, seed_value: int) -> tuple[str, int]:
     """A study with ``games`` ended games of 3-8 turns and a batch over all of them."""
     import django
@@ -70,7 +57,7 @@ def seed(games: int, seed_value: int) -> tuple[str, int]:
 
     django.setup()
     call_command("migrate", verbosity=0)
-    from annotation.services import create_batch
+    from annotation.creation import create_batch
     from tests.factories import make_game, make_study, make_system
 
     rng = random.Random(seed_value)
@@ -106,44 +93,6 @@ def seed(games: int, seed_value: int) -> tuple[str, int]:
 
     connections.close_all()
     return batch.task.key, batch.pk
-
-
-def start_servers(
-    kind: str, processes: int, env: dict[str, str]
-) -> tuple[list[subprocess.Popen], int]:
-    """ASGI server processes (Daphne or Uvicorn) accepting on one inherited loopback socket."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1024)
-    listener.set_inheritable(True)
-    port = listener.getsockname()[1]
-    fd = str(listener.fileno())
-    command = {
-        "daphne": ["daphne", "--fd", fd, "-v", "0"],
-        "uvicorn": ["uvicorn", "--fd", fd, "--no-access-log", "--log-level", "warning"],
-    }[kind]
-    command[0] = str(Path(sys.executable).parent / command[0])
-    servers = [
-        subprocess.Popen(
-            [*command, "config.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            pass_fds=[listener.fileno()],
-        )
-        for _ in range(processes)
-    ]
-    listener.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", "/accounts/login/")
-            if connection.getresponse().status == 200:
-                return servers, port
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("the server did not start")
 
 
 class Annotator(threading.Thread):
@@ -294,14 +243,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def percentile(values: list[float], q: float) -> float:
-    return (
-        statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-        if len(values) > 1
-        else (values[0] if values else float("nan"))
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--annotators", type=int, default=50)
@@ -322,15 +263,19 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        raise SystemExit("set DATABASE_URL to a PostgreSQL server (the benchmark makes its own DB)")
-    os.environ["DATABASE_URL"] = bench_database(os.environ["DATABASE_URL"])
+    os.environ["DATABASE_URL"] = scratch_database(os.environ.get("DATABASE_URL", ""), "_bench_ann")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The servers run with DEBUG off, which refuses the demo's public keys: keys of this run.
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("WORKER_ID_HMAC_KEY", secrets.token_urlsafe(32))
+    os.environ.setdefault(
+        "WORKER_ID_ENCRYPTION_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode()
+    )
     games = args.annotators * 2 + 10
     key, _ = seed(games, args.seed)
     env = dict(os.environ, DATABASE_POOL=str(args.pool), DJANGO_DEBUG="0", PYTHONUNBUFFERED="1")
-    servers, port = start_servers(args.server, args.processes, env)
+    servers, port = start_asgi_servers(args.server, args.processes, env)
     load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     results = Results()
     try:
@@ -359,11 +304,7 @@ def main() -> int:
         f"server CPU {1000 * server_cpu / max(1, requests):.1f} ms per request"
     )
     for name, values in (("page loads", results.page_ms), ("answers", results.answer_ms)):
-        print(
-            f"{name:>11}: n={len(values)} p50={percentile(values, 50):.1f} ms "
-            f"p95={percentile(values, 95):.1f} ms p99={percentile(values, 99):.1f} ms "
-            f"max={max(values, default=float('nan')):.1f} ms"
-        )
+        print(latency_line(f"{name:>11}", values))
     print(
         f"games submitted {results.games_submitted}, sessions completed {results.completed}, "
         f"double submits acknowledged {results.duplicates_acknowledged}"

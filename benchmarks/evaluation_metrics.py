@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
+import harness  # noqa: E402, F401  (puts the repository on sys.path)
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from evaluation.stats import columns, inputs  # noqa: E402
 from evaluation.stats import study as engine  # noqa: E402
 from evaluation.stats.bootstrap import DEFAULT_RESAMPLES  # noqa: E402
 
@@ -61,7 +59,7 @@ def random_masks(rng: np.random.Generator, n: int, k: int, max_true: int) -> np.
     return np.take_along_axis(masks, np.argsort(order, axis=1), axis=1)
 
 
-def make_study(seed: int = 7) -> engine.StudyInput:
+def make_study(seed: int = 7) -> inputs.StudyInput:
     rng = np.random.default_rng(seed)
     groups_spec = [(r, s) for r in range(ROUNDS) for s in SYSTEMS]
     games_per_group = split_total(GAMES, len(groups_spec), rng, 140, 155)
@@ -119,7 +117,7 @@ def make_study(seed: int = 7) -> engine.StudyInput:
             rater[:k] = three[:, 0]
             rater[chosen.size : chosen.size + k] = three[:, 1]
             rater[chosen.size + k :] = three[:, 2]
-            annotations = engine.AnnotationInput(ann_turn, rater, select, deselect, satisfaction)
+            annotations = inputs.AnnotationInput(ann_turn, rater, select, deselect, satisfaction)
         labelled = np.setdiff1d(np.arange(m), last)
         binary = rng.choice(
             np.array(["positive", "negative", "unparseable"], dtype=object),
@@ -132,7 +130,7 @@ def make_study(seed: int = 7) -> engine.StudyInput:
             p=[0.45, 0.2, 0.34, 0.01],
         )
         groups.append(
-            engine.GroupInput(
+            inputs.GroupInput(
                 round_index=round_index,
                 system=system,
                 successful=successful,
@@ -144,23 +142,23 @@ def make_study(seed: int = 7) -> engine.StudyInput:
                 utterances=utterances,
                 annotations=annotations,
                 labels={
-                    "binary": engine.LabelInput(labelled, binary, "bench"),
-                    "ternary": engine.LabelInput(labelled, ternary, "bench"),
+                    "binary": inputs.LabelInput(labelled, binary, "bench"),
+                    "ternary": inputs.LabelInput(labelled, ternary, "bench"),
                 },
             )
         )
     embeddings = rng.normal(size=(TANGRAMS, 64))
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return engine.StudyInput(
+    return inputs.StudyInput(
         name="benchmark",
         groups=groups,
         tangrams=[f"page-{i}" for i in range(TANGRAMS)],
         similarity=embeddings @ embeddings.T,
-        similarity_label=engine.EMBEDDING_SIMILARITY,
+        similarity_label=inputs.EMBEDDING_SIMILARITY,
     )
 
 
-def scipy_baseline(study: engine.StudyInput, params: engine.MetricParameters, resamples: int):
+def scipy_baseline(study: inputs.StudyInput, params: inputs.MetricParameters, resamples: int):
     """Same preparation, then one scipy.stats.bootstrap call per metric and group."""
     from scipy.stats import bootstrap
 
@@ -168,7 +166,7 @@ def scipy_baseline(study: engine.StudyInput, params: engine.MetricParameters, re
     start = time.perf_counter()
     cpu = time.process_time()
     for group in study.groups:
-        built = engine.group_columns(group, study, params)
+        built = columns.group_columns(group, study, params)
         rng = engine.group_rng(params.seed, group.round_index, group.system)
         for per_game, function in built.columns.metrics().values():
             data = tuple(per_game.T)
@@ -213,7 +211,7 @@ def main() -> None:
         f"({triple} by three annotators)"
     )
     print(f"cores available: {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f}")
-    params = engine.MetricParameters(resamples=args.resamples, seed=0)
+    params = inputs.MetricParameters(resamples=args.resamples, seed=0)
 
     timings, cpu_times = [], []
     for _ in range(args.repeat):
@@ -222,7 +220,9 @@ def main() -> None:
         timings.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu)
     ours, ours_cpu = min(timings), min(cpu_times)
-    metrics = sum(len(engine.group_columns(g, study, params).columns.names()) for g in study.groups)
+    metrics = sum(
+        len(columns.group_columns(g, study, params).columns.names()) for g in study.groups
+    )
     print(
         f"engine: {metrics} metric intervals (BCa and percentile), {args.resamples} resamples: "
         f"best {ours:.3f} s wall of {args.repeat} "

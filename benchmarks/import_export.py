@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import harness  # noqa: F401  (puts the repository on sys.path)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
@@ -35,8 +35,8 @@ from django.db import connection  # noqa: E402
 
 from games.exporting import export_games_file  # noqa: E402
 from games.importing import import_game_records, read_records  # noqa: E402
+from games.jsonl_records import records_from_jsonl  # noqa: E402
 from games.models import Game, GameConfig, Study, Tangram, Turn, Worker  # noqa: E402
-from games.records import records_from_jsonl  # noqa: E402
 
 TANGRAM_PREFIX = "bench-page"
 

@@ -21,15 +21,13 @@ import argparse
 import importlib.util
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import ROOT  # noqa: E402  (puts the repository on sys.path)
 
-from games.records import records_from_study_export  # noqa: E402
+from games.original_export import records_from_study_export  # noqa: E402
 from models_svc.interfaces import LABEL_POSITIVE, FeedbackDecoder  # noqa: E402
 from models_svc.lexicon import LexiconDecoder  # noqa: E402
 from tests.feedback_games import Window, game_windows, generated_windows, quality  # noqa: E402

@@ -4,76 +4,8 @@ from __future__ import annotations
 
 import random
 
-WORDS = [
-    "bird",
-    "man",
-    "woman",
-    "hat",
-    "house",
-    "boat",
-    "fish",
-    "swan",
-    "dog",
-    "cat",
-    "rabbit",
-    "kneeling",
-    "sitting",
-    "running",
-    "tall",
-    "thin",
-    "fat",
-    "big",
-    "small",
-    "left",
-    "right",
-    "facing",
-    "triangle",
-    "square",
-    "head",
-    "legs",
-    "arms",
-    "wings",
-    "tail",
-    "pointing",
-    "up",
-    "down",
-    "with",
-    "a",
-    "the",
-    "on",
-    "top",
-    "of",
-    "like",
-    "looks",
-    "dancing",
-    "flying",
-    "jumping",
-    "person",
-    "animal",
-    "chair",
-    "lamp",
-    "rocket",
-    "arrow",
-    "mountain",
-    "tree",
-    "duck",
-    "horse",
-    "camel",
-    "monk",
-    "praying",
-    "standing",
-    "skinny",
-    "wide",
-    "long",
-    "short",
-    "diamond",
-    "square-headed",
-    "bent",
-    "over",
-    "holding",
-    "ball",
-    "kicking",
-]
+from models_svc.tiny_models import SHAPE_WORDS
+
 FEEDBACK = (
     "yes",
     "good",
@@ -99,7 +31,7 @@ ACTIONS = ("select A", "select B D", "deselect C", "deselect B select E", "selec
 def utterance(rng: random.Random) -> str:
     """A speaker utterance of about 8.5 words (the paper's mean), some with feedback cues."""
     length = max(1, int(rng.gauss(8.5, 3)))
-    words = [rng.choice(WORDS) for _ in range(length)]
+    words = [rng.choice(SHAPE_WORDS) for _ in range(length)]
     if rng.random() < 0.6:
         words.insert(0, rng.choice(FEEDBACK) + ",")
     return " ".join(words)
@@ -118,9 +50,3 @@ def feedback_contexts(count: int, seed: int = 0):
         )
         for i in range(count)
     ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
-    return ordered[index]

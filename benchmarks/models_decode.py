@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+import harness  # noqa: E402, F401  (puts the repository on sys.path)
 from models_common import feedback_contexts  # noqa: E402
 
 
@@ -38,7 +35,7 @@ def full_size_loaded(device: str, layers: int | None = None, vision_layers: int 
     from transformers import Idefics2ForConditionalGeneration
 
     from models_svc.backends.hf_common import LoadedModel
-    from models_svc.testing import benchmark_processor, full_size_idefics2_config
+    from models_svc.tiny_models import benchmark_processor, full_size_idefics2_config
 
     processor = benchmark_processor()
     tokenizer = processor.tokenizer
@@ -94,7 +91,7 @@ def main() -> None:
     else:
         path = args.model
         if path is None:
-            from models_svc.testing import tiny_idefics2
+            from models_svc.tiny_models import tiny_idefics2
 
             path = str(tiny_idefics2(Path(tempfile.mkdtemp()) / "tiny"))
             label = "tiny random IDEFICS2-architecture model"

@@ -9,9 +9,6 @@ target is at least 200 turns/s on one H100 (the original study: about 13 turns/s
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import models_decode  # noqa: E402
 

@@ -13,14 +13,10 @@ afterwards), or a temporary SQLite file when that is unset.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+import harness  # noqa: E402, F401  (puts the repository on sys.path)
 from models_common import feedback_contexts  # noqa: E402
 
 from models_svc.lexicon import LexiconDecoder  # noqa: E402

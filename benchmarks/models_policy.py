@@ -22,22 +22,19 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from models_common import ACTIONS, percentile, utterance  # noqa: E402
+from harness import percentile  # noqa: E402
+from models_common import ACTIONS, utterance  # noqa: E402
 
 
 def game_inputs(games: int, history: int, image_dir: Path, round_index: int):
     from models_svc.interfaces import PastTurn, PolicyInput
-    from models_svc.testing import write_tangram_pngs
+    from models_svc.tiny_models import write_tangram_pngs
 
     items = []
     for game in range(games):
@@ -116,7 +113,7 @@ def main() -> None:
     else:
         path = args.model
         if path is None:
-            from models_svc.testing import tiny_idefics2
+            from models_svc.tiny_models import tiny_idefics2
 
             path = str(tiny_idefics2(Path(tempfile.mkdtemp()) / "tiny"))
             label = "tiny random IDEFICS2-architecture model"

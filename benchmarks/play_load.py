@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -51,57 +53,44 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT, free_port, percentile, scratch_database
+
 HEARTBEAT_SECONDS = 5.0
-sys.path.insert(0, str(ROOT))
-
-
-def bench_database_url(base: str) -> str:
-    url = urlparse(base)
-    name = url.path.lstrip("/") + "_playbench"
-    return urlunparse(url._replace(path="/" + name))
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    admin = urlunparse(parsed._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (parsed.path.lstrip("/"),)
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{parsed.path.lstrip("/")}"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def setup(games: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
-    """A fresh study and round (HH) with 2N workers and their session keys."""
+    """A fresh study and round (HH, lobby open) with 2N admitted workers and their session keys."""
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
-    from games.models import Round, Study, System, Tangram, Worker
-    from games.workers import SESSION_KEY, get_or_create_worker
+    from annotation import creation, services
+    from games.models import Round, Study, System, Tangram
+    from games.workers import SESSION_KEY
 
     call_command("migrate", verbosity=0)
     for i in range(30):
         Tangram.objects.get_or_create(name=f"bench-{i}", defaults={"split": "train"})
     stamp = f"{int(time.time())}-{random.Random(seed).randrange(10**6)}"
     study = Study.objects.create(name=f"play-bench-{stamp}", turn_limit=10)
-    round_ = Round.objects.create(study=study, index=0, config_seed=seed)
+    round_ = Round.objects.create(study=study, index=0, config_seed=seed, lobby_open=True)
     System.objects.create(round=round_, name="HH")
+    # The lobby admits participants of the round's crowd task who consented.
+    task = creation.create_task(
+        name=f"bench {stamp}", round_=round_, prolific_completion_code="PLAYBENCH"
+    )
     workers = []
     for i in range(2 * games):
-        worker = get_or_create_worker(Worker.Platform.LOCAL, f"bench-{stamp}-{i}")
+        arrival = services.arrive(
+            task,
+            platform="prolific",
+            worker_id=f"bench-{stamp}-{i}",
+            session_id=f"S-{stamp}-{i}",
+            study_id="BENCH",
+        )
+        services.give_consent(arrival)
+        worker = arrival.worker
         session = SessionStore()
         session[SESSION_KEY] = worker.pk
         session.save()
@@ -246,14 +235,6 @@ async def player(
                 await ws.send(
                     json.dumps({"type": "utterance", "text": f"please pick {remaining[0]}"})
                 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def report(name: str, values: list[float]) -> str:
@@ -411,11 +392,16 @@ def main() -> None:
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres") or not os.environ.get("REDIS_URL"):
         sys.exit("set DATABASE_URL (PostgreSQL) and REDIS_URL: the load test runs on real services")
-    db_url = bench_database_url(base)
-    ensure_database(db_url)
+    db_url = scratch_database(base, "_playbench", fresh=False)
     os.environ["DATABASE_URL"] = db_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.pop("TEST_DB_SUFFIX", None)
+    # The servers run with DEBUG off, which refuses the demo's public keys: keys of this run.
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("WORKER_ID_HMAC_KEY", secrets.token_urlsafe(32))
+    os.environ.setdefault(
+        "WORKER_ID_ENCRYPTION_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode()
+    )
     import django
 
     django.setup()

@@ -20,10 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from annotation_load import bench_database  # noqa: E402
+from harness import ROOT, scratch_database
 
 
 def manage(env: dict[str, str], *args: str) -> str:
@@ -50,9 +47,7 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=60)
     parser.add_argument("--study", action="store_true", help="also the 3-round study")
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        raise SystemExit("set DATABASE_URL to a PostgreSQL server (the benchmark makes its own DB)")
-    os.environ["DATABASE_URL"] = bench_database(os.environ["DATABASE_URL"] + "_sim")
+    os.environ["DATABASE_URL"] = scratch_database(os.environ.get("DATABASE_URL", ""), "_sim")
     work = Path(tempfile.mkdtemp())
     env = dict(
         os.environ,

@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+import harness  # noqa: E402, F401  (puts the repository on sys.path)
 from models_common import utterance  # noqa: E402
 
 LETTERS = "ABCDEFGHIJ"
@@ -35,7 +32,7 @@ LETTERS = "ABCDEFGHIJ"
 def game_examples(games: int, turns: int, image_dir: Path):
     """Examples of ``games`` games (each turn selects one new image, seeded)."""
     from models_svc.interfaces import PastTurn
-    from models_svc.testing import write_tangram_pngs
+    from models_svc.tiny_models import write_tangram_pngs
     from models_svc.training.examples import Example
 
     examples, paths = [], {}
@@ -116,7 +113,7 @@ def main() -> None:
         loaded = full_size_loaded(device, args.layers, args.vision_layers)
         label = "random-weight IDEFICS2-8B shape, bf16"
     else:
-        from models_svc.testing import tiny_idefics2
+        from models_svc.tiny_models import tiny_idefics2
 
         path = str(tiny_idefics2(Path(tempfile.mkdtemp()) / "tiny"))
         loaded = load_model(path, what="benchmark", device=device, need_images=True)

@@ -5,6 +5,7 @@ an in-memory channel layer, and a Celery worker fed through a filesystem broker.
 ``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL`` (channel layer, Celery broker and results).
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -21,17 +22,36 @@ env = environ.Env(
 )
 
 DEBUG = env("DJANGO_DEBUG")
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-demo-key-change-me-in-production")
+# The demo's public key; with DEBUG off the system checks (config.checks) refuse to start with it.
+DEMO_SECRET_KEY = "insecure-demo-key-change-me-in-production"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEMO_SECRET_KEY)
 ALLOWED_HOSTS = env("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 # Keys protecting crowdworker identities: the HMAC key makes the stored hash, the Fernet key
-# encrypts the raw platform id that payments need. Both must be set (and kept) in production.
-WORKER_ID_HMAC_KEY = env.str("WORKER_ID_HMAC_KEY", default=SECRET_KEY)
+# encrypts the raw platform id that payments need. Unset, both are derived from SECRET_KEY (the
+# demo); with DEBUG off the system checks require them (and DJANGO_SECRET_KEY) to be set.
+WORKER_ID_HMAC_KEY = env.str("WORKER_ID_HMAC_KEY", default="")
 WORKER_ID_ENCRYPTION_KEY = env.str("WORKER_ID_ENCRYPTION_KEY", default="")
+# Lifetime in seconds of the signed crowd-session tokens in worker page URLs (annotation.tokens).
+WORKER_TOKEN_MAX_AGE = env.int("WORKER_TOKEN_MAX_AGE", default=24 * 3600)
+
+# Behind a TLS-terminating proxy (see README, "Production"): the proxy's X-Forwarded-Proto makes
+# request.is_secure() and every absolute URL (Prolific and MTurk links) https.
+if env.bool("DJANGO_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+# MTurk game tasks run the lobby and game pages inside MTurk's iframe, where only SameSite=None
+# cookies (which browsers accept only with Secure) reach them.
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = env.str("DJANGO_COOKIE_SAMESITE", default="Lax")
 
 INSTALLED_APPS = [
     "daphne",
+    "config.apps.PlatformConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -40,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "games",
     "annotation",
@@ -56,7 +77,49 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A CSP on every page; crowd pages may be framed by MTurk (config.framing).
+    "config.framing.CrowdCSPMiddleware",
+    "config.framing.CrowdFrameExemptMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = ["config.login_throttle.ThrottledModelBackend"]
+# Failed logins per username and client address before logins are refused for the window.
+LOGIN_THROTTLE_FAILURES = env.int("LOGIN_THROTTLE_FAILURES", default=5)
+LOGIN_THROTTLE_WINDOW = env.int("LOGIN_THROTTLE_WINDOW", default=15 * 60)
+LOGIN_THROTTLE_CACHE = "login_throttle"
+
+# The platform's own scripts and styles only (no inline scripts); crowd pages are framed by MTurk
+# and post the finished HIT back to it (CROWD_FRAMED_VIEWS, config.framing).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+CROWD_FRAME_ANCESTORS = ["https://*.mturk.com"]
+CROWD_FRAMED_VIEWS = {
+    "annotation:prolific",
+    "annotation:mturk",
+    "annotation:arrival-refused",
+    "annotation:entry",
+    "annotation:consent",
+    "annotation:guidelines",
+    "annotation:quiz",
+    "annotation:survey",
+    "games:lobby",
+    "games:play_lobby_leave",
+    "games:play_game",
+    "games:play_survey",
+    "games:play_done",
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -100,15 +163,35 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The default cache stays per process; login failures are counted where every web process sees
+# them (Redis in production).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    LOGIN_THROTTLE_CACHE: (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "respect-login",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "login"}
+    ),
+}
+
 # Celery: Redis in production and CI; a filesystem broker for the zero-setup demo, so the demo
 # still runs tasks in a real background worker process.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND", default=REDIS_URL or f"file://{VAR_DIR / 'celery-results'}"
 )
-# A task a killed worker had taken comes back after the broker's visibility timeout (Redis):
-# size it above the longest gap between a task's checkpoints (training saves one per epoch and
-# resumes after the last on redelivery).
+# Long runs (metric, decoding, scoring, training) beat a heartbeat at every batch, progress
+# report or checkpoint (config.heartbeat). A running run silent for longer than its stale
+# setting lost its worker: launching it again (or Resume) queues it again. Size each stale
+# setting above the longest gap between two heartbeats of a live run of that kind.
+RUN_STALE_SECONDS = env.int("RESPECT_RUN_STALE_SECONDS", default=600)
+# A task a killed worker had taken comes back after the broker's visibility timeout (Redis),
+# counted from when the worker took it; the delivery claims the run only once it is stale. So
+# size it as the largest stale setting plus a typical run's length (README: "Killed workers").
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
@@ -161,11 +244,29 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's parsers, with a JSON parser that refuses deep or huge bodies (a 400, not a 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "config.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReSpect study platform API",
     "DESCRIPTION": "Studies, games, annotation batches, metric runs and model jobs.",
     "VERSION": "0.1.0",
+    # Swagger UI's files come from the app (drf-spectacular-sidecar), not a CDN: /api/docs/
+    # works without internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Names of the metric runs' choice sets, which share field names with other models' choices.
+    "ENUM_NAME_OVERRIDES": {
+        "MetricRunStatusEnum": "evaluation.models.MetricRun.Status",
+        "MetricRunMethodEnum": "evaluation.models.MetricRun.Method",
+        "MetricRunConventionsEnum": "evaluation.models.MetricRun.Conventions",
+    },
 }
 
 # Directory with KILOGRAM tangram PNGs, used by import_tangrams when no DIR is given.
@@ -194,15 +295,29 @@ MODELS_SVC |= {
 TRAINING_DIR = Path(env.str("RESPECT_TRAINING_DIR", default=str(VAR_DIR / "training")))
 TRAINING_BASE = env.str("RESPECT_TRAINING_BASE", default="")
 TRAINING = env.json("RESPECT_TRAINING", default={})
-# A running training run whose worker has been silent this long can be resumed from its page.
+# A running training run whose worker has been silent this long is stale: it can be resumed
+# from its page (model loading and one optimiser step or epoch save must fit well inside it).
 TRAINING_STALE_SECONDS = env.int("RESPECT_TRAINING_STALE_SECONDS", default=1800)
 
+# Every record the platform writes has platform worker ids and worker tokens redacted
+# (config.log_redaction), runserver's request log included. Servers' own access logs (Daphne,
+# Uvicorn) bypass it: turn them off and keep the proxy's (README, "Production").
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "one_line_4xx": {"()": "config.log_filters.ClientErrorWithoutTraceback"},
+        "redact_crowd_ids": {"()": "config.log_redaction.RedactCrowdIds"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_crowd_ids"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["one_line_4xx"]},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # Annotation and crowd platforms (annotation app). Worker-facing pages live inside the MTurk
@@ -230,13 +345,21 @@ ANNOTATION_DEFAULT_CONSENT = (
 # (one ``default``-queue task per turn phase; see games.live.notify).
 CELERY_INCLUDE = ["games.live.tasks"]
 PLAY_DEADLINE_TASKS = env.bool("PLAY_DEADLINE_TASKS", default=True)
+# The currency of every amount of pay (Study pay fields, earnings), shown before each amount
+# (read without django-environ, which takes a leading "$" for a reference to another variable).
+PLAY_CURRENCY_SYMBOL = os.environ.get("PLAY_CURRENCY_SYMBOL", "$")
+# The local entry (/play/lobby/<round>/local/) logs in a made-up worker without consent or quiz:
+# the demo only. Off, lobbies admit only participants of the round's crowd task.
+PLAY_LOCAL_ENTRY = env.bool("PLAY_LOCAL_ENTRY", default=DEBUG)
+# Open sockets (game and lobby pages together) one player may hold in one web process.
+PLAY_MAX_SOCKETS_PER_PLAYER = env.int("PLAY_MAX_SOCKETS_PER_PLAYER", default=4)
 
 # The zero-setup demo's Celery folders (filesystem broker and result backend) must exist before a
 # worker starts.
 if CELERY_BROKER_URL == "filesystem://":
     for _option, _folder in CELERY_BROKER_TRANSPORT_OPTIONS.items():
         if _option.endswith("_folder") or _option.startswith("data_folder"):
-            Path(_folder).mkdir(parents=True, exist_ok=True)
+            Path(str(_folder)).mkdir(parents=True, exist_ok=True)
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -64,11 +65,13 @@ class MetricRunRequestSerializer(serializers.Serializer):
 class StudyRunsView(APIView):
     permission_classes = [IsResearcher]
 
+    @extend_schema(responses=MetricRunSerializer(many=True))
     def get(self, request, pk: int):
         study = get_object_or_404(Study, pk=pk)
         runs = MetricRun.objects.filter(study=study).order_by("-created_at", "-id")[:50]
         return Response(MetricRunSerializer(runs, many=True).data)
 
+    @extend_schema(request=MetricRunRequestSerializer, responses=MetricRunSerializer)
     def post(self, request, pk: int):
         study = get_object_or_404(Study, pk=pk)
         form = MetricRunRequestSerializer(data=request.data)
@@ -83,6 +86,7 @@ class StudyRunsView(APIView):
 class RunDetailView(APIView):
     permission_classes = [IsResearcher]
 
+    @extend_schema(responses=MetricRunDetailSerializer)
     def get(self, request, run_id: int):
         run = get_object_or_404(MetricRun, pk=run_id)
         return Response(MetricRunDetailSerializer(run).data)

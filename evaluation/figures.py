@@ -13,9 +13,10 @@ import io
 import textwrap
 from collections.abc import Sequence
 
-from evaluation import tables
+from evaluation import captions, tables
 from evaluation.stats.conventions import SIM_NEG_FB_NEGATIVE
-from evaluation.stats.study import system_sort_key
+from evaluation.stats.inputs import system_sort_key
+from evaluation.stats.metrics import INTERACTION, METRICS
 
 FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
 PALETTE = (
@@ -31,6 +32,8 @@ PALETTE = (
     "#17becf",
 )
 NORMALIZATIONS = ("total", "row", "column", "counts")
+SIM_RANGE_NOTE = "Sim: −100% to 100%; below 0 when only â or only a* clicks"
+LANGUAGE_PANELS = ("vocabulary_size", "utterance_length", "reset_per_100", "try_again_per_100")
 
 
 def _figure(width: float, height: float):
@@ -84,50 +87,73 @@ def _series(rows: Sequence[dict], key: str, scale: float):
     return series
 
 
+def deployed_runs(rounds: Sequence[int], study_rounds: Sequence[int]) -> list[list[int]]:
+    """Positions in ``rounds`` (a system's rounds, ascending) split into runs of rounds that
+    follow each other among ``study_rounds``: a line joins a system's points only across rounds
+    it was deployed in, never across a round it missed."""
+    order = {round_index: i for i, round_index in enumerate(sorted(set(study_rounds)))}
+    runs: list[list[int]] = []
+    for position, round_index in enumerate(rounds):
+        if runs and order[round_index] == order[rounds[runs[-1][-1]]] + 1:
+            runs[-1].append(position)
+        else:
+            runs.append([position])
+    return runs
+
+
 def _plot_by_round(
     axes, rows, key: str, *, percent: bool, ylabel: str, colors, dashed: bool = False, suffix=""
 ) -> None:
     scale = 100.0 if percent else 1.0
+    study_rounds = sorted({row["round"] for row in rows})
     for system, (rounds, values, lows, highs) in _series(rows, key, scale).items():
         color = colors[system]
         label = system + suffix
-        if len(rounds) == 1:
-            axes.errorbar(
-                rounds,
-                values,
-                yerr=[[values[0] - lows[0]], [highs[0] - values[0]]],
-                fmt="s" if dashed else "o",
-                color=color,
-                capsize=3,
-                label=label,
-                mfc="white" if dashed else color,
-            )
-        else:
-            style = "--" if dashed else "-"
-            axes.plot(
-                rounds,
-                values,
-                style,
-                marker="o",
-                color=color,
-                label=label,
-                mfc="white" if dashed else color,
-            )
-            axes.fill_between(
-                rounds, lows, highs, color=color, alpha=0.1 if dashed else 0.18, linewidth=0
-            )
+        for run in deployed_runs(rounds, study_rounds):
+            xs = [rounds[i] for i in run]
+            ys = [values[i] for i in run]
+            if len(run) == 1:
+                i = run[0]
+                axes.errorbar(
+                    xs,
+                    ys,
+                    yerr=[[values[i] - lows[i]], [highs[i] - values[i]]],
+                    fmt="s" if dashed else "o",
+                    color=color,
+                    capsize=3,
+                    label=label,
+                    mfc="white" if dashed else color,
+                )
+            else:
+                axes.plot(
+                    xs,
+                    ys,
+                    "--" if dashed else "-",
+                    marker="o",
+                    color=color,
+                    label=label,
+                    mfc="white" if dashed else color,
+                )
+                axes.fill_between(
+                    xs,
+                    [lows[i] for i in run],
+                    [highs[i] for i in run],
+                    color=color,
+                    alpha=0.1 if dashed else 0.18,
+                    linewidth=0,
+                )
+            label = "_" + label  # one legend entry per system, however many runs it has
     axes.set_xlabel("Round ρ")
     axes.set_ylabel(ylabel)
-    rounds = sorted({row["round"] for row in rows})
-    if rounds:
-        axes.set_xticks(rounds)
-        axes.set_xlim(rounds[0] - 0.5, rounds[-1] + 0.5)
+    if study_rounds:
+        axes.set_xticks(study_rounds)
+        axes.set_xlim(study_rounds[0] - 0.5, study_rounds[-1] + 0.5)
     axes.grid(alpha=0.3)
 
 
 def by_round_figure(results: dict, key: str):
     """One metric by round for every system, with the interval as a band (paper Figure 4)."""
-    metric = tables.METRICS[key]
+    metric = METRICS[key]
     rows = results.get("rows", [])
     figure = _figure(6.0, 3.6)
     axes = figure.add_subplot()
@@ -169,10 +195,13 @@ def turn_level_figure(results: dict):
         ylabel="Positive feedback (%)",
         colors=colors,
     )
-    paper_sim = tables.conventions_of(results).sim_neg_fb != SIM_NEG_FB_NEGATIVE
+    panels[1].axhline(0, color="#666666", linewidth=0.8)
+    paper_sim = captions.conventions_of(results).sim_neg_fb != SIM_NEG_FB_NEGATIVE
     panels[1].set_title(
         ("dashed: turns without a plain yes" if paper_sim else "dashed: negative-feedback turns")
-        + ("" if tables.sim_label(results) == "Sim" else "\nidentity similarity: no embeddings"),
+        + ("" if tables.sim_label(results) == "Sim" else "\nidentity similarity: no embeddings")
+        + "\n"
+        + SIM_RANGE_NOTE,
         fontsize="small",
     )
     handles, labels = panels[1].get_legend_handles_labels()
@@ -191,7 +220,7 @@ def decoder_figure(results: dict, normalize: str = "total"):
         {(p["round"], p["system"]) for p in panels},
         key=lambda g: (g[0], system_sort_key(g[1])),
     )
-    figure = _figure(max(3.0, 2.6 * len(groups)), 2.8 * max(1, len(kinds)))
+    figure = _figure(*decoder_figure_size(panels, len(groups), kinds))
     if not panels:
         return figure
     grid = figure.subplots(len(kinds), len(groups), squeeze=False)
@@ -206,6 +235,16 @@ def decoder_figure(results: dict, normalize: str = "total"):
             _heatmap(axes, panel, normalize)
             axes.set_title(f"{kind} · ρ={round_index} · {system}", fontsize="small")
     return figure
+
+
+def decoder_figure_size(panels: Sequence[dict], groups: int, kinds: Sequence[str]):
+    """Width and height (inches) that fit the heatmaps: a column per decoder label and a row per
+    annotated class in each panel, panels side by side per group and stacked per label kind."""
+    columns = max((len(p["columns"]) for p in panels), default=2)
+    classes = {k: max(len(p["classes"]) for p in panels if p["kind"] == k) for k in kinds}
+    width = 1.3 + 0.62 * columns
+    heights = [1.5 + 0.45 * classes[k] for k in kinds] or [2.0]
+    return round(max(1, groups) * width, 2), round(sum(heights) + 0.5, 2)
 
 
 def _heatmap(axes, panel: dict, normalize: str) -> None:
@@ -240,18 +279,16 @@ def _heatmap(axes, panel: dict, normalize: str) -> None:
 
 
 def language_figure(results: dict):
-    """Vocabulary size, utterance length, reset and try-again phrases by round (Figure 7)."""
+    """Vocabulary size, utterance length, and reset and try-again phrases per 100 utterances by
+    round, with intervals where the tables have them (Figure 7)."""
     rows = results.get("rows", [])
-    figure = _figure(9.0, 5.6)
+    figure = _figure(8.0, 5.0)
     grid = figure.subplots(2, 2)
     colors = _colors([r["system"] for r in rows])
-    for axes, key in zip(
-        grid.ravel(),
-        ("vocabulary_size", "utterance_length", "reset_phrases", "try_again_phrases"),
-        strict=True,
-    ):
-        metric = tables.METRICS[key]
-        ylabel = tables.metric_label(results, metric).replace(" (", "\n(")  # small panels
+    for axes, key in zip(grid.ravel(), LANGUAGE_PANELS, strict=True):
+        metric = METRICS[key]
+        label = tables.metric_label(results, metric)
+        ylabel = label.replace(" (", "\n(").replace(" per 100", "\nper 100")  # small panels
         _plot_by_round(axes, rows, key, percent=False, ylabel=ylabel, colors=colors)
     handles, labels = grid[0][0].get_legend_handles_labels()
     if handles:
@@ -262,13 +299,13 @@ def language_figure(results: dict):
 def add_caption(figure, results: dict, section: str) -> None:
     """The conventions caption of ``section`` as a small line (wrapped) under the figure."""
     width = max(40, int(figure.get_figwidth() * 16))
-    caption = textwrap.fill(tables.conventions_caption(results, section), width)
+    caption = textwrap.fill(captions.conventions_caption(results, section), width)
     figure.supxlabel(caption, fontsize="x-small", color="#444444")
 
 
 def section_figure(results: dict, section: str, normalize: str = "total"):
     """The figure of one dashboard section, captioned with the run's conventions."""
-    if section in ("success_rate", "turns_per_game", "click_accuracy"):
+    if section in (m.key for m in INTERACTION):
         figure = by_round_figure(results, section)
     elif section == "turn_level":
         figure = turn_level_figure(results)

@@ -1,10 +1,10 @@
 """Metric runs: one computation of every study metric, with its parameters and results.
 
-A run is created ``pending``, picked up by a Celery worker (``running``, with ``progress`` and
-``message`` updated as it goes) and ends ``done`` with ``results`` (the JSON that
-``compute_metrics --json`` prints) or ``failed`` with ``error``. The same inputs, parameters
-(``conventions`` included) and code version give the same results, so a redelivered task simply
-computes them again.
+A run is created ``pending``, claimed by a Celery worker (``running``, with ``progress``,
+``message`` and its heartbeat updated as it goes; ``config.heartbeat``) and ends ``done`` with
+``results`` (the JSON that ``compute_metrics --json`` prints) or ``failed`` with ``error``. The
+same inputs, parameters (``conventions`` included) and code version give the same results, so a
+stale run (its worker was killed) is simply computed again.
 """
 
 from __future__ import annotations
@@ -14,10 +14,15 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from config.heartbeat import HeartbeatRun
 from games.models import Study
 
 
-class MetricRun(models.Model):
+class MetricRun(HeartbeatRun):
+    task_name = "evaluation.tasks.compute_metric_run"
+    task_queue = "default"
+    waiting_status = "pending"
+
     class Status(models.TextChoices):
         PENDING = "pending", "waiting for a worker"
         RUNNING = "running", "running"
@@ -68,7 +73,6 @@ class MetricRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -21,7 +21,7 @@ from django.db.models import Count, Max, Q
 
 from annotation.models import Assignment, TurnAnnotation
 from evaluation.models import MetricRun
-from evaluation.stats.study import (
+from evaluation.stats.inputs import (
     EMBEDDING_SIMILARITY,
     IDENTITY_SIMILARITY,
     AnnotationInput,
@@ -35,7 +35,7 @@ from games.models import FeedbackLabel, Game, Study, Turn
 ENDED = Game.Status.ENDED
 
 
-class InputError(ValueError):
+class UnusableStudyData(ValueError):
     """Stored data the metrics cannot use; the message names the record and the field."""
 
 
@@ -88,7 +88,7 @@ def _mask(order_index: dict[str, int], size: int, names, where: str) -> np.ndarr
     for name in names or ():
         position = order_index.get(name)
         if position is None:
-            raise InputError(f"{where}: image {name!r} is not in the game's context")
+            raise UnusableStudyData(f"{where}: image {name!r} is not in the game's context")
         mask[position] = True
     return mask
 
@@ -106,7 +106,7 @@ def similarity_for(names: list[str]) -> tuple[np.ndarray | None, str]:
         return None, IDENTITY_SIMILARITY
     matrix = np.asarray(matrix, dtype=float)
     if matrix.shape != (len(names), len(names)) or not np.all(np.isfinite(matrix)):
-        raise InputError(
+        raise UnusableStudyData(
             f"the similarity matrix has shape {matrix.shape} or non-finite values; "
             f"expected ({len(names)}, {len(names)})"
         )
@@ -176,7 +176,7 @@ def study_input(study: Study) -> StudyInput:
         try:
             action = parse_action(action_text, len(order), strict=False)
         except ActionError as error:
-            raise InputError(
+            raise UnusableStudyData(
                 f"annotation of game {external_id} turn {turn_index} by worker {worker[:12]}: "
                 f"annotated_action: {error}"
             ) from None

@@ -15,11 +15,13 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from config import heartbeat
 from evaluation import selectors
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 from evaluation.stats.conventions import conventions_named
-from evaluation.stats.study import STATS_VERSION, MetricParameters, compute_study
+from evaluation.stats.inputs import STATS_VERSION, MetricParameters
+from evaluation.stats.study import compute_study
 from games.models import Study
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ def create_metric_run(
         resamples=params.resamples,
         seed=params.seed,
         confidence=params.confidence,
-        method=params.method,
+        method=params.interval_method,  # the same as params.method once validated
         conventions=params.conventions.name,
         parameters=params.as_dict(),
         code_version=code_version(),
@@ -107,7 +109,8 @@ def request_metric_run(study: Study, *, user=None, **parameters) -> tuple[Metric
     """Start a run on the ``default`` queue unless the same one is already waiting or running.
 
     "The same": same resamples, seed, confidence, interval method and conventions. Returns the
-    run and whether it was created (a double submit gets the first run back).
+    run and whether it was created (a double submit gets the first run back). When that run is
+    stale (its worker stopped: ``RUN_STALE_SECONDS`` without a heartbeat) it is queued again.
     """
     from evaluation.tasks import compute_metric_run
 
@@ -130,6 +133,7 @@ def request_metric_run(study: Study, *, user=None, **parameters) -> tuple[Metric
         )
         if same is not None:
             candidate.delete()
+            heartbeat.requeue_if_stale(same, lambda: _enqueue(same.pk, compute_metric_run))
             return same, False
         run = candidate
         transaction.on_commit(lambda: _enqueue(run.pk, compute_metric_run))
@@ -141,24 +145,35 @@ def _enqueue(run_id: int, task) -> None:
     MetricRun.objects.filter(pk=run_id).update(task_id=result.id or "")
 
 
-def report_progress(run_id: int, fraction: float, message: str) -> None:
-    MetricRun.objects.filter(pk=run_id).update(
-        progress=max(0.0, min(1.0, fraction)), message=message[:MAX_MESSAGE]
+def report_progress(run_id: int, lease: str, fraction: float, message: str) -> None:
+    """Progress of a run, with a heartbeat (raises ``LeaseLost`` when another worker took it)."""
+    heartbeat.beat(
+        MetricRun,
+        run_id,
+        lease,
+        progress=max(0.0, min(1.0, fraction)),
+        message=message[:MAX_MESSAGE],
     )
 
 
 def execute_metric_run(run_id: int) -> MetricRun:
     """Compute and store every metric of the run's study (idempotent: done runs are kept).
 
-    A failure marks the run ``failed`` with the reason and is not raised again: a metric run
-    that cannot be computed from the stored data will not succeed on a retry either.
+    The run is claimed first (``config.heartbeat``): a delivery that finds it done, or running
+    on a worker that still beats, leaves it alone; a stale one is computed again from the start
+    (the same inputs, parameters and code give the same numbers). A failure marks the run
+    ``failed`` with the reason and is not raised again: a metric run that cannot be computed
+    from the stored data will not succeed on a retry either.
     """
     run = MetricRun.objects.select_related("study").get(pk=run_id)
-    if run.status == MetricRun.Status.DONE:
-        return run
-    MetricRun.objects.filter(pk=run_id).update(
-        status=MetricRun.Status.RUNNING,
-        started_at=timezone.now(),
+    startable = [MetricRun.Status.PENDING, MetricRun.Status.FAILED]
+    lease = heartbeat.claim(MetricRun, run_id, startable=startable)
+    if lease is None:
+        return MetricRun.objects.get(pk=run_id)
+    heartbeat.beat(
+        MetricRun,
+        run_id,
+        lease,
         finished_at=None,
         results=None,
         error="",
@@ -169,17 +184,24 @@ def execute_metric_run(run_id: int) -> MetricRun:
         stamp = selectors.data_stamp(run.study)
         inputs = selectors.study_input(run.study)
         games = sum(group.n_games for group in inputs.groups)
-        report_progress(run_id, 0.05, f"computing {len(inputs.groups)} groups ({games} games)")
+        message = f"computing {len(inputs.groups)} groups ({games} games)"
+        report_progress(run_id, lease, 0.05, message)
         results = compute_study(
             inputs,
             parameters_of(run),
             progress=lambda fraction, message: report_progress(
-                run_id, 0.05 + 0.9 * fraction, message
+                run_id, lease, 0.05 + 0.9 * fraction, message
             ),
         )
+    except heartbeat.LeaseLost:
+        logger.warning("metric run %s was taken over by another worker", run_id)
+        return MetricRun.objects.get(pk=run_id)
     except Exception as error:  # noqa: BLE001 - every failure is recorded on the run
         logger.exception("metric run %s failed", run_id)
-        MetricRun.objects.filter(pk=run_id).update(
+        heartbeat.finish(
+            MetricRun,
+            run_id,
+            lease,
             status=MetricRun.Status.FAILED,
             finished_at=timezone.now(),
             error=f"{type(error).__name__}: {error}"[:5000],
@@ -189,7 +211,10 @@ def execute_metric_run(run_id: int) -> MetricRun:
     results["run"] = run_id
     results["code_version"] = run.code_version or code_version()
     parameters = {**results["parameters"], "code_version": results["code_version"]}
-    MetricRun.objects.filter(pk=run_id).update(
+    heartbeat.finish(
+        MetricRun,
+        run_id,
+        lease,
         status=MetricRun.Status.DONE,
         progress=1.0,
         message=f"done: {len(results['rows'])} groups",

@@ -1,9 +1,10 @@
 """Researcher dashboards of metric runs, their downloads, and admin exports.
 
 Views parse the request and choose a response; numbers come from the stored run results
-(``evaluation.tables``), figures from ``evaluation.figures`` (cached per run: results of a done
-run never change). The dashboard shows the newest run of the conventions that ``?conventions=``
-names (``platform`` by default, or ``paper``), or the run that ``?run=`` names.
+(``evaluation.tables``, ``evaluation.csv_exports``), figures from ``evaluation.figures`` (cached
+per run: results of a done run never change). The dashboard shows the newest run of the
+conventions that ``?conventions=`` names (``platform`` by default, or ``paper``), or the run
+that ``?run=`` names.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from django.utils.http import urlencode
 from django.views import View
 from django.views.generic import TemplateView
 
-from evaluation import figures, planning, selectors, services, tables
+from evaluation import captions, csv_exports, figures, planning, selectors, services, tables
 from evaluation.forms import MetricRunForm
 from evaluation.models import MetricRun
+from evaluation.stats.metrics import INTERACTION, LANGUAGE, SECTIONS
 from games.models import Study
 from games.roles import AdminRequiredMixin, ResearcherRequiredMixin, is_admin
 
 FIGURE_CACHE_SECONDS = 24 * 3600
-CAPTIONED = (*tables.SECTIONS, "agreement")
+CAPTIONED = (*SECTIONS, "agreement")
 
 
 def conventions_choice(value: str | None) -> str:
@@ -119,16 +121,16 @@ class StudyDashboardView(ResearcherRequiredMixin, TemplateView):
             panels = tables.decoder_panels(results)
             context.update(
                 results=results,
-                interaction=[tables.pivot(results, m) for m in tables.INTERACTION],
+                interaction=[tables.pivot(results, m) for m in INTERACTION],
                 turn_header=turn_header,
                 turn_rows=turn_rows,
                 decoder_panels=panels,
-                decoder_width=280 * max(1, len({(p["round"], p["system"]) for p in panels})),
-                language=[tables.pivot(results, m) for m in tables.LANGUAGE],
+                language=[tables.pivot(results, m) for m in LANGUAGE],
                 sim_label=tables.sim_label(results),
-                confidence_label=tables.confidence_label(results),
-                run_caption=tables.conventions_caption(results),
-                captions={s: tables.conventions_caption(results, s) for s in CAPTIONED},
+                sim_range=tables.SIM_RANGE,
+                confidence_label=captions.confidence_label(results),
+                run_caption=captions.conventions_caption(results),
+                captions={s: captions.conventions_caption(results, s) for s in CAPTIONED},
                 agreement=results.get("agreement", []),
             )
         return super().get_context_data(**context, **kwargs)
@@ -174,19 +176,20 @@ class RunProgressView(ResearcherRequiredMixin, View):
 class SectionCSVView(ResearcherRequiredMixin, View):
     def get(self, request, run_id: int, section: str):
         run = _done_run(run_id)
-        if section not in tables.SECTIONS and section != "decoder_summary":
+        if section not in SECTIONS and section != "decoder_summary":
             raise Http404("unknown table")
         if section == "decoder_summary":
-            content = tables.decoder_summary_csv(run.results)
+            content = csv_exports.decoder_summary_csv(run.results)
         else:
-            content = tables.section_csv(run.results, section)
+            content = csv_exports.section_csv(run.results, section)
+        content = csv_exports.explain_if_empty(content, section)
         return _download(content, f"{_slug(run)}-{section}.csv", "text/csv; charset=utf-8")
 
 
 class SectionFigureView(ResearcherRequiredMixin, View):
     def get(self, request, run_id: int, section: str, fmt: str):
         run = _done_run(run_id)
-        if section not in tables.SECTIONS or fmt not in figures.FORMATS:
+        if section not in SECTIONS or fmt not in figures.FORMATS:
             raise Http404("unknown figure")
         normalize = request.GET.get("normalize", "total")
         if normalize not in figures.NORMALIZATIONS:
@@ -212,9 +215,9 @@ class ExportsView(AdminRequiredMixin, TemplateView):
 
 
 EXPORTS = {
-    "agreement.csv": ("text/csv; charset=utf-8", tables.agreement_csv),
-    "agreement_pairs.csv": ("text/csv; charset=utf-8", tables.agreement_pairs_csv),
-    "metrics.csv": ("text/csv; charset=utf-8", tables.all_metrics_csv),
+    "agreement.csv": ("text/csv; charset=utf-8", csv_exports.agreement_csv),
+    "agreement_pairs.csv": ("text/csv; charset=utf-8", csv_exports.agreement_pairs_csv),
+    "metrics.csv": ("text/csv; charset=utf-8", csv_exports.all_metrics_csv),
 }
 
 
@@ -230,6 +233,8 @@ class ExportView(AdminRequiredMixin, View):
                 "parameters": run.results["parameters"],
                 "agreement": run.results.get("agreement", []),
             }
+            if not body["agreement"]:
+                body["empty_reason"] = csv_exports.empty_reason(name)
             return _download(
                 json.dumps(body, indent=2, allow_nan=False),
                 f"{_slug(run)}-agreement.json",
@@ -237,8 +242,11 @@ class ExportView(AdminRequiredMixin, View):
             )
         if name in EXPORTS:
             content_type, build = EXPORTS[name]
-            return _download(build(run.results), f"{_slug(run)}-{name}", content_type)
-        if name.endswith(".csv") and name[:-4] in tables.SECTIONS:
-            content = tables.section_csv(run.results, name[:-4])
+            content = csv_exports.explain_if_empty(build(run.results), name)
+            return _download(content, f"{_slug(run)}-{name}", content_type)
+        if name.endswith(".csv") and name[:-4] in SECTIONS:
+            content = csv_exports.explain_if_empty(
+                csv_exports.section_csv(run.results, name[:-4]), name
+            )
             return _download(content, f"{_slug(run)}-{name}", "text/csv; charset=utf-8")
         raise Http404("unknown export")

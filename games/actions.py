@@ -13,6 +13,8 @@ import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from config.echo import shown
+
 LETTERS = string.ascii_uppercase
 EMPTY_ACTION_STRING = ""
 
@@ -71,7 +73,7 @@ def parse_action(text: str, context_size: int = 10, *, strict: bool = True) -> A
     allowed = context_letters(context_size)
     words = text.split() if not strict else text.split(" ") if text else []
     if strict and text != text.strip():
-        raise ActionError(f"action {text!r} has leading or trailing whitespace")
+        raise ActionError(f"action {shown(text)} has leading or trailing whitespace")
     if not strict:
         words = [w.lower() if w.lower() in ("select", "deselect") else w.upper() for w in words]
     parts: dict[str, list[str]] = {}
@@ -79,30 +81,32 @@ def parse_action(text: str, context_size: int = 10, *, strict: bool = True) -> A
     for position, word in enumerate(words):
         if word in ("select", "deselect"):
             if word in parts:
-                raise ActionError(f"action {text!r} has '{word}' twice")
+                raise ActionError(f"action {shown(text)} has '{word}' twice")
             if word == "deselect" and "select" in parts:
-                raise ActionError(f"action {text!r}: 'deselect' must come before 'select'")
+                raise ActionError(f"action {shown(text)}: 'deselect' must come before 'select'")
             parts[word] = []
             current = word
             continue
         if current is None:
             raise ActionError(
-                f"action {text!r} must start with 'select' or 'deselect', not {word!r}"
+                f"action {shown(text)} must start with 'select' or 'deselect', not {shown(word)}"
             )
         if len(word) != 1 or word not in LETTERS:
-            raise ActionError(f"action {text!r}: {word!r} (word {position + 1}) is not a letter")
+            raise ActionError(
+                f"action {shown(text)}: {shown(word)} (word {position + 1}) is not a letter"
+            )
         if word not in allowed:
             raise ActionError(
-                f"action {text!r}: letter {word} is outside the context (A-{allowed[-1]})"
+                f"action {shown(text)}: letter {word} is outside the context (A-{allowed[-1]})"
             )
         if word in parts[current]:
-            raise ActionError(f"action {text!r}: letter {word} appears twice in '{current}'")
+            raise ActionError(f"action {shown(text)}: letter {word} appears twice in '{current}'")
         parts[current].append(word)
     for keyword, letters in parts.items():
         if not letters:
-            raise ActionError(f"action {text!r}: '{keyword}' names no letter")
+            raise ActionError(f"action {shown(text)}: '{keyword}' names no letter")
         if strict and letters != sorted(letters):
-            raise ActionError(f"action {text!r}: letters after '{keyword}' must be sorted")
+            raise ActionError(f"action {shown(text)}: letters after '{keyword}' must be sorted")
     action = Action(frozenset(parts.get("deselect", ())), frozenset(parts.get("select", ())))
     return action
 
@@ -153,7 +157,7 @@ def tangrams_to_letters(listener_order: Sequence[str], tangrams: Iterable[str]) 
     letters = set()
     for tangram in tangrams:
         if tangram not in mapping:
-            raise ActionError(f"image {tangram!r} is not in the context")
+            raise ActionError(f"image {shown(tangram)} is not in the context")
         letters.add(mapping[tangram])
     return frozenset(letters)
 

@@ -6,6 +6,8 @@ shown in the form (payments read it through ``games.workers`` where an admin nee
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin
 from django.db.models import Count
 from django.utils.html import format_html
@@ -22,6 +24,15 @@ from games.models import (
     Worker,
 )
 from games.tangrams import tangram_image_url
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+TURN_INLINE_FIELDS = ("index", "utterance", "action", "action_reason", "action_probability")
+
+
+class _SystemCount(TypedDict):
+    n_systems: int
 
 
 @admin.register(Tangram)
@@ -78,7 +89,7 @@ class RoundAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(n_systems=Count("systems"))
 
     @admin.display(description="systems", ordering="n_systems")
-    def system_count(self, round_: Round) -> int:
+    def system_count(self, round_: WithAnnotations[Round, _SystemCount]) -> int:
         return round_.n_systems
 
 
@@ -116,8 +127,8 @@ class GameConfigAdmin(admin.ModelAdmin):
 class TurnInline(admin.TabularInline):
     model = Turn
     extra = 0
-    fields = ["index", "utterance", "action", "action_reason", "action_probability"]
-    readonly_fields = fields
+    fields = TURN_INLINE_FIELDS
+    readonly_fields = TURN_INLINE_FIELDS
     can_delete = False
     show_change_link = True
 

@@ -2,8 +2,10 @@
 
 A socket belongs to the worker of the browser session (never to an id the client names). Every
 message is checked by the engine under the game's row lock; refusals go back to the sender only,
-are logged and stored as events, and change nothing. Each connection has a token bucket against
-flooding.
+are logged and stored as events (at a bounded rate per socket), and change nothing. Each
+connection has a token bucket against flooding, and a player holds a bounded number of sockets
+(``games.live.sockets``). The lobby socket admits whom the lobby page admits
+(``games.live.admission``); a refusal is a message saying why, then a close code.
 
 Database work runs in two thread pools of this process: one for moves, one for the lobby, so a
 burst of arrivals (pairing waits on the round's row lock) never delays a move.
@@ -27,7 +29,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.urls import reverse
 
-from games.live import engine, lobby, notify, timers
+from config import bounded_json
+from games.live import admission, engine, lobby, notify, sockets, timers
 from games.live.engine import Change, PlayError, Refused
 from games.models import Game, GameEvent
 from games.workers import SESSION_KEY
@@ -38,6 +41,10 @@ MAX_MESSAGE_CHARS = 8192
 BUCKET_SIZE = 20
 BUCKET_RATE = 10.0
 FLOOD_CLOSE_AFTER = 200
+# Refused messages stored as events (and logged) per socket: a burst, then one per 5 seconds;
+# the next stored refusal counts the ones left out.
+REFUSED_EVENTS_BURST = 10
+REFUSED_EVENTS_RATE = 0.2
 MODEL_POLL_SECONDS = 0.3
 
 _move_pool = ThreadPoolExecutor(
@@ -128,8 +135,39 @@ class PlayConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def websocket_disconnect(self, message: dict) -> None:
+        self.release_socket()
         await self.disconnect(message["code"])
         raise StopConsumer()
+
+    def claim_socket(self, worker_id: int) -> bool:
+        """Count this socket against the player's limit (False: over it, nothing counted)."""
+        if not sockets.claim(worker_id, self.channel_name):
+            return False
+        self.claimed_by = worker_id
+        return True
+
+    def release_socket(self) -> None:
+        worker_id = getattr(self, "claimed_by", None)
+        if worker_id is not None:
+            sockets.release(worker_id, self.channel_name)
+            self.claimed_by = None
+
+    async def refuse(self, reason: str, message: str, code: int) -> None:
+        """Accept only to say why, then close with ``code`` (a browser never sees the close code
+        of a socket refused at the handshake)."""
+        self.release_socket()
+        await self.accept()
+        await self.send(
+            text_data=json.dumps({"type": "refused", "reason": reason, "message": message})
+        )
+        await self.close(code=code)
+
+    async def refuse_too_many(self, page: str) -> None:
+        await self.refuse(
+            "too_many_sockets",
+            f"The {page} is open in more than {sockets.limit()} pages or tabs; close the others.",
+            sockets.TOO_MANY,
+        )
 
 
 class GameConsumer(PlayConsumer):
@@ -141,18 +179,25 @@ class GameConsumer(PlayConsumer):
         self.version = -1
         self.bucket = TokenBucket()
         self.refused = 0
+        self.refusal_log = TokenBucket(size=REFUSED_EVENTS_BURST, rate=REFUSED_EVENTS_RATE)
+        self.unlogged_refusals = 0
         self.poller: asyncio.Task | None = None
         self.group = notify.game_group(self.game_id)
+        self.worker_id = await db(_session_worker_id)(self.scope)
+        if self.worker_id is not None and not self.claim_socket(self.worker_id):
+            await self.refuse_too_many("game")
+            return
         # Listen first: a change made while the view is read arrives after it, never before.
         await self.channel_layer.group_add(self.group, self.channel_name)
         try:
-            self.worker_id, view, change = await db(self._join)()
+            view, change = await db(engine.join)(self.game_id, self.worker_id)
         except (PlayError, Game.DoesNotExist):
             logger.warning(
                 "refused game socket: worker %s is not a player of game %s",
-                getattr(self, "worker_id", None),
+                self.worker_id,
                 self.game_id,
             )
+            self.release_socket()
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.close(code=4403)
             return
@@ -164,11 +209,6 @@ class GameConsumer(PlayConsumer):
         elif view["status"] == Game.Status.PLAYING and view.get("deadline_ms") is not None:
             timers.schedule(self.game_id, _from_ms(view["deadline_ms"]), expire_and_publish)
         await self.send_view(view, force=True)
-
-    def _join(self):
-        self.worker_id = _session_worker_id(self.scope)
-        view, change = engine.join(self.game_id, self.worker_id)
-        return self.worker_id, view, change
 
     async def disconnect(self, code) -> None:
         if self.poller is not None:
@@ -225,7 +265,7 @@ class GameConsumer(PlayConsumer):
             await self.send_error("too_large", "messages must be text of at most 8192 characters")
             return
         try:
-            message = json.loads(text_data)
+            message = bounded_json.loads(text_data)
         except ValueError:
             await self.send_error("bad_json", "the message is not JSON")
             return
@@ -265,17 +305,30 @@ class GameConsumer(PlayConsumer):
 
     async def send_error(self, code: str, message: str, *, store: bool = True) -> None:
         if store:
-            logger.warning(
-                "game %s: refused message from the %s (worker %s): %s",
-                self.game_id,
-                self.role,
-                self.worker_id,
-                code,
-            )
-            await db(engine.record_event)(
-                self.game_id, GameEvent.Kind.REFUSED, self.role or "", code=code
-            )
+            await self.store_refusal(code)
         await self.send(text_data=json.dumps({"type": "error", "code": code, "message": message}))
+
+    async def store_refusal(self, code: str) -> None:
+        """Log and store a refused message, at most ``REFUSED_EVENTS_BURST`` at once and
+        ``REFUSED_EVENTS_RATE`` a second after that; the next one stored counts those left out."""
+        if not self.refusal_log.take():
+            self.unlogged_refusals += 1
+            return
+        payload: dict = {"code": code}
+        if self.unlogged_refusals:
+            payload["unlogged"] = self.unlogged_refusals
+        logger.warning(
+            "game %s: refused message from the %s (worker %s): %s (%s before it not logged)",
+            self.game_id,
+            self.role,
+            self.worker_id,
+            code,
+            self.unlogged_refusals,
+        )
+        self.unlogged_refusals = 0
+        await db(engine.record_event)(
+            self.game_id, GameEvent.Kind.REFUSED, self.role or "", **payload
+        )
 
 
 def _version_of(game_id: int) -> int | None:
@@ -322,7 +375,8 @@ async def announce(pairing: lobby.Pairing) -> None:
     layer = get_channel_layer()
     for worker_id in pairing.worker_ids:
         await layer.group_send(
-            notify.worker_group(worker_id), {"type": "lobby.paired", "game": pairing.game_id}
+            notify.worker_group(worker_id),
+            {"type": "lobby.paired", "game": pairing.game_id, "partner": pairing.partner},
         )
     timers.schedule(pairing.game_id, pairing.deadline, expire_and_publish)
     if notify.deadline_tasks_enabled():
@@ -335,7 +389,12 @@ def _log_failure(task: asyncio.Future) -> None:
 
 
 class LobbyConsumer(PlayConsumer):
-    """A waiting worker's socket, ``/ws/play/lobby/<round_id>/``: says when they are paired."""
+    """A waiting worker's socket, ``/ws/play/lobby/<round_id>/``: says when they are paired.
+
+    Messages to the page: ``waiting`` (for another player), ``paired`` (game, url, partner:
+    ``human`` or ``model``), ``refused`` (reason, message; then the socket closes with 4403,
+    4409 for a closed lobby, or 4429 for too many sockets).
+    """
 
     async def connect(self) -> None:
         self.round_id = int(self.scope["url_route"]["kwargs"]["round_id"])
@@ -345,38 +404,63 @@ class LobbyConsumer(PlayConsumer):
         if self.worker_id is None:
             await self.close(code=4403)
             return
+        if not self.claim_socket(self.worker_id):
+            await self.refuse_too_many("lobby")
+            return
         # Listen before looking: a pairing after the look is heard, one before it is seen.
         self.group = notify.worker_group(self.worker_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        waiting, game_id = await lobby_db(lobby.presence)(self.round_id, self.worker_id)
-        if game_id is None and not waiting:
+        answer, here = await lobby_db(_arrival)(self.round_id, self.worker_id)
+        if answer is None or (answer.admitted and here.game_id is None and not here.waiting):
+            await self.leave_group()
+            self.release_socket()
             await self.close(code=4404)
             return
-        await self.accept()
-        if game_id is not None:
-            await self.send_paired(game_id)
+        if not answer.admitted:
+            await self.leave_group()
+            await self.refuse(str(answer.refusal), answer.message, answer.close_code)
             return
-        await self.send(text_data=json.dumps({"type": "waiting"}))
+        await self.accept()
+        if here.game_id is not None:
+            await self.send_paired(here.game_id, here.partner)
+            return
+        await self.send(text_data=json.dumps({"type": "waiting", "for": lobby.HUMAN_PARTNER}))
         request_pairing(self.round_id)
 
-    async def disconnect(self, code) -> None:
+    async def leave_group(self) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+
+    async def disconnect(self, code) -> None:
+        await self.leave_group()
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if not self.bucket.take():
             return
-        waiting, game_id = await lobby_db(lobby.presence)(self.round_id, self.worker_id)
-        if game_id is not None:
-            await self.send_paired(game_id)
-        elif waiting:
+        here = await lobby_db(lobby.presence)(self.round_id, self.worker_id)
+        if here.game_id is not None:
+            await self.send_paired(here.game_id, here.partner)
+        elif here.waiting:
             request_pairing(self.round_id)
         else:
             await self.close(code=4404)
 
     async def lobby_paired(self, event: dict) -> None:
-        await self.send_paired(event["game"])
+        await self.send_paired(event["game"], event.get("partner", lobby.HUMAN_PARTNER))
 
-    async def send_paired(self, game_id: int) -> None:
+    async def send_paired(self, game_id: int, partner: str) -> None:
         url = reverse("games:play_game", args=[game_id])
-        await self.send(text_data=json.dumps({"type": "paired", "game": game_id, "url": url}))
+        await self.send(
+            text_data=json.dumps(
+                {"type": "paired", "game": game_id, "url": url, "partner": partner}
+            )
+        )
+
+
+def _arrival(round_id: int, worker_id: int):
+    """(admission, presence) of a lobby socket; presence only for the admitted."""
+    answer = admission.admit_ids(round_id, worker_id)
+    if answer is None or not answer.admitted:
+        return answer, None
+    return answer, lobby.presence(round_id, worker_id)

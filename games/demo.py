@@ -217,6 +217,13 @@ def simulate_game(
     )
 
 
+def demo_description(system: DemoSystem) -> str:
+    """A demo system's description, saying when its listener is a random stand-in."""
+    if system.policy_checkpoint.startswith("random"):
+        return f"{system.description} Demo listener: a random policy, not a trained model."
+    return system.description
+
+
 def demo_records(system: DemoSystem, pool: Sequence[str], seed: int, turn_limit: int):
     """The games of one demo system (deterministic in ``seed``)."""
     records = []
@@ -246,7 +253,11 @@ def demo_records(system: DemoSystem, pool: Sequence[str], seed: int, turn_limit:
 
 def ensure_demo_users() -> list[str]:
     """``researcher`` (group researchers) and ``admin`` (superuser, group admins); passwords are
-    set only when a user is created, so a changed demo password survives a reload."""
+    set only when a user is created, so a changed demo password survives a reload.
+
+    The known ``DEMO_PASSWORD`` is given only with DEBUG on: with DEBUG off new demo users get no
+    usable password (set one with ``manage.py changepassword``)."""
+    password = DEMO_PASSWORD if settings.DEBUG else None
     created = []
     for username, group_name, superuser in (
         ("researcher", RESEARCHERS_GROUP, False),
@@ -255,7 +266,7 @@ def ensure_demo_users() -> list[str]:
         user = User.objects.filter(username=username).first()
         if user is None:
             make = User.objects.create_superuser if superuser else User.objects.create_user
-            user = make(username, f"{username}@example.org", DEMO_PASSWORD)
+            user = make(username, f"{username}@example.org", password)
             created.append(username)
         user.groups.add(Group.objects.get_or_create(name=group_name)[0])
     return created
@@ -294,14 +305,18 @@ def load_demo(*, seed: int = 0, tangram_count: int = 60) -> DemoResult:
             },
         )
         for system in DEMO_SYSTEMS:
-            round_, _ = Round.objects.get_or_create(study=study, index=system.round_index)
+            # Demo rounds are created with an open lobby (the local entry plays them); a lobby a
+            # researcher closed stays closed when the demo is loaded again.
+            round_, _ = Round.objects.get_or_create(
+                study=study, index=system.round_index, defaults={"lobby_open": True}
+            )
             System.objects.get_or_create(
                 round=round_,
                 name=system.name,
                 defaults={
                     "policy_checkpoint": system.policy_checkpoint,
                     "decoder": "" if system.name == System.HUMAN else "lexicon",
-                    "description": system.description,
+                    "description": demo_description(system),
                 },
             )
             result.imports.append(

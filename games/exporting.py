@@ -2,7 +2,7 @@
 
 Games are read with ``values_list`` in chunks and their turns with one query per chunk, so
 memory stays flat however many games a study holds. Workers appear only as keyed hashes. The
-output is what ``games.records.records_from_jsonl`` reads, so an export imported into another
+output is what ``games.jsonl_records.records_from_jsonl`` reads, so an export imported into another
 study reproduces the same games.
 """
 
@@ -16,9 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from games.models import Game, Study, Turn
+from games.records import TURN_FIELDS
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 FORMATS = ("jsonl",)
 CHUNK_SIZE = 2000
@@ -40,20 +44,7 @@ GAME_COLUMNS = (
     "ended_at",
     "metadata",
 )
-TURN_COLUMNS = (
-    "game_id",
-    "utterance",
-    "selection_before",
-    "selection_after",
-    "action",
-    "action_reason",
-    "action_probability",
-    "speaker_seconds",
-    "listener_seconds",
-    "started_at",
-    "utterance_at",
-    "submitted_at",
-)
+TURN_COLUMNS = ("game_id", *TURN_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -71,33 +62,21 @@ def _time(value: datetime | None) -> str | None:
 
 
 def _turn_dict(index: int, row: tuple) -> dict[str, Any]:
-    (
-        _game,
-        utterance,
-        before,
-        after,
-        action,
-        reason,
-        probability,
-        speaker_seconds,
-        listener_seconds,
-        started_at,
-        utterance_at,
-        submitted_at,
-    ) = row
+    """One turn as the JSONL holds it (``row``: a ``TURN_COLUMNS`` row)."""
+    turn = dict(zip(TURN_FIELDS, row[1:], strict=True))
     return {
         "index": index,
-        "utterance": utterance,
-        "selection_before": before,
-        "selection_after": after,
-        "action": action,
-        "action_reason": reason,
-        "probability": _number(probability),
-        "speaker_seconds": _number(speaker_seconds),
-        "listener_seconds": _number(listener_seconds),
-        "started_at": _time(started_at),
-        "utterance_at": _time(utterance_at),
-        "submitted_at": _time(submitted_at),
+        "utterance": turn["utterance"],
+        "selection_before": turn["selection_before"],
+        "selection_after": turn["selection_after"],
+        "action": turn["action"],
+        "action_reason": turn["action_reason"],
+        "probability": _number(turn["action_probability"]),
+        "speaker_seconds": _number(turn["speaker_seconds"]),
+        "listener_seconds": _number(turn["listener_seconds"]),
+        "started_at": _time(turn["started_at"]),
+        "utterance_at": _time(turn["utterance_at"]),
+        "submitted_at": _time(turn["submitted_at"]),
     }
 
 
@@ -170,7 +149,7 @@ def _chunk_dicts(study: Study, rows: list[tuple]) -> Iterator[dict[str, Any]]:
 
 
 def write_jsonl(
-    stream: IO[str],
+    stream: SupportsWrite[str],
     study: Study,
     *,
     round_index: int | None = None,

@@ -21,19 +21,18 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import JSONField, Model
 from django.utils import timezone
 
+from config import bounded_json
+from games.jsonl_records import records_from_jsonl
 from games.models import Game, GameConfig, Round, Study, System, Tangram, Turn, Worker
-from games.records import (
-    GameRecord,
-    RecordError,
-    records_from_jsonl,
-    records_from_study_export,
-)
+from games.original_export import records_from_study_export
+from games.records import TURN_FIELDS, GameRecord, RecordError, TurnRecord
 from games.safe_pickle import load_pickle
 from games.workers import hash_worker_id
 
 IMPORT_PLATFORM = Worker.Platform.IMPORT
 BATCH_SIZE = 2000
 SUPPORTED_SUFFIXES = (".json", ".pkl", ".pickle", ".jsonl")
+MAX_IMPORT_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,12 +66,15 @@ def read_records(path: str | Path) -> list[GameRecord]:
             location=path.name,
         )
     try:
+        if path.stat().st_size > MAX_IMPORT_BYTES:
+            raise RecordError(f"larger than {MAX_IMPORT_BYTES:,} bytes", location=path.name)
         if suffix == ".jsonl":
             with path.open(encoding="utf-8") as lines:
                 return records_from_jsonl(lines)
         if suffix == ".json":
             # NaN and ±Infinity (which Python's json writes) mean missing values.
-            data = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda _: None)
+            text = path.read_text(encoding="utf-8")
+            data = bounded_json.loads(text, parse_constant=lambda _: None)
         else:
             data = load_pickle(path)
     except OSError as error:
@@ -84,6 +86,8 @@ def read_records(path: str | Path) -> list[GameRecord]:
             f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})",
             location=path.name,
         ) from error
+    except bounded_json.JSONLimitError as error:
+        raise RecordError(f"refused: {error}", location=path.name) from error
     except pickle.UnpicklingError as error:
         raise RecordError(str(error), location=path.name) from error
     return records_from_study_export(data)
@@ -168,40 +172,23 @@ def _record_content(record: GameRecord, round_index: int, system_name: str) -> d
         "started_at": record.created_at,
         "ended_at": record.ended_at,
         "metadata": record.metadata,
-        "turns": [
-            (
-                index,
-                turn.utterance,
-                list(turn.selection_before),
-                None if turn.selection_after is None else list(turn.selection_after),
-                turn.action,
-                turn.action_reason,
-                turn.action_probability,
-                turn.speaker_seconds,
-                turn.listener_seconds,
-                turn.started_at,
-                turn.utterance_at,
-                turn.submitted_at,
-            )
-            for index, turn in enumerate(record.turns)
-        ],
+        "turns": [(index, *_turn_values(turn)) for index, turn in enumerate(record.turns)],
     }
 
 
-TURN_FIELDS = (
-    "index",
-    "utterance",
-    "selection_before",
-    "selection_after",
-    "action",
-    "action_reason",
-    "action_probability",
-    "speaker_seconds",
-    "listener_seconds",
-    "started_at",
-    "utterance_at",
-    "submitted_at",
-)
+# A stored turn as ``_stored_contents`` reads it and ``_record_content`` shapes it.
+TURN_COLUMNS = ("index", *TURN_FIELDS)
+
+
+def _turn_values(turn: TurnRecord) -> tuple:
+    """A turn's values in ``TURN_FIELDS`` order, as a ``Turn`` row holds them (lists, not
+    tuples)."""
+    values = (getattr(turn, name) for name in TURN_FIELDS)
+    return tuple(list(value) if isinstance(value, tuple) else value for value in values)
+
+
+def _turn_row(turn: TurnRecord) -> dict[str, Any]:
+    return dict(zip(TURN_FIELDS, _turn_values(turn), strict=True))
 
 
 def _stored_contents(study: Study, game_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -253,7 +240,7 @@ def _stored_contents(study: Study, game_ids: Sequence[str]) -> dict[str, dict[st
     turn_rows = (
         Turn.objects.filter(game_id__in=list(by_pk))
         .order_by("game_id", "index")
-        .values_list("game_id", *TURN_FIELDS)
+        .values_list("game_id", *TURN_COLUMNS)
     )
     for game_pk, *values in turn_rows.iterator(chunk_size=5000):
         by_pk[game_pk].append(tuple(values))
@@ -265,7 +252,7 @@ def _differing_field(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
         if name == "turns":
             for index, (a, b) in enumerate(zip(stored["turns"], value, strict=False)):
                 if a != b:
-                    field = next(f for f, x, y in zip(TURN_FIELDS, a, b, strict=True) if x != y)
+                    field = next(f for f, x, y in zip(TURN_COLUMNS, a, b, strict=True) if x != y)
                     return f"turns[{index}].{field}"
             if len(stored["turns"]) != len(value):
                 return "turns"
@@ -342,7 +329,9 @@ def _insert(model: type[Model], rows: Sequence[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     if connection.vendor != "postgresql":
-        objects = model.objects.bulk_create([model(**row) for row in rows], batch_size=BATCH_SIZE)
+        objects = model._default_manager.bulk_create(
+            [model(**row) for row in rows], batch_size=BATCH_SIZE
+        )
         return [obj.pk for obj in objects]
     table = model._meta.db_table
     pk_column = model._meta.pk.column
@@ -403,21 +392,7 @@ def _create_games(
         ],
     )
     turns = [
-        {
-            "game_id": game_id,
-            "index": index,
-            "utterance": turn.utterance,
-            "selection_before": list(turn.selection_before),
-            "selection_after": None if turn.selection_after is None else list(turn.selection_after),
-            "action": turn.action,
-            "action_reason": turn.action_reason,
-            "action_probability": turn.action_probability,
-            "speaker_seconds": turn.speaker_seconds,
-            "listener_seconds": turn.listener_seconds,
-            "started_at": turn.started_at,
-            "utterance_at": turn.utterance_at,
-            "submitted_at": turn.submitted_at,
-        }
+        {"game_id": game_id, "index": index, **_turn_row(turn)}
         for record, game_id in zip(records, game_ids, strict=True)
         for index, turn in enumerate(record.turns)
     ]
@@ -437,7 +412,8 @@ def import_game_records(
     if round_index < 0:
         raise RecordError(f"round must be 0 or more, got {round_index}", field="round")
     system_name = system_name.strip()
-    if not system_name or len(system_name) > System._meta.get_field("name").max_length:
+    max_length = System._meta.get_field("name").max_length
+    if not system_name or (max_length is not None and len(system_name) > max_length):
         raise RecordError("system name must be 1-40 characters", field="system")
     check_against_study(records, study)
     check_tangrams_exist(records)

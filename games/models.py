@@ -3,8 +3,9 @@
 Selections and orders are stored as JSON lists of tangram ids (``page3-21``). Selections are kept
 in listener order, so their letters read A→J. The database enforces what it can portably (unique
 ids and indices, value ranges); on PostgreSQL a migration adds the cross-table checks (targets in
-the context, context size and target count per study). ``games.services`` validates the same
-rules before writing on every backend.
+the context, context size and target count per study). On every backend ``games.records`` and
+``games.importing`` check the same rules before imported games are written, and
+``games.live.configs`` draws configs that follow them.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class Study(models.Model):
         max_digits=8,
         decimal_places=2,
         default=Decimal("0.00"),
-        help_text="Paid per correct click (DESIGN.md's click accuracy) to each human player.",
+        help_text="Paid per correct click (as click accuracy counts them) to each human player.",
     )
 
     class Meta:
@@ -121,7 +122,10 @@ class Round(models.Model):
         default=True,
         help_text="Every system plays the same configs (one config per block of slots).",
     )
-    lobby_open = models.BooleanField(default=True, help_text="Whether the lobby pairs workers.")
+    lobby_open = models.BooleanField(
+        default=False,
+        help_text="Whether the lobby admits and pairs workers (researchers open it).",
+    )
 
     class Meta:
         ordering = ["study", "index"]
@@ -266,6 +270,12 @@ class Game(models.Model):
     slot = models.ForeignKey(
         "RoundSlot", null=True, blank=True, on_delete=models.SET_NULL, related_name="games"
     )
+
+    # Not fields: what one live-play operation keeps with the game row it locked, so it does not
+    # read them again (games.live.store: the current turn; games.live.engine: the earnings awarded
+    # when the game ended).
+    _live_turn: Turn | None
+    _awarded: dict[int, list[GameEarning]]
 
     class Meta:
         ordering = ["study", "round", "created_at", "id"]
@@ -417,6 +427,14 @@ class LobbyEntry(models.Model):
     waited_seconds = models.FloatField(null=True, blank=True)
     game = models.ForeignKey(
         Game, null=True, blank=True, on_delete=models.SET_NULL, related_name="lobby_entries"
+    )
+    system = models.ForeignKey(
+        System,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="lobby_entries",
+        help_text="The system the worker asked to play (the local entry); empty: the round's mix.",
     )
 
     class Meta:

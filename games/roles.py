@@ -31,11 +31,17 @@ def is_researcher(user) -> bool:
 class ResearcherRequiredMixin(UserPassesTestMixin):
     """Pages for researchers (and admins); anonymous users are sent to the login page."""
 
+    permission_denied_message = "Only researchers may see this page."
+
     def test_func(self) -> bool:
         return is_researcher(self.request.user)
 
 
 class AdminRequiredMixin(UserPassesTestMixin):
+    """Pages for admins; anonymous users are sent to the login page."""
+
+    permission_denied_message = "Only admins may see this page."
+
     def test_func(self) -> bool:
         return is_admin(self.request.user)
 

@@ -28,14 +28,10 @@ def rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-# --- studies -----------------------------------------------------------------------------------
+class GameRates:
+    """Success rate and turns per game of a tally with ``games``, ``ended``, ``successful`` and
+    ``turns`` counts."""
 
-
-@dataclass(frozen=True)
-class StudySummary:
-    study: Study
-    rounds: int
-    systems: int
     games: int
     ended: int
     successful: int
@@ -49,6 +45,20 @@ class StudySummary:
     @property
     def turns_per_game(self) -> float | None:
         return rate(self.turns, self.games)
+
+
+# --- studies -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudySummary(GameRates):
+    study: Study
+    rounds: int
+    systems: int
+    games: int
+    ended: int
+    successful: int
+    turns: int
 
 
 def study_summaries() -> list[StudySummary]:
@@ -135,7 +145,7 @@ def study_games(study: Study, filters: GameFilters = GameFilters()) -> QuerySet[
 
 
 @dataclass(frozen=True)
-class GroupCounts:
+class GroupCounts(GameRates):
     round_index: int | None
     system: str
     games: int
@@ -143,22 +153,9 @@ class GroupCounts:
     successful: int
     turns: int
 
-    @property
-    def success_rate(self) -> float | None:
-        return rate(self.successful, self.ended)
-
-    @property
-    def turns_per_game(self) -> float | None:
-        return rate(self.turns, self.games)
-
 
 def game_counts(games: QuerySet[Game]) -> tuple[GroupCounts, list[GroupCounts]]:
     """Totals of ``games`` and the same per round × system (two aggregate queries)."""
-    fields = {
-        "games": Count("pk"),
-        "ended": Count("pk", filter=Q(status=Game.Status.ENDED)),
-        "successful": Count("pk", filter=Q(outcome=SUCCESSFUL)),
-    }
     plain = games.order_by()
     turns = Turn.objects.filter(game__in=plain.values("pk"))
     turns_by_group = {
@@ -177,7 +174,11 @@ def game_counts(games: QuerySet[Game]) -> tuple[GroupCounts, list[GroupCounts]]:
             turns=turns_by_group.get((row["round__index"], row["system__name"]), 0),
         )
         for row in plain.values("round__index", "system__name")
-        .annotate(**fields)
+        .annotate(
+            games=Count("pk"),
+            ended=Count("pk", filter=Q(status=Game.Status.ENDED)),
+            successful=Count("pk", filter=Q(outcome=SUCCESSFUL)),
+        )
         .order_by("round__index", "system__name")
     ]
     total = GroupCounts(

@@ -166,8 +166,8 @@ def store_images(images: Iterable[TangramImage]) -> LoadResult:
     try:
         with transaction.atomic():
             for image in images:
-                wanted = Tangram.image.field.generate_filename(None, _storage_name(image))
                 tangram = existing.get(image.name) or Tangram(name=image.name)
+                wanted = Tangram.image.field.generate_filename(tangram, _storage_name(image))
                 in_storage = default_storage.exists(wanted)
                 fields = (image.split, image.source)
                 if tangram.image.name == wanted and in_storage:
@@ -185,7 +185,8 @@ def store_images(images: Iterable[TangramImage]) -> LoadResult:
                         tangram.image.save(
                             _storage_name(image), ContentFile(image.data), save=False
                         )
-                        written.append(tangram.image.name)
+                        if tangram.image.name:  # always, once saved
+                            written.append(tangram.image.name)
                 tangram.split, tangram.source = fields
                 (result.updated if tangram.pk else result.created).append(image.name)
                 tangram.save()

@@ -1,9 +1,9 @@
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from games import views
 
 app_name = "games"
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.HomeView.as_view(), name="home"),
     path("studies/<int:pk>/", views.StudyView.as_view(), name="study"),
     path("games/<int:pk>/", views.GameView.as_view(), name="game"),

@@ -5,9 +5,11 @@ Views only parse the request and pick a template; the queries are in ``games.sel
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import condition, require_safe
 from django.views.generic import TemplateView
@@ -56,9 +58,13 @@ class GameFilterForm(forms.Form):
 
     def __init__(self, *args, rounds, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["round"].choices = [("", "any")] + [(r.index, r.index) for r in rounds]
+        cast(forms.ChoiceField, self.fields["round"]).choices = [("", "any")] + [
+            (r.index, r.index) for r in rounds
+        ]
         names = sorted({s.name for r in rounds for s in r.systems.all()})
-        self.fields["system"].choices = [("", "any")] + [(n, n) for n in names]
+        cast(forms.ChoiceField, self.fields["system"]).choices = [("", "any")] + [
+            (n, n) for n in names
+        ]
 
     def filters(self) -> selectors.GameFilters:
         if not self.is_valid():
@@ -140,7 +146,7 @@ def _tangram_etag(request: HttpRequest, name: str) -> str | None:
 
 @require_safe
 @condition(etag_func=_tangram_etag)
-def tangram_image(request: HttpRequest, name: str) -> HttpResponse:
+def tangram_image(request: HttpRequest, name: str) -> FileResponse:
     """A tangram's PNG from storage. Public (crowdworkers see the images in games); storage
     names carry a content hash, so a changed image gets a new ETag."""
     tangram = get_object_or_404(Tangram.objects.only("name", "image"), name=name)

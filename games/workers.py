@@ -2,7 +2,8 @@
 
 The raw platform id (Prolific PID, MTurk WorkerId) is never stored in clear and never logged.
 ``id_hash`` is HMAC-SHA256 with ``WORKER_ID_HMAC_KEY``; the encrypted copy uses Fernet with
-``WORKER_ID_ENCRYPTION_KEY`` (derived from the secret key when unset, as in the demo).
+``WORKER_ID_ENCRYPTION_KEY`` (both derived from the secret key when unset, as in the demo; with
+DEBUG off the system checks require them, see config.checks).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ SESSION_KEY = "respect_worker_id"
 
 def hash_worker_id(platform: str, raw_id: str) -> str:
     """The keyed hash that stands for a worker everywhere (exports included)."""
-    key = settings.WORKER_ID_HMAC_KEY.encode()
+    key = (settings.WORKER_ID_HMAC_KEY or settings.SECRET_KEY).encode()
     message = f"{platform}:{raw_id}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 

@@ -10,6 +10,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 
+from config import heartbeat
+
 from .interfaces import CheckpointError
 from .models import (
     DecodeRun,
@@ -20,6 +22,18 @@ from .models import (
     TrainingRun,
 )
 from .registry import parse_spec
+
+
+@admin.action(description="Restart the selected runs that are stale (their worker stopped)")
+def restart_stale_runs(modeladmin, request, queryset) -> None:
+    """Queue again each selected run whose heartbeat is older than its stale setting."""
+    with transaction.atomic():
+        restarted = sum(heartbeat.requeue_if_stale(run) for run in queryset)
+    modeladmin.message_user(
+        request,
+        f"{restarted} stale run(s) queued again; runs whose worker still reports were left alone.",
+        messages.SUCCESS if restarted else messages.INFO,
+    )
 
 
 @admin.register(ModelCheckpoint)
@@ -147,6 +161,7 @@ class DecodeRunAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "kind", "study")
+    actions = (restart_stale_runs,)
     readonly_fields = (
         "status",
         "total",
@@ -213,6 +228,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ("pk", "study", "system_name", "round_index", "objective", "status", "epoch")
     list_filter = ("status", "objective", "study")
     readonly_fields = [f.name for f in TrainingRun._meta.fields if f.name != "cancel_requested"]
+    actions = (restart_stale_runs,)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -222,6 +238,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 class ScoringRunAdmin(admin.ModelAdmin):
     list_display = ("pk", "study", "policy", "status", "done", "total", "scored", "created_at")
     readonly_fields = [f.name for f in ScoringRun._meta.fields]
+    actions = (restart_stale_runs,)
 
     def has_add_permission(self, request) -> bool:
         return False

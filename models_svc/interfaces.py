@@ -91,6 +91,17 @@ class ListenerPolicy(Protocol):
 
 
 @runtime_checkable
+class ScoringPolicy(ListenerPolicy, Protocol):
+    """A policy that also gives the probability of any valid action (``hf:`` policies)."""
+
+    version: str
+
+    def score(self, item: PolicyInput, action: str) -> float:
+        """The probability of ``action`` for ``item`` under the policy's sampling."""
+        ...
+
+
+@runtime_checkable
 class FeedbackDecoder(Protocol):
     name: str
     version: str

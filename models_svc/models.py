@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from config.heartbeat import HeartbeatRun
+
 
 class ModelCheckpoint(models.Model):
     """A policy, decoder or embedder checkpoint registered for a study round (or globally)."""
@@ -57,8 +59,11 @@ class ModelCheckpoint(models.Model):
         return f"{self.kind} {self.spec}"
 
 
-class DecodeRun(models.Model):
+class DecodeRun(HeartbeatRun):
     """One launch of feedback decoding over a study (from the admin or the command line)."""
+
+    task_name = "models_svc.tasks.decode_feedback_run"
+    task_queue = "gpu"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "queued"
@@ -180,8 +185,12 @@ class TrainingManifest(models.Model):
         return len(self.entries)
 
 
-class TrainingRun(models.Model):
+class TrainingRun(HeartbeatRun):
     """One training of a system's next-round policy (LoRA adapter) from its manifests."""
+
+    task_name = "models_svc.tasks.train_policy_run"
+    task_queue = "gpu"
+    stale_setting = "TRAINING_STALE_SECONDS"
 
     class Objective(models.TextChoices):
         FFT = "fft", "filtered fine-tuning"
@@ -236,8 +245,6 @@ class TrainingRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -254,8 +261,11 @@ class TrainingRun(models.Model):
         return f"{self.base_checkpoint}+lora:{self.output_adapter}"
 
 
-class ScoringRun(models.Model):
+class ScoringRun(HeartbeatRun):
     """One launch of ``score_turns``: p_t recomputed for listener turns that have none."""
+
+    task_name = "models_svc.tasks.score_turns_run"
+    task_queue = "gpu"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "queued"

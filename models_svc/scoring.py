@@ -10,17 +10,22 @@ p_t or a reason are skipped.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.db import transaction
 from django.utils import timezone
 
+from config import heartbeat
 from games.models import System, Turn
 
 from .action_space import valid_actions
+from .interfaces import ScoringPolicy
 from .models import ScoringRun
 from .registry import get_policy, parse_spec
 from .selectors import policy_input_for_turn, turn_prompt_format
+
+logger = logging.getLogger(__name__)
 
 EMPTY_ACTION_NOTE = "empty action: the constrained distribution never proposes it"
 
@@ -41,9 +46,15 @@ def turns_without_probability(run: ScoringRun):
 
 
 def score_turns(
-    run: ScoringRun, *, batch_size: int = 64, progress: Callable[[int, int], None] | None = None
+    run: ScoringRun,
+    *,
+    lease: str,
+    batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ScoringRun:
-    """Compute and store p_t for every turn the run covers, one transaction per batch."""
+    """Compute and store p_t for every turn the run covers, one transaction per batch, with
+    the run's counts and heartbeat (``LeaseLost`` rolls the batch back: another worker took
+    the run)."""
     spec = parse_spec(run.policy, "policy")
     if spec.backend != "hf":
         raise ValueError(f"score_turns needs an hf: policy, not {run.policy!r}")
@@ -53,10 +64,12 @@ def score_turns(
     version = ""
     for start in range(0, len(turns), batch_size):
         batch = turns[start : start + batch_size]
-        updates = []
+        updates: list[tuple[int, float | None, str, str]] = []  # turn, p_t, recomputed by, note
         for turn in batch:
             format_name = turn_prompt_format(turn, turn.game.system.prompt_format)
             policy = get_policy(run.policy, prompt_format=format_name)
+            if not isinstance(policy, ScoringPolicy):
+                raise ValueError(f"{run.policy!r} cannot score actions")
             version = policy.version
             if not turn.action:
                 updates.append((turn.pk, None, "", EMPTY_ACTION_NOTE))
@@ -69,9 +82,9 @@ def score_turns(
             probability = policy.score(item, turn.action)
             updates.append((turn.pk, min(max(probability, 0.0), 1.0), policy.version, ""))
         with transaction.atomic():
-            for turn_id, probability, recomputed_by, note in updates:
+            for turn_id, p_t, recomputed_by, note in updates:
                 Turn.objects.filter(pk=turn_id, action_probability__isnull=True).update(
-                    action_probability=probability,
+                    action_probability=p_t,
                     probability_recomputed_by=recomputed_by,
                     probability_note=note,
                 )
@@ -80,7 +93,10 @@ def score_turns(
                     unscorable[reason] = unscorable.get(reason, 0) + 1
                 else:
                     scored += 1
-            ScoringRun.objects.filter(pk=run.pk).update(
+            heartbeat.beat(
+                ScoringRun,
+                run.pk,
+                lease,
                 done=start + len(batch),
                 total=len(turns),
                 scored=scored,
@@ -94,20 +110,33 @@ def score_turns(
 
 
 def execute_scoring_run(run_id: int) -> ScoringRun:
-    """Run a queued scoring run (safe to run again: finished turns are skipped)."""
+    """Run a queued scoring run (safe to run again: finished turns are skipped, and the counts
+    are stored with each batch). A delivery that finds the run done, or running on a worker
+    that still beats, leaves it alone (``config.heartbeat``)."""
     run = ScoringRun.objects.select_related("study").get(pk=run_id)
-    if run.status == ScoringRun.Status.DONE:
-        return run
-    ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING, error="")
+    startable = [ScoringRun.Status.QUEUED, ScoringRun.Status.FAILED]
+    lease = heartbeat.claim(ScoringRun, run_id, startable=startable)
+    if lease is None:
+        return ScoringRun.objects.get(pk=run_id)
+    heartbeat.beat(ScoringRun, run_id, lease, error="")
+    run.refresh_from_db()
     try:
-        run = score_turns(run)
+        run = score_turns(run, lease=lease)
+    except heartbeat.LeaseLost:
+        logger.warning("scoring run %s was taken over by another worker", run_id)
+        return ScoringRun.objects.get(pk=run_id)
     except Exception as error:
-        ScoringRun.objects.filter(pk=run_id).update(
-            status=ScoringRun.Status.FAILED, error=str(error)[:4000], finished_at=timezone.now()
+        heartbeat.finish(
+            ScoringRun,
+            run_id,
+            lease,
+            status=ScoringRun.Status.FAILED,
+            error=str(error)[:4000],
+            finished_at=timezone.now(),
         )
         raise
-    ScoringRun.objects.filter(pk=run_id).update(
-        status=ScoringRun.Status.DONE, finished_at=timezone.now()
+    heartbeat.finish(
+        ScoringRun, run_id, lease, status=ScoringRun.Status.DONE, finished_at=timezone.now()
     )
     run.refresh_from_db()
     return run

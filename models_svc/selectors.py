@@ -6,7 +6,7 @@ utterances and the earlier actions only; targets are never read here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +14,8 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 
-from games.actions import selection_state_text, tangrams_to_letters
-from games.models import FeedbackLabel, Game, Tangram, Turn
+from games.actions import tangrams_to_letters
+from games.models import FeedbackLabel, Game, Study, Tangram, Turn
 
 from .interfaces import FeedbackContext, PastTurn, PolicyInput
 from .models import ModelCheckpoint
@@ -78,10 +78,6 @@ def policy_input_for_turn(game_id: int, turn_index: int) -> PolicyInput:
         image_paths=image_paths(listener_order),
         seed=f"{game.external_id}:{game.config.seed}:{turn_index}",
     )
-
-
-def state_text(listener_order: Sequence[str], selection: Sequence[str]) -> str:
-    return selection_state_text(listener_order, selection)
 
 
 @dataclass(frozen=True)
@@ -268,3 +264,26 @@ def rendered_prompt(game_id: int, turn_index: int, format_name: str = "") -> Ren
         target=prompt_format.action_text(turn.action),
         image_paths=item.image_paths,
     )
+
+
+def export_feedback_rows(
+    study: Study, *, decoder: str | None = None, kind: str | None = None
+) -> Iterator[dict[str, object]]:
+    """Feedback labels of a study as export rows (turn 0-based), by game, turn, decoder, kind."""
+    labels = FeedbackLabel.objects.filter(turn__game__study=study)
+    if decoder:
+        labels = labels.filter(decoder=decoder)
+    if kind:
+        labels = labels.filter(kind=kind)
+    for row in labels.order_by(
+        "turn__game__external_id", "turn__index", "decoder", "model_version", "kind"
+    ).values_list("turn__game__external_id", "turn__index", "label", "decoder", "kind", "score"):
+        game_id, turn, label, decoder_name, label_kind, score = row
+        yield {
+            "game_id": game_id,
+            "turn": turn,
+            "label": label,
+            "decoder": decoder_name,
+            "kind": label_kind,
+            "score": score,
+        }

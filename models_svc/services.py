@@ -11,10 +11,19 @@ from celery import current_app
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config import heartbeat
 from games.models import FeedbackLabel, Game, Study, System, Tangram, Turn
 
 from .checkpoints import fingerprint, inspect_checkpoint
-from .interfaces import KIND_LABELS, LABEL_UNPARSEABLE, CheckpointError, PolicyDecision
+from .interfaces import (
+    KIND_LABELS,
+    LABEL_UNPARSEABLE,
+    CheckpointError,
+    FeedbackDecoder,
+    ImageEmbedder,
+    ListenerPolicy,
+    PolicyDecision,
+)
 from .models import DecodeRun, EmbeddingSet, ModelCheckpoint, TangramEmbedding
 from .registry import default_spec, get_decoder, get_policy, parse_spec
 from .selectors import (
@@ -220,27 +229,6 @@ def store_feedback_labels(
         cursor.executemany(sql, params)
 
 
-def export_feedback_rows(study: Study, *, decoder: str | None = None, kind: str | None = None):
-    """Feedback labels of a study as export rows (turn 0-based), by game, turn, decoder, kind."""
-    labels = FeedbackLabel.objects.filter(turn__game__study=study)
-    if decoder:
-        labels = labels.filter(decoder=decoder)
-    if kind:
-        labels = labels.filter(kind=kind)
-    for row in labels.order_by(
-        "turn__game__external_id", "turn__index", "decoder", "model_version", "kind"
-    ).values_list("turn__game__external_id", "turn__index", "label", "decoder", "kind", "score"):
-        game_id, turn, label, decoder_name, label_kind, score = row
-        yield {
-            "game_id": game_id,
-            "turn": turn,
-            "label": label,
-            "decoder": decoder_name,
-            "kind": label_kind,
-            "score": score,
-        }
-
-
 # -- decoding runs launched from the web -----------------------------------------------------
 
 
@@ -260,14 +248,22 @@ def launch_decode_run(run: DecodeRun) -> DecodeRun:
 
 
 def execute_decode_run(run_id: int) -> DecodeRun:
-    """Run a queued decoding run, recording progress; safe to run again (labels are skipped)."""
+    """Run a queued decoding run, recording progress with a heartbeat at every chunk; safe to
+    run again (labelled turns are skipped, and a label is stored once per turn, decoder,
+    version and kind). A delivery that finds the run done, or running on a worker that still
+    beats, leaves it alone (``config.heartbeat``)."""
     run = DecodeRun.objects.select_related("study").get(pk=run_id)
-    if run.status == DecodeRun.Status.DONE:
-        return run
-    DecodeRun.objects.filter(pk=run_id).update(status=DecodeRun.Status.RUNNING, error="")
+    startable = [DecodeRun.Status.QUEUED, DecodeRun.Status.FAILED]
+    lease = heartbeat.claim(DecodeRun, run_id, startable=startable)
+    if lease is None:
+        return DecodeRun.objects.get(pk=run_id)
+    heartbeat.beat(DecodeRun, run_id, lease, error="")
+    stored_before = run.created  # by an earlier attempt that was stopped
 
     def progress(done: int, total: int) -> None:
-        DecodeRun.objects.filter(pk=run_id).update(done=done, total=total)
+        heartbeat.beat(
+            DecodeRun, run_id, lease, done=done, total=total, created=stored_before + done
+        )
 
     try:
         summary = decode_study(
@@ -278,13 +274,26 @@ def execute_decode_run(run_id: int) -> DecodeRun:
             system_name=run.system_name or None,
             progress=progress,
         )
+    except heartbeat.LeaseLost:
+        logger.warning("decode run %s was taken over by another worker", run_id)
+        return DecodeRun.objects.get(pk=run_id)
     except (CheckpointError, ValueError) as exc:
-        DecodeRun.objects.filter(pk=run_id).update(
-            status=DecodeRun.Status.FAILED, error=str(exc), finished_at=timezone.now()
+        heartbeat.finish(
+            DecodeRun,
+            run_id,
+            lease,
+            status=DecodeRun.Status.FAILED,
+            error=str(exc),
+            finished_at=timezone.now(),
         )
         raise
-    DecodeRun.objects.filter(pk=run_id).update(
-        status=DecodeRun.Status.DONE, created=summary.labelled, finished_at=timezone.now()
+    heartbeat.finish(
+        DecodeRun,
+        run_id,
+        lease,
+        status=DecodeRun.Status.DONE,
+        created=stored_before + summary.labelled,
+        finished_at=timezone.now(),
     )
     run.refresh_from_db()
     return run
@@ -372,11 +381,12 @@ def check_checkpoint_load(checkpoint_id: int) -> ModelCheckpoint:
     check_checkpoint_files(checkpoint)
     if checkpoint.status != ModelCheckpoint.Status.READY:
         return checkpoint
-    loader = {
+    loaders: dict[str, Callable[[str], ListenerPolicy | FeedbackDecoder | ImageEmbedder]] = {
         ModelCheckpoint.Kind.POLICY: registry.get_policy,
         ModelCheckpoint.Kind.DECODER: registry.get_decoder,
         ModelCheckpoint.Kind.EMBEDDER: registry.get_embedder,
-    }[checkpoint.kind]
+    }
+    loader = loaders[checkpoint.kind]
     try:
         backend = loader(checkpoint.spec)
         checkpoint.status_message = f"loaded by a worker ({backend.name})"

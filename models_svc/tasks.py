@@ -112,7 +112,8 @@ def check_checkpoint(checkpoint_id: int) -> dict:
 )
 def train_policy_run(run_id: int) -> dict:
     """Train a TrainingRun's adapter. A redelivered task (the worker was killed) resumes after
-    the run's last complete epoch; a finished or cancelled run is left alone."""
+    the run's last complete epoch once the run is stale; a finished or cancelled run, or one
+    another worker still trains, is left alone."""
     from .training.runs import execute_training_run
 
     run = execute_training_run(run_id)

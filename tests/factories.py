@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from django.contrib.auth.models import Group, User
+from django.db import transaction
 
 from games.actions import action_between
-from games.models import Game, GameConfig, Round, Study, System, Tangram, Turn
+from games.live import engine
+from games.models import Game, GameConfig, Round, RoundSlot, Study, System, Tangram, Turn, Worker
 from games.roles import ADMINS_GROUP, RESEARCHERS_GROUP
 
 
@@ -73,6 +76,33 @@ def make_game(
             action=action_between(listener_order, before, ordered_after),
         )
         before = ordered_after
+    return game
+
+
+def start_live_game(
+    system: System,
+    config: GameConfig,
+    speaker: Worker,
+    listener: Worker | None = None,
+    *,
+    now: datetime,
+    external_id: str = "g1",
+    slot: RoundSlot | None = None,
+) -> Game:
+    """A live game of ``system`` on ``config``, opened by the engine at ``now`` (turn 0, the
+    speaker's phase), in one transaction as the lobby does."""
+    with transaction.atomic():
+        game = Game.objects.create(
+            study=config.study,
+            round=system.round,
+            system=system,
+            config=config,
+            slot=slot,
+            external_id=external_id,
+            speaker=speaker,
+            listener=listener,
+        )
+        engine.start_game(game, now)
     return game
 
 

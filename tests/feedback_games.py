@@ -2,8 +2,8 @@
 
 Games come out in the original study's export layout (a dict keyed by game id with ``context``,
 ``context_listener``, ``targets``, ``chat[t]``, ``clicks[t]``, ``end``), so they go through
-``games.records.records_from_study_export`` like real exports. The simulation knows nothing of
-any decoder's cue lists: its phrases are its own.
+``games.original_export.records_from_study_export`` like real exports. The simulation knows
+nothing of any decoder's cue lists: its phrases are its own.
 
 A game: ten images, three to five targets, at most ten turns. The **speaker** asks for the
 targets one (sometimes two) at a time with one of several descriptions per image, and judges the
@@ -36,7 +36,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from games.records import GameRecord, TurnRecord, records_from_study_export
+from games.original_export import records_from_study_export
+from games.records import GameRecord, TurnRecord
 from models_svc.interfaces import LABEL_POSITIVE, FeedbackContext, FeedbackDecoder
 
 HEADS = (

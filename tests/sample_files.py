@@ -1,8 +1,8 @@
-"""Where the tests find the 24 synthetic sample games of ../shared/samples.
+"""Where the tests find the 24 synthetic sample games (tests/data/samples/README.md).
 
 A copy lives in ``tests/data/samples`` (synthetic games, no KILOGRAM images) so that a clone
-tests the same way wherever it is checked out; ``RESPECT_SAMPLES_DIR`` points elsewhere, e.g.
-at the study workspace's ``../shared/samples``, to check a newer drop of the files.
+tests the same way wherever it is checked out; ``RESPECT_SAMPLES_DIR`` points at another folder
+holding files of the same names, to check a newer drop of them.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from games.live.lobby_state import set_lobby_open
+from games.live.lobby import set_lobby_open
 from games.models import Round
 from models_svc.decode_runs import ClosingDecodes, decode_closed_round
 
@@ -18,7 +18,8 @@ class LobbyChange:
 
 def set_round_lobby(round_: Round, is_open: bool, *, user=None) -> LobbyChange:
     """Open or close the round's lobby; a lobby that closes now queues its automatic decodings."""
-    changed = set_lobby_open(round_, is_open)
+    changed = Round.objects.filter(pk=round_.pk, lobby_open=not is_open).exists()
+    set_lobby_open(round_, is_open)
     if not changed or is_open:
         return LobbyChange(changed)
     return LobbyChange(changed, decode_closed_round(round_, user=user))

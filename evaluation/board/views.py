@@ -29,7 +29,7 @@ from evaluation.board.services import set_round_lobby
 from evaluation.forms import MetricRunForm
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_RESAMPLES
-from games.live.lobby_state import set_decode_when_lobby_closes
+from games.live.lobby import set_decode_when_lobby_closes
 from games.models import Round, Study
 from games.roles import ResearcherRequiredMixin
 from models_svc.decode_runs import DecodeRequestError, request_decode_run

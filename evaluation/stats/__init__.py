@@ -1,5 +1,5 @@
 """Pure statistics of the study metrics: numpy/scipy on arrays, never the ORM."""
 
-from .study import STATS_VERSION
+from .inputs import STATS_VERSION
 
 __all__ = ["STATS_VERSION"]

@@ -1,4 +1,4 @@
-"""Agreement between annotators on turns annotated by several of them (DESIGN.md "Metrics").
+"""Agreement between annotators on turns annotated by several of them (docs/metrics.md).
 
 Ratings arrive in long form: one (item, rater, value) triple per annotation; values are any
 hashable labels (correctness booleans, action strings, satisfaction answers). Most measures only

@@ -127,17 +127,6 @@ def ratio_statistic(
     return evaluate
 
 
-def percentile_interval(theta_b: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> np.ndarray:
-    """(k × 2) percentile intervals of the bootstrap distributions in the columns of ``theta_b``.
-
-    Quantiles use linear interpolation (numpy's and scipy's default); undefined resamples (NaN)
-    are left out.
-    """
-    alpha = (1.0 - confidence) / 2.0
-    levels = np.broadcast_to(np.array([alpha, 1.0 - alpha]), (theta_b.shape[1], 2))
-    return _column_quantiles(theta_b, levels)
-
-
 def bca_levels(
     theta_b: np.ndarray,
     theta_hat: np.ndarray,

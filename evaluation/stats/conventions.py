@@ -1,8 +1,8 @@
 """Metric conventions: the platform's definitions, or those of the ReSpect study's figures.
 
-The published figures of the study used conventions that differ from the platform's (DESIGN.md
-"Metrics" leaves them open). A run computes under one set, named in its parameters;
-``PLATFORM`` → ``PAPER``:
+The published figures of the study used conventions that differ from the platform's (where the
+study design left them open; docs/metrics.md compares the two). A run computes under one set,
+named in its parameters; ``PLATFORM`` → ``PAPER``:
 
 - positive feedback: any ``yes…`` answer → a plain ``yes`` only;
 - Sim −FB averages over: answers whose satisfaction class (the run's mapping) is ``negative`` →

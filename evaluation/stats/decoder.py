@@ -1,9 +1,10 @@
-"""The feedback decoder against annotated satisfaction (DESIGN.md "Metrics").
+"""The feedback decoder against annotated satisfaction (docs/metrics.md, "Feedback decoder").
 
 The reference class of a turn comes from its annotated satisfaction through a mapping (a
-parameter; ``DEFAULT_SATISFACTION_CLASSES`` is DESIGN.md's). Ternary labels are compared with
-the three reference classes; binary labels with the reference collapsed to two classes
-(``neutral`` counts as ``positive`` by default: "combining actual positives and neutrals").
+parameter; ``DEFAULT_SATISFACTION_CLASSES`` is the default, see docs/protocols.md). Ternary
+labels are compared with the three reference classes; binary labels with the reference
+collapsed to two classes (``neutral`` counts as ``positive`` by default: "combining actual
+positives and neutrals").
 
 Confusion matrices have one row per reference class and one column per predicted class plus a
 last ``unparseable`` column: an unparseable decoder answer is an error, never guessed.
@@ -11,7 +12,7 @@ last ``unparseable`` column: an unparseable decoder answer is an error, never gu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def validate_mapping(mapping: Mapping[str, str]) -> dict[str, str]:
 
 
 def reference_classes(
-    satisfaction: Sequence[str],
+    satisfaction: Iterable[str],
     kind: str,
     mapping: Mapping[str, str] = DEFAULT_SATISFACTION_CLASSES,
     neutral_as: str = POSITIVE,
@@ -65,11 +66,9 @@ def confusion_matrix(
     weights: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Weighted counts: rows = reference classes, columns = classes + ``unparseable``."""
-    reference = np.asarray(reference, dtype=object)
-    predicted = np.asarray(predicted, dtype=object)
     columns = [*classes, UNPARSEABLE]
-    rows = _codes(reference, list(classes), "reference class")
-    cols = _codes(predicted, columns, "decoder label")
+    rows = _codes(np.asarray(reference, dtype=object), list(classes), "reference class")
+    cols = _codes(np.asarray(predicted, dtype=object), columns, "decoder label")
     w = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=float)
     matrix = np.zeros((len(classes), len(columns)))
     np.add.at(matrix, (rows, cols), w)
@@ -99,10 +98,15 @@ def normalize_confusion(matrix: np.ndarray, by: str) -> np.ndarray:
         return np.where(divisor > 0, matrix / divisor, np.nan)
 
 
+CLASS_MEASURES = ("precision", "recall", "f1")
+"""The per-class measures of a decoder block (besides its accuracy), in ``summary_statistic``'s
+order."""
+
+
 def summary_names(classes: Sequence[str]) -> list[str]:
     """Names of the values ``summary_statistic`` returns, in order."""
     names = ["accuracy"]
-    for measure in ("precision", "recall", "f1"):
+    for measure in CLASS_MEASURES:
         names.extend(f"{measure}:{c}" for c in classes)
     return names
 

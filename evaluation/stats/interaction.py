@@ -1,4 +1,4 @@
-"""Interaction-level metrics from games alone (DESIGN.md "Metrics").
+"""Interaction-level metrics from games alone (docs/metrics.md, "Interaction level").
 
 Selections are boolean masks over the context images (one column per image, in any fixed order
 shared by the masks of a game): ``before``/``after`` are (turns × images), ``targets`` is

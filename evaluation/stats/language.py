@@ -1,4 +1,4 @@
-"""Language of speaker utterances (DESIGN.md "Metrics", paper appendix B.4).
+"""Language of speaker utterances (docs/metrics.md, "Language"; paper appendix B.4).
 
 Two tokenizers (``tokens``, see ``evaluation.stats.conventions``):
 

@@ -1,4 +1,4 @@
-"""Turn-level metrics against post-hoc annotations (DESIGN.md "Metrics").
+"""Turn-level metrics against post-hoc annotations (docs/metrics.md, "Turn level").
 
 Actions are pairs of boolean masks over a turn's context images (one column per image, the same
 column order for the model's action â and the annotator's a*): ``select`` and ``deselect``, each
@@ -33,7 +33,7 @@ def actions_equal(
 
 
 def _part(pred: np.ndarray, gold: np.ndarray, similarity: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(sum, denominator) of one part (selects or deselects) of Sim, with DESIGN.md's edge case."""
+    """(sum, denominator) of one part (selects or deselects) of Sim, one-empty case included."""
     n_pred = pred.sum(axis=-1).astype(float)
     n_gold = gold.sum(axis=-1).astype(float)
     pred_f = pred.astype(float)

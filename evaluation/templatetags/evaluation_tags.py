@@ -20,12 +20,12 @@ def num(value, digits: int = 2) -> str:
 
 @register.filter
 def ci_pct(estimate) -> str:
-    return tables.fmt_ci(estimate, tables.Metric("x", "x", percent=True))
+    return tables.fmt_ci(estimate, percent=True)
 
 
 @register.filter
 def ci_num(estimate) -> str:
-    return tables.fmt_ci(estimate, tables.Metric("x", "x"))
+    return tables.fmt_ci(estimate, percent=False)
 
 
 @register.filter

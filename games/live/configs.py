@@ -116,20 +116,20 @@ def prepare_round(round_: Round, blocks: int) -> list[RoundSlot]:
         return slots
 
 
-def next_free_slot(round_: Round) -> RoundSlot:
-    """The first slot with no game on it except games that ended idle (those are replayed).
+def next_free_slot(round_: Round, system: System | None = None) -> RoundSlot:
+    """The first slot (of ``system``, if given) with no game on it except games that ended idle
+    (those are replayed); a new block is added when none is free.
 
     The caller holds the round's row lock.
     """
+    if system is not None and system.round_id != round_.pk:
+        raise ConfigError(f"system {system.name!r} is not a system of {round_}")
     taken = Game.objects.filter(slot=OuterRef("pk")).exclude(outcome=Game.Outcome.IDLE)
-    slot = (
-        RoundSlot.objects.filter(round=round_)
-        .exclude(Exists(taken))
-        .select_related("system", "config")
-        .order_by("position")
-        .first()
-    )
+    slots = RoundSlot.objects.filter(round=round_).exclude(Exists(taken))
+    if system is not None:
+        slots = slots.filter(system=system)
+    slot = slots.select_related("system", "config").order_by("position").first()
     if slot is None:
         add_block(round_)
-        return next_free_slot(round_)
+        return next_free_slot(round_, system)
     return slot

@@ -1,197 +1,46 @@
-"""The rules of a live MultiRef game, as transactions on the game row.
+"""A live MultiRef game's operations, each one transaction on the game row.
 
 Every operation locks the game row (``SELECT ... FOR UPDATE``), first applies any timeout that is
-due, then checks the sender's role and the phase, writes the change and its event, and returns a
-``Change`` holding the new view of each player who must hear of it. A refused message raises
-``PlayError`` and changes nothing. Messages arriving up to ``GRACE`` after a deadline still count
-(they were sent in time); timers fire at the deadline plus ``GRACE``.
+due, then checks the sender's role and the phase, writes the change and its event (the rules are
+in ``games.live.rules``), and returns a ``Change`` holding the new view of each player who must
+hear of it (built by ``games.live.screens``). A refused message raises ``PlayError`` and changes
+nothing. Messages arriving up to ``GRACE`` after a deadline still count (they were sent in time);
+timers fire at the deadline plus ``GRACE``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
-from functools import lru_cache
 
 from django.db import transaction
 
-from games.actions import ActionError, action_between, apply_action, letter_map, parse_action
-from games.live import clock, store
-from games.models import Game, GameEarning, GameEvent, Turn
+from games.actions import ActionError, apply_action, letter_map, parse_action
+from games.live import clock, rules, store
+from games.live.rules import GRACE, JOIN_SECONDS, MODEL_INVALID, SERVER, Change, PlayError, Refused
+from games.live.screens import (
+    LISTENER,
+    MODEL,
+    SPEAKER,
+    build_view,
+    draft_view,
+    model_listens,
+    role_of,
+)
+from games.models import Game, GameEvent, Turn
 
 logger = logging.getLogger("games.live")
 
-SPEAKER = "speaker"
-LISTENER = "listener"
-MODEL = "model"
-SERVER = "server"
-
-GRACE = timedelta(seconds=1)
-CENT = Decimal("0.01")
-JOIN_SECONDS = 5
-MODEL_TIMEOUT = "model_timeout"
-MODEL_INVALID = "model_invalid_action"
-LISTENER_TIMEOUT = "listener_timeout"
+Move = Callable[[Game, datetime], Change]
 
 
-class PlayError(Exception):
-    """A message that the game refuses; nothing was changed."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass
-class Change:
-    """What an operation changed: the new views of the players to tell, and follow-up work."""
-
-    game_id: int
-    version: int
-    views: dict[str, dict] = field(default_factory=dict)
-    ended: bool = False
-    model_turn: int | None = None
-    deadline: datetime | None = None
-
-
-ImageUrl = Callable[[str], str]
-
-
-@lru_cache(maxsize=8192)
-def _default_image_url(name: str) -> str:
-    """A tangram's image URL (fixed for the life of the process, so reversed once per name)."""
-    from django.urls import NoReverseMatch, reverse
-
-    try:
-        return reverse("games:tangram_image", args=[name])
-    except NoReverseMatch:
-        return f"/tangrams/{name}.png"
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-def role_of(game: Game, worker_id: int | None) -> str | None:
-    """The role of a worker in a game, or None for anybody else."""
-    if worker_id is None:
-        return None
-    if game.speaker_id == worker_id:
-        return SPEAKER
-    if game.listener_id == worker_id and game.listener_id is not None:
-        return LISTENER
-    return None
-
-
-def model_listens(game: Game) -> bool:
-    return not game.system.is_human
-
-
-def _ms(moment: datetime | None) -> int | None:
-    return None if moment is None else int(moment.timestamp() * 1000)
-
-
-def correct_clicks(turns: Iterable[Turn], targets: Iterable[str]) -> tuple[int, int]:
-    """(correct clicks, clicks) as DESIGN.md counts them, over answered turns."""
-    target_set = set(targets)
-    correct = total = 0
-    for turn in turns:
-        if turn.selection_after is None:
-            continue
-        before, after = set(turn.selection_before), set(turn.selection_after)
-        for name in after - before:
-            total += 1
-            correct += name in target_set
-        for name in before - after:
-            total += 1
-            correct += name not in target_set
-    return correct, total
-
-
-def build_view(
-    game: Game,
-    role: str,
-    turns: list[Turn],
-    now: datetime,
-    image_url: ImageUrl = _default_image_url,
-    earnings: dict[int, list[GameEarning]] | None = None,
-) -> dict:
-    """What one player may see. The listener's view never names the targets."""
-    config = game.config
-    study = game.study
-    targets = set(config.targets)
-    is_speaker = role == SPEAKER
-    order = config.speaker_order if is_speaker else config.listener_order
-    letters = letter_map(config.listener_order)
-    images = []
-    for name in order:
-        image = {"id": name, "url": image_url(name)}
-        if is_speaker:
-            image["target"] = name in targets
-        else:
-            image["letter"] = letters[name]
-        images.append(image)
-    history = []
-    for turn in turns:
-        entry: dict = {"index": turn.index, "utterance": turn.utterance}
-        if turn.selection_after is not None:
-            entry["selection"] = list(turn.selection_after)
-            entry["reason"] = turn.action_reason
-            if not is_speaker:
-                entry["action"] = turn.action
-        history.append(entry)
-    current = turns[-1] if turns else None
-    answered = [t for t in turns if t.selection_after is not None]
-    selection = list(answered[-1].selection_after) if answered else []
-    view: dict = {
-        "type": "state",
-        "game": game.pk,
-        "role": role,
-        "status": game.status,
-        "phase": game.phase,
-        "turn": game.turn_index,
-        "turn_limit": study.turn_limit,
-        "deadline_ms": _ms(game.deadline),
-        "server_ms": _ms(now),
-        "version": game.version,
-        "max_chars": study.max_utterance_chars,
-        "seconds": {SPEAKER: study.speaker_seconds, LISTENER: study.listener_seconds},
-        "warnings": game.speaker_warnings if is_speaker else game.listener_warnings,
-        "images": images,
-        "history": history,
-        "selection": selection,
-        "utterance": current.utterance if current and game.phase == Game.Phase.LISTENER else "",
-        "outcome": game.outcome,
-        "end_reason": game.end_reason,
-        "partner": MODEL if model_listens(game) else "human",
-    }
-    if not is_speaker:
-        view["draft"] = list(game.listener_draft)
-    if game.status == Game.Status.ENDED:
-        worker_id = game.speaker_id if is_speaker else game.listener_id
-        rows = (earnings or {}).get(worker_id)
-        if rows is None:
-            rows = list(GameEarning.objects.filter(game=game, worker_id=worker_id))
-        view["earned"] = {row.kind: str(row.amount) for row in rows}
-        view["earned_total"] = str(sum((row.amount for row in rows), Decimal("0.00")))
-        correct, total = correct_clicks(turns, targets)
-        view["clicks"] = {"correct": correct, "total": total}
-    return view
-
-
-def views_for(game: Game, roles: Iterable[str], now: datetime, turns: list[Turn] | None = None):
-    if turns is None:
-        turns = store.turns(game.pk)
-    earnings = getattr(game, "_awarded", None)
-    return {role: build_view(game, role, turns, now, earnings=earnings) for role in roles}
-
-
-def human_roles(game: Game) -> list[str]:
-    return [SPEAKER] if model_listens(game) else [SPEAKER, LISTENER]
+def _player_role(game: Game, worker_id: int | None) -> str:
+    role = role_of(game, worker_id)
+    if role is None:
+        raise PlayError("forbidden", "you are not a player of this game")
+    return role
 
 
 def join(game_id: int, worker_id: int | None) -> tuple[dict, Change | None]:
@@ -199,13 +48,12 @@ def join(game_id: int, worker_id: int | None) -> tuple[dict, Change | None]:
     the change the timeout made (None if none). Raises PlayError for anybody else."""
     now = clock.now()
     with transaction.atomic():
-        game = _lock(game_id)
-        role = role_of(game, worker_id)
-        if role is None:
-            raise PlayError("forbidden", "you are not a player of this game")
-        _event(game, GameEvent.Kind.CONNECT, role, now)
-        if _expire_locked(game, now):
-            change = _change(game, now)
+        game = rules.lock(game_id)
+        role = _player_role(game, worker_id)
+        rules.event(game, GameEvent.Kind.CONNECT, role, now)
+        expired = rules.expire_locked(game, now)
+        if expired:
+            change = rules.change(game, now, earnings=expired.earnings)
             return change.views[role], change
         return build_view(game, role, store.turns(game.pk), now), None
 
@@ -215,46 +63,8 @@ def current_view(game_id: int, worker_id: int | None) -> dict:
     game = store.read_game(game_id)
     if game is None:
         raise PlayError("no_game", f"there is no game {game_id}")
-    role = role_of(game, worker_id)
-    if role is None:
-        raise PlayError("forbidden", "you are not a player of this game")
+    role = _player_role(game, worker_id)
     return build_view(game, role, store.turns(game.pk), clock.now())
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def _lock(game_id: int) -> Game:
-    """The game row, locked until the transaction ends, with its study, config and system."""
-    game = store.lock_game(game_id)
-    if game is None:
-        raise PlayError("no_game", f"there is no game {game_id}")
-    return game
-
-
-def _event(game: Game, kind: str, role: str, now: datetime, **payload) -> None:
-    store.insert(
-        GameEvent(
-            game_id=game.pk,
-            turn_index=game.turn_index,
-            kind=kind,
-            role=role,
-            payload=payload,
-            created_at=now,
-        )
-    )
-
-
-def _current_turn(game: Game) -> Turn:
-    turn = store.current_turn(game)
-    if turn is None:
-        raise Turn.DoesNotExist(f"game {game.pk} has no turn {game.turn_index}")
-    return turn
-
-
-def _save(game: Game, *fields: str) -> None:
-    game.version += 1
-    store.update(game, *fields, "version")
 
 
 def start_game(game: Game, now: datetime) -> None:
@@ -265,202 +75,35 @@ def start_game(game: Game, now: datetime) -> None:
     game.turn_index = 0
     game.listener_draft = []
     game.deadline = now + timedelta(seconds=game.study.speaker_seconds + JOIN_SECONDS)
-    _save(game, "status", "started_at", "phase", "turn_index", "listener_draft", "deadline")
+    rules.save(game, "status", "started_at", "phase", "turn_index", "listener_draft", "deadline")
     store.insert(Turn(game_id=game.pk, index=0, selection_before=[], started_at=now))
-    _event(game, GameEvent.Kind.START, SERVER, now)
+    rules.event(game, GameEvent.Kind.START, SERVER, now)
 
 
-def _award(game: Game, turns: list[Turn], idler: int | None) -> dict[int, list[GameEarning]]:
-    """Earnings of the human players; an idling player is not paid (DESIGN/paper rule).
+def _locked_playing(
+    game_id: int, worker_id: int | None, role: str, phase: str, move: Move
+) -> Change | Refused:
+    """Lock the game, apply a due timeout, and run ``move`` if ``worker_id`` may act now as
+    ``role``.
 
-    Stored in one statement; rows that already exist are left as they are (a game ends once,
-    under its row lock, so there are none). Returns the rows by worker, every player included,
-    for the end-of-game views.
+    A refusal raises ``PlayError`` and changes nothing, unless a timeout took the turn away:
+    then the timeout is committed and the players hear of it (``Refused``).
     """
-    study = game.study
-    correct, _ = correct_clicks(turns, game.config.targets)
-    players = [game.speaker_id] if model_listens(game) else [game.speaker_id, game.listener_id]
-    awarded: dict[int, list[GameEarning]] = {}
-    for worker_id in players:
-        if worker_id is None:
-            continue
-        awarded[worker_id] = []
-        if worker_id == idler:
-            continue
-        amounts = [(GameEarning.Kind.BASE, study.base_pay, "per game")]
-        if game.outcome == Game.Outcome.SUCCESSFUL:
-            amounts.append((GameEarning.Kind.SUCCESS_BONUS, study.success_bonus, "success"))
-        if correct and study.correct_click_bonus:
-            amounts.append(
-                (
-                    GameEarning.Kind.CLICK_BONUS,
-                    study.correct_click_bonus * correct,
-                    f"{correct} correct clicks",
-                )
-            )
-        for kind, amount, detail in amounts:
-            if amount > 0:
-                awarded[worker_id].append(
-                    GameEarning(
-                        worker_id=worker_id,
-                        game_id=game.pk,
-                        kind=kind,
-                        amount=amount.quantize(CENT),
-                        detail=detail,
-                    )
-                )
-    GameEarning.objects.bulk_create(
-        [row for rows in awarded.values() for row in rows], ignore_conflicts=True
-    )
-    return awarded
-
-
-def _end(game: Game, outcome: str, reason: str, now: datetime, idler: int | None = None) -> None:
-    game.status = Game.Status.ENDED
-    game.outcome = outcome
-    game.end_reason = reason
-    game.ended_at = now
-    game.phase = Game.Phase.NONE
-    game.deadline = None
-    _save(game, "status", "outcome", "end_reason", "ended_at", "phase", "deadline")
-    _event(game, GameEvent.Kind.END, SERVER, now, outcome=outcome, reason=reason)
-    game._awarded = _award(game, store.turns(game.pk), idler)
-    logger.info("game %s ended: %s (%s)", game.pk, outcome, reason)
-
-
-def _complete_turn(
-    game: Game,
-    turn: Turn,
-    after: Iterable[str],
-    now: datetime,
-    *,
-    role: str,
-    reason: str = "",
-    probability: float | None = None,
-    prompt_format: str = "",
-) -> None:
-    """Record the listener's answer and open the next turn or end the game."""
-    listener_order = list(game.config.listener_order)
-    chosen = set(after)
-    ordered = [name for name in listener_order if name in chosen]
-    turn.selection_after = ordered
-    turn.action = action_between(listener_order, turn.selection_before, ordered)
-    turn.action_reason = reason
-    turn.action_probability = probability
-    turn.prompt_format = prompt_format
-    turn.submitted_at = now
-    if turn.utterance_at is not None:
-        turn.listener_seconds = (now - turn.utterance_at).total_seconds()
-    store.update(
-        turn,
-        "selection_after",
-        "action",
-        "action_reason",
-        "action_probability",
-        "prompt_format",
-        "submitted_at",
-        "listener_seconds",
-    )
-    kind = GameEvent.Kind.MODEL_ACTION if role == MODEL else GameEvent.Kind.SUBMIT
-    _event(
-        game,
-        kind,
-        role,
-        now,
-        selection=ordered,
-        action=turn.action,
-        reason=reason,
-        probability=probability,
-    )
-    if chosen == set(game.config.targets):
-        _end(game, Game.Outcome.SUCCESSFUL, "all targets selected", now)
-    elif turn.index + 1 >= game.study.turn_limit:
-        _end(game, Game.Outcome.UNSUCCESSFUL, "turn limit reached", now)
-    else:
-        game.turn_index = turn.index + 1
-        game.phase = Game.Phase.SPEAKER
-        game.deadline = now + timedelta(seconds=game.study.speaker_seconds)
-        game.listener_draft = ordered
-        _save(game, "turn_index", "phase", "deadline", "listener_draft")
-        store.insert(
-            Turn(game_id=game.pk, index=game.turn_index, selection_before=ordered, started_at=now)
-        )
-
-
-def _expire_locked(game: Game, now: datetime) -> bool:
-    """Apply the timeout of the current phase if it is due; True if anything changed."""
-    if game.status != Game.Status.PLAYING or game.deadline is None or now < game.deadline + GRACE:
-        return False
-    study = game.study
-    if game.phase == Game.Phase.SPEAKER:
-        _event(game, GameEvent.Kind.TIMEOUT, SPEAKER, now)
-        if study.idle_ends_game or game.speaker_warnings >= 1:
-            _end(game, Game.Outcome.IDLE, "speaker idled", now, idler=game.speaker_id)
-        else:
-            game.speaker_warnings += 1
-            game.deadline = now + timedelta(seconds=study.speaker_seconds)
-            _save(game, "speaker_warnings", "deadline")
-            _event(game, GameEvent.Kind.WARNING, SPEAKER, now)
-        return True
-    if game.phase == Game.Phase.LISTENER:
-        turn = _current_turn(game)
-        if model_listens(game):
-            _event(game, GameEvent.Kind.TIMEOUT, MODEL, now)
-            logger.warning("game %s turn %s: the model did not answer in time", game.pk, turn.index)
-            _complete_turn(game, turn, turn.selection_before, now, role=MODEL, reason=MODEL_TIMEOUT)
-            return True
-        _event(game, GameEvent.Kind.TIMEOUT, LISTENER, now)
-        if study.idle_ends_game or game.listener_warnings >= 1:
-            _end(game, Game.Outcome.IDLE, "listener idled", now, idler=game.listener_id)
-        else:
-            game.listener_warnings += 1
-            store.update(game, "listener_warnings")
-            _event(game, GameEvent.Kind.WARNING, LISTENER, now)
-            _complete_turn(
-                game, turn, turn.selection_before, now, role=LISTENER, reason=LISTENER_TIMEOUT
-            )
-        return True
-    return False
-
-
-def _change(
-    game: Game, now: datetime, roles: Iterable[str] | None = None, model_turn: int | None = None
-) -> Change:
-    roles = human_roles(game) if roles is None else roles
-    return Change(
-        game_id=game.pk,
-        version=game.version,
-        views=views_for(game, roles, now),
-        ended=game.status == Game.Status.ENDED,
-        model_turn=model_turn,
-        deadline=game.deadline,
-    )
-
-
-def _acting(game_id: int, worker_id: int | None, role: str, phase: str, now: datetime):
-    """Lock the game, apply due timeouts, and check that ``worker_id`` may act now as ``role``.
-
-    Returns (game, expired). If a timeout took the turn away, the message is refused after the
-    timeout is committed, so the caller gets ``expired`` and the refusal code instead of a change.
-    """
-    game = _lock(game_id)
-    actual = role_of(game, worker_id)
-    if actual is None:
-        raise PlayError("forbidden", "you are not a player of this game")
-    if actual != role:
-        raise PlayError("wrong_role", f"only the {role} may do this")
-    expired = _expire_locked(game, now)
-    if game.status != Game.Status.PLAYING:
-        return game, expired, PlayError("game_over", "the game is over")
-    if game.phase != phase:
-        return game, expired, PlayError("not_your_turn", f"it is not the {role}'s turn")
-    return game, expired, None
-
-
-def _run(fn):
-    """Run a locking operation; a refusal that follows an applied timeout still commits it."""
+    now = clock.now()
     with transaction.atomic():
-        return fn()
+        game = rules.lock(game_id)
+        if _player_role(game, worker_id) != role:
+            raise PlayError("wrong_role", f"only the {role} may do this")
+        expired = rules.expire_locked(game, now)
+        if game.status != Game.Status.PLAYING:
+            refusal = PlayError("game_over", "the game is over")
+        elif game.phase != phase:
+            refusal = PlayError("not_your_turn", f"it is not the {role}'s turn")
+        else:
+            return move(game, now)
+        if not expired:
+            raise refusal
+        return Refused(rules.change(game, now, earnings=expired.earnings), refusal)
 
 
 def clean_utterance(text: object, limit: int) -> str:
@@ -474,25 +117,10 @@ def clean_utterance(text: object, limit: int) -> str:
     return cleaned
 
 
-@dataclass
-class Refused:
-    """A refusal that came after a committed timeout: tell the players, then refuse."""
-
-    change: Change
-    error: PlayError
-
-
 def submit_utterance(game_id: int, worker_id: int | None, text: object) -> Change | Refused:
-    now = clock.now()
-
-    def op():
-        game, expired, refusal = _acting(game_id, worker_id, SPEAKER, Game.Phase.SPEAKER, now)
-        if refusal:
-            if expired:
-                return Refused(_change(game, now), refusal)
-            raise refusal
+    def speak(game: Game, now: datetime) -> Change:
         cleaned = clean_utterance(text, game.study.max_utterance_chars)
-        turn = _current_turn(game)
+        turn = rules.current_turn(game)
         turn.utterance = cleaned
         turn.utterance_at = now
         if turn.started_at is not None:
@@ -501,12 +129,12 @@ def submit_utterance(game_id: int, worker_id: int | None, text: object) -> Chang
         game.phase = Game.Phase.LISTENER
         game.deadline = now + timedelta(seconds=game.study.listener_seconds)
         game.listener_draft = list(turn.selection_before)
-        _save(game, "phase", "deadline", "listener_draft")
-        _event(game, GameEvent.Kind.UTTERANCE, SPEAKER, now, text=cleaned)
+        rules.save(game, "phase", "deadline", "listener_draft")
+        rules.event(game, GameEvent.Kind.UTTERANCE, SPEAKER, now, text=cleaned)
         model_turn = turn.index if model_listens(game) else None
-        return _change(game, now, model_turn=model_turn)
+        return rules.change(game, now, model_turn=model_turn)
 
-    return _run(op)
+    return _locked_playing(game_id, worker_id, SPEAKER, Game.Phase.SPEAKER, speak)
 
 
 def _check_tangram(game: Game, tangram: object) -> str:
@@ -517,46 +145,26 @@ def _check_tangram(game: Game, tangram: object) -> str:
 
 def toggle(game_id: int, worker_id: int | None, tangram: object) -> Change | Refused:
     """Select or deselect one image in the listener's draft (stored at once)."""
-    now = clock.now()
 
-    def op():
-        game, expired, refusal = _acting(game_id, worker_id, LISTENER, Game.Phase.LISTENER, now)
-        if refusal:
-            if expired:
-                return Refused(_change(game, now), refusal)
-            raise refusal
+    def flip(game: Game, now: datetime) -> Change:
         name = _check_tangram(game, tangram)
         draft = set(game.listener_draft) ^ {name}
         game.listener_draft = [t for t in game.config.listener_order if t in draft]
-        _save(game, "listener_draft")
-        _event(game, GameEvent.Kind.TOGGLE, LISTENER, now, tangram=name, selected=name in draft)
-        # Only the listener's own screen changes: a small message, no history to rebuild.
-        draft_view = {
-            "type": "draft",
-            "game": game.pk,
-            "version": game.version,
-            "status": game.status,
-            "phase": game.phase,
-            "turn": game.turn_index,
-            "draft": list(game.listener_draft),
-        }
-        return Change(game.pk, game.version, {LISTENER: draft_view}, deadline=game.deadline)
+        rules.save(game, "listener_draft")
+        rules.event(
+            game, GameEvent.Kind.TOGGLE, LISTENER, now, tangram=name, selected=name in draft
+        )
+        return Change(game.pk, game.version, {LISTENER: draft_view(game)}, deadline=game.deadline)
 
-    return _run(op)
+    return _locked_playing(game_id, worker_id, LISTENER, Game.Phase.LISTENER, flip)
 
 
 def submit_selection(
     game_id: int, worker_id: int | None, selection: object = None
 ) -> Change | Refused:
     """The listener submits; ``selection`` (image ids) if given, else the stored draft."""
-    now = clock.now()
 
-    def op():
-        game, expired, refusal = _acting(game_id, worker_id, LISTENER, Game.Phase.LISTENER, now)
-        if refusal:
-            if expired:
-                return Refused(_change(game, now), refusal)
-            raise refusal
+    def answer(game: Game, now: datetime) -> Change:
         if selection is None:
             chosen = list(game.listener_draft)
         else:
@@ -565,10 +173,10 @@ def submit_selection(
             chosen = [_check_tangram(game, name) for name in selection]
             if len(set(chosen)) != len(chosen):
                 raise PlayError("bad_message", "the selection names an image twice")
-        _complete_turn(game, _current_turn(game), chosen, now, role=LISTENER)
-        return _change(game, now)
+        earned = rules.complete_turn(game, rules.current_turn(game), chosen, now, role=LISTENER)
+        return rules.change(game, now, earnings=earned)
 
-    return _run(op)
+    return _locked_playing(game_id, worker_id, LISTENER, Game.Phase.LISTENER, answer)
 
 
 def expire_due(game_id: int) -> Change | None:
@@ -576,12 +184,13 @@ def expire_due(game_id: int) -> Change | None:
     now = clock.now()
     with transaction.atomic():
         try:
-            game = _lock(game_id)
+            game = rules.lock(game_id)
         except PlayError:
             return None
-        if not _expire_locked(game, now):
+        expired = rules.expire_locked(game, now)
+        if not expired:
             return None
-        return _change(game, now)
+        return rules.change(game, now, earnings=expired.earnings)
 
 
 def resync(game_id: int, worker_id: int | None) -> tuple[dict, Change | None]:
@@ -608,6 +217,47 @@ def overdue_game_ids(now: datetime | None = None) -> list[int]:
     )
 
 
+def _model_selection(
+    game: Game, turn: Turn, action: object, reason: object, now: datetime
+) -> tuple[list[str], str] | None:
+    """The images a model's action leaves selected, and its reason; None (with a ``REFUSED``
+    event) if the action does not parse or does not apply."""
+    letters_of = letter_map(game.config.listener_order)
+    try:
+        parsed = parse_action(
+            action if isinstance(action, str) else "", len(game.config.listener_order)
+        )
+        letters = apply_action({letters_of[t] for t in turn.selection_before}, parsed)
+        by_letter = {v: k for k, v in letters_of.items()}
+        return [by_letter[letter] for letter in letters], str(reason or "")[:40]
+    except ActionError as error:
+        logger.warning(
+            "game %s turn %s: invalid model action %r (%s); recorded as empty",
+            game.pk,
+            turn.index,
+            action,
+            error,
+        )
+        rules.event(
+            game,
+            GameEvent.Kind.REFUSED,
+            MODEL,
+            now,
+            action=str(action)[:200],
+            error=str(error)[:200],
+        )
+        return None
+
+
+def _probability(value: object) -> float | None:
+    """A probability in [0, 1], or None for anything else."""
+    try:
+        probability = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(probability) or not 0 <= probability <= 1 else probability
+
+
 def record_model_action(
     game_id: int,
     turn_index: int,
@@ -621,11 +271,11 @@ def record_model_action(
     now = clock.now()
     with transaction.atomic():
         try:
-            game = _lock(game_id)
+            game = rules.lock(game_id)
         except PlayError:
             logger.warning("model answer for unknown game %s ignored", game_id)
             return None
-        expired = _expire_locked(game, now)
+        expired = rules.expire_locked(game, now)
         if (
             game.status != Game.Status.PLAYING
             or game.phase != Game.Phase.LISTENER
@@ -635,52 +285,24 @@ def record_model_action(
             logger.info(
                 "model answer for game %s turn %s ignored: the turn is over", game_id, turn_index
             )
-            return _change(game, now) if expired else None
-        turn = _current_turn(game)
-        context_size = len(game.config.listener_order)
-        try:
-            parsed = parse_action(action if isinstance(action, str) else "", context_size)
-            letters = apply_action(
-                {letter_map(game.config.listener_order)[t] for t in turn.selection_before}, parsed
-            )
-            by_letter = {v: k for k, v in letter_map(game.config.listener_order).items()}
-            after = [by_letter[letter] for letter in letters]
-            reason_text = str(reason or "")[:40]
-        except ActionError as error:
-            logger.warning(
-                "game %s turn %s: invalid model action %r (%s); recorded as empty",
-                game_id,
-                turn_index,
-                action,
-                error,
-            )
-            _event(
-                game,
-                GameEvent.Kind.REFUSED,
-                MODEL,
-                now,
-                action=str(action)[:200],
-                error=str(error)[:200],
-            )
+            return rules.change(game, now, earnings=expired.earnings) if expired else None
+        turn = rules.current_turn(game)
+        answer = _model_selection(game, turn, action, reason, now)
+        if answer is None:
             after, reason_text, probability = list(turn.selection_before), MODEL_INVALID, None
-        if probability is not None:
-            try:
-                probability = float(probability)
-            except (TypeError, ValueError):
-                probability = None
-            if probability is not None and (math.isnan(probability) or not 0 <= probability <= 1):
-                probability = None
-        _complete_turn(
+        else:
+            after, reason_text = answer
+        earned = rules.complete_turn(
             game,
             turn,
             after,
             now,
             role=MODEL,
             reason=reason_text,
-            probability=probability,
+            probability=_probability(probability),
             prompt_format=str(prompt_format or "")[:40],
         )
-        return _change(game, now)
+        return rules.change(game, now, earnings=earned)
 
 
 def record_event(game_id: int, kind: str, role: str, **payload) -> None:

@@ -1,8 +1,22 @@
-"""The lobby of a round: arrival, presence, pairing by arrival, waiting pay.
+"""The lobby of a round: arrival, presence, pairing, waiting pay, and the researchers' switch.
+
+Who may wait here is ``games.live.admission``'s question; this module takes the admitted.
+
+Who plays whom, deterministically, in arrival order (``try_pair``):
+
+1. A worker who arrives while another person is waiting for a human partner is paired with that
+   person in a human-human (HH) game, unless they asked for a model system: waiting people are
+   paired with each other first.
+2. Otherwise the worker gets the next free slot of the round (``configs.next_free_slot``): the
+   round's configured mix of systems, in the seeded order of its blocks. A model slot starts a
+   game with the model at once ("your partner is a model"); an HH slot makes them wait for the
+   next person ("waiting for another player").
+3. A worker of the demo's local entry names the system they want (``LobbyEntry.system``): HH
+   waits for (or joins) another person, a model system starts a game with it at once.
 
 Pairing runs under a lock on the round row, so two web processes never pair the same worker
-twice. Workers are taken in arrival order; only workers seen in the last ``PRESENCE`` seconds
-(the lobby page beats every few seconds) are paired, so a closed tab never starts a game.
+twice. Only workers seen in the last ``PRESENCE`` seconds (the lobby page beats every few seconds)
+are paired, so a closed tab never starts a game.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ from django.db.models import Q
 
 from games.live import clock, engine
 from games.live.configs import next_free_slot
-from games.models import Game, GameEarning, LobbyEntry, Round, RoundSlot, Study, Worker
+from games.models import Game, GameEarning, LobbyEntry, Round, RoundSlot, Study, System, Worker
 
 logger = logging.getLogger("games.live")
 
@@ -31,11 +45,16 @@ class LobbyError(ValueError):
     """The worker cannot wait in this lobby now (message says why)."""
 
 
+HUMAN_PARTNER = "human"
+MODEL_PARTNER = "model"
+
+
 @dataclass(frozen=True)
 class Pairing:
     game_id: int
     worker_ids: tuple[int, ...]
     deadline: datetime | None = None
+    partner: str = HUMAN_PARTNER
 
 
 def active_game(worker: Worker | int) -> Game | None:
@@ -43,16 +62,21 @@ def active_game(worker: Worker | int) -> Game | None:
     worker_id = worker if isinstance(worker, int) else worker.pk
     return (
         Game.objects.filter(Q(speaker_id=worker_id) | Q(listener_id=worker_id), status__in=ACTIVE)
+        .select_related("system")
         .order_by("-created_at")
         .first()
     )
 
 
-def arrive(round_: Round, worker: Worker) -> LobbyEntry:
+def arrive(round_: Round, worker: Worker, system: System | None = None) -> LobbyEntry:
     """Put the worker in the round's lobby (or keep their place if already waiting there).
 
-    A waiting place in another round's lobby is closed: a worker waits in one lobby at a time.
+    ``system``: the system the worker asked to play (the local entry); None leaves it to the
+    round's mix. A waiting place in another round's lobby is closed: a worker waits in one lobby
+    at a time.
     """
+    if system is not None and system.round_id != round_.pk:
+        raise LobbyError(f"system {system.name!r} is not a system of {round_}")
     now = clock.now()
     with transaction.atomic():
         existing = (
@@ -62,14 +86,15 @@ def arrive(round_: Round, worker: Worker) -> LobbyEntry:
         )
         if existing is not None and existing.round_id == round_.pk:
             existing.last_seen_at = now
-            existing.save(update_fields=["last_seen_at"])
+            existing.system = system
+            existing.save(update_fields=["last_seen_at", "system"])
             return existing
         if existing is not None:
             _finish_wait(existing, LobbyEntry.Status.CLOSED, now, pay=False)
         try:
             with transaction.atomic():
                 return LobbyEntry.objects.create(
-                    round=round_, worker=worker, arrived_at=now, last_seen_at=now
+                    round=round_, worker=worker, system=system, arrived_at=now, last_seen_at=now
                 )
         except IntegrityError:  # a parallel request of the same worker won
             return LobbyEntry.objects.get(worker=worker, status=LobbyEntry.Status.WAITING)
@@ -88,15 +113,29 @@ def heartbeat(round_id: int, worker_id: int) -> LobbyEntry | None:
     ).first()
 
 
-def presence(round_id: int, worker_id: int) -> tuple[bool, int | None]:
-    """(still waiting in this round, id of the game the worker is in): marks the worker present.
+@dataclass(frozen=True)
+class Presence:
+    waiting: bool
+    game_id: int | None = None
+    partner: str = HUMAN_PARTNER
+
+
+def presence(round_id: int, worker_id: int) -> Presence:
+    """Whether the worker is still waiting in this round, else the game they are in (and with
+    whom): marks the worker present.
 
     Presence is read before the game: a partner may pair this worker between the two reads.
     """
     if heartbeat(round_id, worker_id) is not None:
-        return True, None
+        return Presence(waiting=True)
     game = active_game(worker_id)
-    return False, None if game is None else game.pk
+    if game is None:
+        return Presence(waiting=False)
+    return Presence(False, game.pk, partner_of(game))
+
+
+def partner_of(game: Game) -> str:
+    return HUMAN_PARTNER if game.system.is_human else MODEL_PARTNER
 
 
 def waiting_pay(study: Study, seconds: float) -> Decimal:
@@ -144,6 +183,40 @@ def leave(round_id: int, worker_id: int) -> LobbyEntry:
         return entry
 
 
+def set_decode_when_lobby_closes(system: System, enabled: bool) -> None:
+    """Whether closing the lobby of the system's round queues the decoding of its turns (the
+    round board does it, ``evaluation.board.services.set_round_lobby``)."""
+    System.objects.filter(pk=system.pk).update(decode_when_lobby_closes=enabled)
+    system.decode_when_lobby_closes = enabled
+
+
+def set_lobby_open(round_: Round, is_open: bool) -> list[LobbyEntry]:
+    """Open or close a round's lobby (the researchers' switch); returns the waits it ended.
+
+    Closing ends the waits of the workers still waiting there, paid for the time they waited
+    (nobody can be paired in a closed lobby); their pages notice on their next heartbeat and show
+    that the lobby is closed. Games in play go on.
+    """
+    now = clock.now()
+    with transaction.atomic():
+        locked = Round.objects.select_for_update().get(pk=round_.pk)
+        locked.lobby_open = is_open
+        locked.save(update_fields=["lobby_open"])
+        round_.lobby_open = is_open
+        if is_open:
+            return []
+        ended = list(
+            LobbyEntry.objects.select_for_update()
+            .select_related("round__study")
+            .filter(round=locked, status=LobbyEntry.Status.WAITING)
+            .order_by("arrived_at", "id")
+        )
+        for entry in ended:
+            _finish_wait(entry, LobbyEntry.Status.LEFT, now, pay=True)
+    logger.info("round %s: lobby %s", round_.pk, "opened" if is_open else "closed")
+    return ended
+
+
 def experience(worker_id: int) -> int:
     return Game.objects.filter(
         Q(speaker_id=worker_id) | Q(listener_id=worker_id), status=Game.Status.ENDED
@@ -176,7 +249,8 @@ def _create_game(slot: RoundSlot, speaker_id: int, listener_id: int | None, now)
 
 
 def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing]:
-    """Pair the round's present, waiting workers in arrival order and start their games.
+    """Pair the round's present, waiting workers by the rules of the module docstring and start
+    their games.
 
     Runs under the round's row lock, so pairings of one round are serial across processes; a
     run pairs everybody waiting, so callers coalesce their requests (one run at a time per
@@ -189,49 +263,52 @@ def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing]:
         round_ = (
             Round.objects.select_for_update().select_related("study").filter(pk=round_id).first()
         )
-        if round_ is None:
+        if round_ is None or not round_.lobby_open:
             return []
-        if not round_.lobby_open:
-            return []
-        waiting = list(
-            LobbyEntry.objects.select_related("round__study")
-            .filter(
-                round=round_, status=LobbyEntry.Status.WAITING, last_seen_at__gte=now - PRESENCE
-            )
-            .order_by("arrived_at", "id")
-        )
-        busy = set(
-            Game.objects.filter(status__in=ACTIVE)
-            .filter(
-                Q(speaker_id__in=[e.worker_id for e in waiting])
-                | Q(listener_id__in=[e.worker_id for e in waiting])
-            )
-            .values_list("speaker_id", "listener_id")
-            .distinct()
-            .iterator()
-        )
-        busy_ids = {worker for pair in busy for worker in pair if worker is not None}
-        for entry in [e for e in waiting if e.worker_id in busy_ids]:
-            _finish_wait(entry, LobbyEntry.Status.CLOSED, now, pay=False)
-        waiting = [e for e in waiting if e.worker_id not in busy_ids]
-        while waiting:
-            slot = next_free_slot(round_)
-            slot.round = round_
-            if slot.system.is_human:
-                if len(waiting) < 2:
-                    break
-                first, second = waiting[0], waiting[1]
+        waiting = _pairable(round_, now)
+        people: list[tuple[LobbyEntry, System]] = []  # waiting for another person, in order
+        for entry in waiting:
+            if people and (entry.system is None or entry.system.is_human):
+                partner, system = people.pop(0)
+                slot = next_free_slot(round_, system)
                 speaker, listener = assign_roles(
-                    round_.study, first.worker_id, second.worker_id, rng
+                    round_.study, partner.worker_id, entry.worker_id, rng
                 )
-                game = _create_game(slot, speaker, listener, now)
-                taken = [first, second]
+                taken = [partner, entry]
             else:
-                game = _create_game(slot, waiting[0].worker_id, None, now)
-                taken = [waiting[0]]
-            for entry in taken:
-                _finish_wait(entry, LobbyEntry.Status.PAIRED, now, pay=True, game=game)
-            waiting = waiting[len(taken) :]
-            pairings.append(Pairing(game.pk, tuple(e.worker_id for e in taken), game.deadline))
+                slot = next_free_slot(round_, entry.system)
+                if slot.system.is_human:
+                    people.append((entry, slot.system))
+                    continue
+                speaker, listener, taken = entry.worker_id, None, [entry]
+            slot.round = round_
+            game = _create_game(slot, speaker, listener, now)
+            for paired in taken:
+                _finish_wait(paired, LobbyEntry.Status.PAIRED, now, pay=True, game=game)
+            partner_kind = HUMAN_PARTNER if slot.system.is_human else MODEL_PARTNER
+            pairings.append(
+                Pairing(game.pk, tuple(e.worker_id for e in taken), game.deadline, partner_kind)
+            )
             logger.info("round %s: game %s started (%s)", round_id, game.pk, slot.system.name)
     return pairings
+
+
+def _pairable(round_: Round, now) -> list[LobbyEntry]:
+    """The round's present waiting entries in arrival order; entries of workers who are in a
+    game already are closed (one game at a time)."""
+    waiting = list(
+        LobbyEntry.objects.select_related("round__study", "system")
+        .filter(round=round_, status=LobbyEntry.Status.WAITING, last_seen_at__gte=now - PRESENCE)
+        .order_by("arrived_at", "id")
+    )
+    worker_ids = [e.worker_id for e in waiting]
+    busy = (
+        Game.objects.filter(status__in=ACTIVE)
+        .filter(Q(speaker_id__in=worker_ids) | Q(listener_id__in=worker_ids))
+        .values_list("speaker_id", "listener_id")
+        .distinct()
+    )
+    busy_ids = {worker for pair in busy for worker in pair if worker is not None}
+    for entry in [e for e in waiting if e.worker_id in busy_ids]:
+        _finish_wait(entry, LobbyEntry.Status.CLOSED, now, pay=False)
+    return [e for e in waiting if e.worker_id not in busy_ids]

@@ -15,39 +15,56 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Generic, TypeVar
 
 from django.db import connections, models, router
 
 from games.models import Game, GameConfig, GameEvent, Study, System, Turn
 
 Converter = Callable[[object, object, object], object]
-_JOINED = (Game, Turn, Study, GameConfig, System)
+_M = TypeVar("_M", bound=models.Model)
 
 
 @dataclass(frozen=True)
-class _Reader:
+class _Reader(Generic[_M]):
     """How to turn a slice of a row into an instance of ``model`` (all concrete fields)."""
 
-    model: type[models.Model]
+    model: type[_M]
     converters: tuple[tuple[int, tuple[Converter, ...], object], ...]
     width: int
+    attnames: tuple[str, ...]
 
-    def build(self, row: Sequence, start: int, alias: str, connection) -> models.Model:
+    def build(self, row: Sequence, start: int, alias: str, connection) -> _M:
         values = list(row[start : start + self.width])
         for index, converters, expression in self.converters:
             value = values[index]
             for convert in converters:
                 value = convert(value, expression, connection)
             values[index] = value
-        return self.model.from_db(alias, None, values)
+        return self.model.from_db(alias, self.attnames, values)
 
 
 def _qn(connection, name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def _concrete(field: models.Field | models.ForeignObjectRel) -> models.Field:
+    """``field`` as a field of its own model's table (never the reverse side of a relation)."""
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{field!r} is not a concrete field")
+    return field
+
+
+def _column(field: models.Field | models.ForeignObjectRel) -> str:
+    """The column of a concrete field."""
+    column = _concrete(field).column
+    if column is None:
+        raise TypeError(f"{field!r} has no column")
+    return column
+
+
 @cache
-def _reader(model: type[models.Model], vendor: str) -> _Reader:
+def _reader(model: type[_M], vendor: str) -> _Reader[_M]:
     connection = connections[router.db_for_read(model)]
     converters = []
     for index, field in enumerate(model._meta.concrete_fields):
@@ -57,11 +74,12 @@ def _reader(model: type[models.Model], vendor: str) -> _Reader:
         )
         if chain:
             converters.append((index, chain, expression))
-    return _Reader(model, tuple(converters), len(model._meta.concrete_fields))
+    fields = model._meta.concrete_fields
+    return _Reader(model, tuple(converters), len(fields), tuple(f.attname for f in fields))
 
 
 def _select_list(connection, model: type[models.Model], alias: str) -> str:
-    return ", ".join(f"{alias}.{_qn(connection, f.column)}" for f in model._meta.concrete_fields)
+    return ", ".join(f"{alias}.{_qn(connection, _column(f))}" for f in model._meta.concrete_fields)
 
 
 @cache
@@ -85,8 +103,9 @@ def _game_sql(vendor: str, lock: bool) -> str:
         locking = " FOR UPDATE OF g" if of else " FOR UPDATE"
     return (
         f"SELECT {', '.join(parts)} FROM {qn(game.db_table)} g"
-        f" LEFT JOIN {qn(turn.db_table)} t ON t.{qn(turn.get_field('game').column)} = g.{qn('id')}"
-        f" AND t.{qn('index')} = g.{qn(game.get_field('turn_index').column)}"
+        f" LEFT JOIN {qn(turn.db_table)} t"
+        f" ON t.{qn(_column(turn.get_field('game')))} = g.{qn('id')}"
+        f" AND t.{qn('index')} = g.{qn(_column(game.get_field('turn_index')))}"
         f" JOIN {qn(Study._meta.db_table)} s ON s.{qn('id')} = g.{qn('study_id')}"
         f" JOIN {qn(GameConfig._meta.db_table)} c ON c.{qn('id')} = g.{qn('config_id')}"
         f" JOIN {qn(System._meta.db_table)} y ON y.{qn('id')} = g.{qn('system_id')}"
@@ -113,17 +132,23 @@ def _game(game_id: int, *, lock: bool) -> Game | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    readers = [_reader(model, connection.vendor) for model in _JOINED]
-    instances = []
     start = 0
-    for reader in readers:
-        if reader.model is Turn and row[start] is None:
-            instances.append(None)
-        else:
-            instances.append(reader.build(row, start, alias, connection))
+
+    def read(model: type[_M]) -> _M:
+        """The next slice of the row as a ``model``."""
+        nonlocal start
+        reader = _reader(model, connection.vendor)
+        instance = reader.build(row, start, alias, connection)
         start += reader.width
-    game, turn, study, config, system = instances
-    game.study, game.config, game.system = study, config, system
+        return instance
+
+    game = read(Game)
+    turn = None
+    if row[start] is None:  # no current turn (the left join)
+        start += _reader(Turn, connection.vendor).width
+    else:
+        turn = read(Turn)
+    game.study, game.config, game.system = read(Study), read(GameConfig), read(System)
     remember_turn(game, turn)
     return game
 
@@ -149,7 +174,7 @@ def _turns_sql(vendor: str) -> str:
     meta = Turn._meta
     return (
         f"SELECT {_select_list(connection, Turn, 't')} FROM {_qn(connection, meta.db_table)} t"
-        f" WHERE t.{_qn(connection, meta.get_field('game').column)} = %s"
+        f" WHERE t.{_qn(connection, _column(meta.get_field('game')))} = %s"
         f" ORDER BY t.{_qn(connection, 'index')}"
     )
 
@@ -170,11 +195,11 @@ def _update_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) 
     connection = connections[router.db_for_write(model)]
     meta = model._meta
     assignments = ", ".join(
-        f"{_qn(connection, meta.get_field(name).column)} = %s" for name in names
+        f"{_qn(connection, _column(meta.get_field(name)))} = %s" for name in names
     )
     return (
         f"UPDATE {_qn(connection, meta.db_table)} SET {assignments}"
-        f" WHERE {_qn(connection, meta.pk.column)} = %s"
+        f" WHERE {_qn(connection, _column(meta.pk))} = %s"
     )
 
 
@@ -184,7 +209,7 @@ def update(instance: models.Model, *names: str) -> None:
         raise ValueError(f"cannot update an unsaved {type(instance).__name__}")
     model = type(instance)
     connection = connections[router.db_for_write(model)]
-    fields = [model._meta.get_field(name) for name in names]
+    fields = [_concrete(model._meta.get_field(name)) for name in names]
     values = [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(_update_sql(model, tuple(names), connection.vendor), [*values, instance.pk])
@@ -195,7 +220,7 @@ def _insert_sql(model: type[models.Model], vendor: str) -> str:
     connection = connections[router.db_for_write(model)]
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(_qn(connection, f.column) for f in fields)
+    columns = ", ".join(_qn(connection, _column(f)) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     return f"INSERT INTO {_qn(connection, meta.db_table)} ({columns}) VALUES ({marks})"
 
@@ -216,16 +241,16 @@ def _event_sql(vendor: str) -> str:
     meta, game = GameEvent._meta, Game._meta
 
     def column(name: str) -> str:
-        return _qn(connection, meta.get_field(name).column)
+        return _qn(connection, _column(meta.get_field(name)))
 
     columns = ", ".join(
         column(name) for name in ("game", "turn_index", "kind", "role", "payload", "created_at")
     )
     return (
         f"INSERT INTO {_qn(connection, meta.db_table)} ({columns})"
-        f" SELECT g.{_qn(connection, game.pk.column)},"
-        f" g.{_qn(connection, game.get_field('turn_index').column)}, %s, %s, %s, %s"
-        f" FROM {_qn(connection, game.db_table)} g WHERE g.{_qn(connection, game.pk.column)} = %s"
+        f" SELECT g.{_qn(connection, _column(game.pk))},"
+        f" g.{_qn(connection, _column(game.get_field('turn_index')))}, %s, %s, %s, %s"
+        f" FROM {_qn(connection, game.db_table)} g WHERE g.{_qn(connection, _column(game.pk))} = %s"
     )
 
 

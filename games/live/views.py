@@ -1,8 +1,9 @@
 """Pages of live play: lobby, game, end screen with exit survey, dev entry, live dashboard.
 
 Crowdworkers arrive through the annotation app's Prolific/MTurk arrival (consent, quiz), which
-logs them in with ``games.workers.login_worker`` and redirects to ``games:lobby``. The dev entry
-logs in a local worker directly; it exists only with DEBUG on (the demo) or for researchers.
+logs them in with ``games.workers.login_worker`` and redirects to ``games:lobby``; the lobby
+admits them only as ``games.live.admission`` says. The local entry logs in a made-up worker
+directly and names the system to play; it exists only with ``PLAY_LOCAL_ENTRY`` (the demo).
 """
 
 from __future__ import annotations
@@ -11,20 +12,44 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from games.live import clock, engine, lobby
+from games.listeners import is_stand_in, listener_label
+from games.live import admission, clock, engine, lobby
 from games.live.selectors import game_earnings, live_overview, worker_game_earnings
-from games.models import ExitSurvey, Game, LobbyEntry, Round, Study, Worker
+from games.models import ExitSurvey, Game, LobbyEntry, Round, Study, System, Worker
 from games.roles import is_researcher
 from games.workers import current_worker, get_or_create_worker, login_worker
 
 
 def _no_worker(request: HttpRequest) -> HttpResponse:
     return render(request, "play/no_worker.html", status=403)
+
+
+def _refused(request: HttpRequest, round_: Round, answer: admission.Admission) -> HttpResponse:
+    template = (
+        "play/lobby_closed.html"
+        if answer.refusal == admission.Refusal.CLOSED
+        else "play/lobby_refused.html"
+    )
+    return render(
+        request,
+        template,
+        {"round": round_, "admission": answer, "reason": answer.refusal},
+        status=answer.http_status,
+    )
+
+
+def _asked_system(request: HttpRequest, round_: Round, worker: Worker) -> System | None:
+    """The system a local worker asked for (``?system=NAME``); crowdworkers never choose."""
+    name = request.GET.get("system", "")
+    if not name or worker.platform != Worker.Platform.LOCAL or not admission.local_play_enabled():
+        return None
+    return round_.systems.filter(name=name).first()
 
 
 def lobby_view(request: HttpRequest, round_id: int) -> HttpResponse:
@@ -35,9 +60,10 @@ def lobby_view(request: HttpRequest, round_id: int) -> HttpResponse:
     game = lobby.active_game(worker)
     if game is not None:
         return redirect("games:play_game", game.pk)
-    if not round_.lobby_open:
-        return render(request, "play/lobby_closed.html", {"round": round_}, status=409)
-    entry = lobby.arrive(round_, worker)
+    answer = admission.admit(round_, worker)
+    if not answer.admitted:
+        return _refused(request, round_, answer)
+    entry = lobby.arrive(round_, worker, _asked_system(request, round_, worker))
     return render(
         request,
         "play/lobby.html",
@@ -45,6 +71,7 @@ def lobby_view(request: HttpRequest, round_id: int) -> HttpResponse:
             "round": round_,
             "study": round_.study,
             "entry": entry,
+            "with_model": entry.system is not None and not entry.system.is_human,
             "may_leave_at_ms": int(lobby.may_leave_at(entry).timestamp() * 1000),
             "arrived_ms": int(entry.arrived_at.timestamp() * 1000),
             "server_ms": int(clock.now().timestamp() * 1000),
@@ -75,7 +102,7 @@ def lobby_leave(request: HttpRequest, round_id: int) -> HttpResponse:
     )
 
 
-def _player_game(request: HttpRequest, game_id: int) -> tuple[Worker | None, Game | None, str]:
+def _player_game(request: HttpRequest, game_id: int) -> tuple[Worker | None, Game, str]:
     worker = current_worker(request)
     game = get_object_or_404(Game.objects.select_related("study", "round", "system"), pk=game_id)
     role = engine.role_of(game, worker.pk if worker else None)
@@ -96,6 +123,8 @@ def play_game(request: HttpRequest, game_id: int) -> HttpResponse:
             "ws_path": f"/ws/play/game/{game.pk}/",
             "survey_url": reverse("games:play_survey", args=[game.pk]),
             "lobby_url": reverse("games:lobby", kwargs={"round_id": game.round_id}),
+            # A stand-in listener says so; a real study's listeners are not named to players.
+            "stand_in": listener_label(game.system) if is_stand_in(game.system) else "",
         },
     )
 
@@ -156,18 +185,34 @@ def play_done(request: HttpRequest, game_id: int) -> HttpResponse:
 
 class LocalEntryForm(forms.Form):
     name = forms.SlugField(max_length=40, label="Worker name (any)")
+    system = forms.ChoiceField(label="Play with")
+
+    def __init__(self, *args, round_: Round, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        systems = sorted(round_.systems.all(), key=lambda s: (not s.is_human, s.name))
+        self.fields["system"].choices = [
+            (
+                s.name,
+                "another person (open this page in a second browser)"
+                if s.is_human
+                else f"the model {s.name}",
+            )
+            for s in systems
+        ]
 
 
 def local_entry(request: HttpRequest, round_id: int) -> HttpResponse:
-    """Dev/demo only: log in a local worker and go to the lobby."""
-    if not (settings.DEBUG or is_researcher(request.user)):
-        return HttpResponse("Local play is available in the demo only.", status=404)
+    """Demo only (``PLAY_LOCAL_ENTRY``): log in a local worker and go to the lobby to play the
+    chosen system: HH pairs two people who chose it, a model system starts at once."""
+    if not admission.local_play_enabled():
+        raise Http404("Local play is available in the demo only.")
     round_ = get_object_or_404(Round.objects.select_related("study"), pk=round_id)
-    form = LocalEntryForm(request.POST or None)
+    form = LocalEntryForm(request.POST or None, round_=round_)
     if request.method == "POST" and form.is_valid():
         worker = get_or_create_worker(Worker.Platform.LOCAL, form.cleaned_data["name"])
         login_worker(request, worker)
-        return redirect("games:lobby", round_id=round_.pk)
+        url = reverse("games:lobby", kwargs={"round_id": round_.pk})
+        return redirect(f"{url}?{urlencode({'system': form.cleaned_data['system']})}")
     return render(request, "play/local_entry.html", {"round": round_, "form": form})
 
 
@@ -207,9 +252,12 @@ def live_data(request: HttpRequest, study_id: int) -> HttpResponse:
             "external_id": game.external_id,
             "round": game.round.index,
             "system": game.system.name,
+            "listener": listener_label(game.system),
             "status": game.status,
             "phase": game.phase,
             "turn": game.turn_index,
+            "turns": game.turns_played,
+            "replay": reverse("games:game", args=[game.pk]),
             "outcome": game.outcome,
             "end_reason": game.end_reason,
             "seconds_left": (

@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='study',
             name='correct_click_bonus',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), help_text="Paid per correct click (DESIGN.md's click accuracy) to each human player.", max_digits=8),
+            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), help_text="Paid per correct click (as click accuracy counts them) to each human player.", max_digits=8),
         ),
         migrations.AddField(
             model_name='study',

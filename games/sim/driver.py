@@ -141,8 +141,8 @@ def _wait_for_answer(game_id: int, turn_index: int, timeout: float) -> None:
         time.sleep(delay)
         delay = min(delay * 1.5, 0.2)
     engine.expire_due(game_id)
-    answered = Turn.objects.filter(game_id=game_id, index=turn_index, selection_after__isnull=False)
-    if not answered.exists():
+    answers = Turn.objects.filter(game_id=game_id, index=turn_index, selection_after__isnull=False)
+    if not answers.exists():
         raise SimulationError(
             f"game {game_id} turn {turn_index}: no listener answered within {timeout:.0f} s "
             "(is a gpu worker running?)"

@@ -19,6 +19,7 @@ from games.actions import Action, context_letters, format_action
 from ..checkpoints import fingerprint, inspect_checkpoint
 from ..interfaces import CheckpointError, PolicyDecision, PolicyInput
 from .hf_common import resolve_device
+from .images import tangram_on_white
 
 
 class ClipModel:
@@ -45,7 +46,8 @@ class ClipModel:
         from transformers import CLIPModel, CLIPProcessor
 
         try:
-            self.model = CLIPModel.from_pretrained(path).to(self.device).eval()
+            # PreTrainedModel.to is functools.wraps(nn.Module.to); mypy does not bind it as a method
+            self.model = CLIPModel.from_pretrained(path).to(self.device).eval()  # type: ignore[arg-type]
             self.processor = CLIPProcessor.from_pretrained(path)
         except (OSError, ValueError, KeyError) as exc:
             raise CheckpointError(f"CLIP model: cannot load {path}: {exc}") from exc
@@ -66,15 +68,6 @@ class ClipModel:
         self.flavour = "open_clip"
         self.logit_scale = float(model.logit_scale.detach().exp())
 
-    @staticmethod
-    def _open_image(path: str):
-        from PIL import Image
-
-        with Image.open(path) as image:
-            rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-
     def _features(self, output) -> torch.Tensor:
         """Projected embeddings whether a model returns a tensor or a pooled-output object."""
         if isinstance(output, torch.Tensor):
@@ -87,7 +80,7 @@ class ClipModel:
         with self._lock, torch.inference_mode():
             for start in range(0, len(missing), batch_size):
                 chunk = missing[start : start + batch_size]
-                images = [self._open_image(p) for p in chunk]
+                images = [tangram_on_white(p) for p in chunk]
                 if self.flavour == "hf":
                     pixels = self.processor(images=images, return_tensors="pt")["pixel_values"]
                     features = self._features(
@@ -171,11 +164,10 @@ class ClipListener:
         texts = self.clip.text_embeddings([item.utterance or " " for item in inputs])
         decisions = []
         for item, text in zip(inputs, texts, strict=True):
-            if any(p is None for p in item.image_paths) or len(item.image_paths) != len(
-                item.images
-            ):
+            paths = [p for p in item.image_paths if p is not None]
+            if len(paths) != len(item.image_paths) or len(paths) != len(item.images):
                 raise ValueError("the CLIP listener needs an image file for every tangram")
-            images = self.clip.image_embeddings(list(item.image_paths))
+            images = self.clip.image_embeddings(paths)
             similarities = images @ text
             decisions.append(self._decide(item, similarities))
         return decisions

@@ -109,7 +109,8 @@ def load_model(
         raise CheckpointError(f"{what}: {path} has no processor (processor_config.json)")
     if adapter:
         model = _attach_adapter(model, adapter, what)
-    model.to(torch_device)
+    # PreTrainedModel.to is functools.wraps(nn.Module.to), which mypy does not bind as a method.
+    model.to(torch_device)  # type: ignore[arg-type]
     model.eval()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

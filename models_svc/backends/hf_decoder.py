@@ -132,7 +132,7 @@ class HFDecoder:
     def label_logprobs(self, prompts: list[list[int]], kind: str) -> list[dict[str, float]]:
         """log P(label word | prompt) for each prompt (token ids) and each label of ``kind``."""
         prefix, cache = self._shared_prefix(kind)
-        results: list[dict[str, float] | None] = [None] * len(prompts)
+        results: dict[int, dict[str, float]] = {}
         can_share = [p[: len(prefix)] == prefix and len(p) > len(prefix) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: (not can_share[i], len(prompts[i])))
         for start in range(0, len(order), self.batch_size):
@@ -144,7 +144,7 @@ class HFDecoder:
             )
             for i, row in zip(chunk, rows, strict=True):
                 results[i] = row
-        return results  # type: ignore[return-value]
+        return [results[i] for i in range(len(prompts))]
 
     def _score_batch(self, suffixes, prefix_cache, prefix_len: int, kind: str):
         device = self.loaded.device

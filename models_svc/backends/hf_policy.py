@@ -18,6 +18,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -26,6 +27,7 @@ from ..checkpoints import fingerprint
 from ..interfaces import CheckpointError, PolicyDecision, PolicyInput
 from ..prompt_formats import DEFAULT_FORMAT, get_format
 from .hf_common import LoadedModel, chat_text, load_model, stop_token_ids
+from .images import tangram_on_white
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,13 @@ logger = logging.getLogger(__name__)
 class TrieNode:
     children: dict[int, TrieNode] = field(default_factory=dict)
     action: str | None = None  # set on the node reached after the stop token
+
+
+def _action_of(node: TrieNode) -> str:
+    """The action a walk of the trie spells (sampling stops only at a node after the stop)."""
+    if node.action is None:
+        raise RuntimeError("the walk of the action trie stopped inside an action")
+    return node.action
 
 
 class HFPolicy:
@@ -107,6 +116,13 @@ class HFPolicy:
         self._tries: dict[tuple[int, frozenset[str]], TrieNode] = {}
         self._action_ids: dict[str, list[int]] = {}
         self.loaded.tokenizer.padding_side = "left"
+
+    @property
+    def processor(self) -> Any:
+        """The model's processor (a listener policy reads images, so it needs one)."""
+        if self.loaded.processor is None:
+            raise CheckpointError(f"listener policy: {self.name} has no processor")
+        return self.loaded.processor
 
     # -- prompts and the action trie ------------------------------------------------------------
 
@@ -182,7 +198,7 @@ class HFPolicy:
             self._cache_images = (
                 hasattr(base, "get_image_features")
                 and "mm_encoder_outputs" in inspect.signature(base.forward).parameters
-                and not getattr(self.loaded.processor.image_processor, "do_image_splitting", False)
+                and not getattr(self.processor.image_processor, "do_image_splitting", False)
             )
         return self._cache_images
 
@@ -196,7 +212,7 @@ class HFPolicy:
         for path in paths:
             key = (path, os.stat(path).st_mtime_ns)
             if key not in cache:
-                processed = self.loaded.processor.image_processor(
+                processed = self.processor.image_processor(
                     [[self.open_image(path)]], return_tensors="pt", **self.image_options()
                 )
                 with torch.inference_mode():
@@ -215,7 +231,7 @@ class HFPolicy:
 
     def _encode(self, items: Sequence[PolicyInput], suffixes: Sequence[list[int]] | None = None):
         """Model inputs for a batch (left padded), each prompt followed by its suffix ids."""
-        processor = self.loaded.processor
+        processor = self.processor
         texts = [self.prompt_text(item) for item in items]
         images = [self._checked_paths(item) for item in items]
         if self._can_cache_images():
@@ -258,10 +274,7 @@ class HFPolicy:
         """The image file on white (transparent tangrams), resized as the format says."""
         from PIL import Image
 
-        with Image.open(path) as image:
-            rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        rgb = Image.alpha_composite(background, rgba).convert("RGB")
+        rgb = tangram_on_white(path)
         side = self.format.image_size
         return rgb.resize((side, side), Image.Resampling.BICUBIC) if side else rgb
 
@@ -335,7 +348,7 @@ class HFPolicy:
                     use_cache=True,
                 )
         return [
-            PolicyDecision(node.action, probability, prompt_format=self.format.name)
+            PolicyDecision(_action_of(node), probability, prompt_format=self.format.name)
             for node, probability in zip(nodes, probabilities, strict=True)
         ]
 

@@ -64,7 +64,7 @@ class Scorer:
     def prompt_ids(self, example: Example) -> list[int]:
         policy = self.policy(example)
         text = policy.prompt_text(policy_input(example, self.image_paths))
-        return list(policy.loaded.processor(text=[text])["input_ids"][0])
+        return list(policy.processor(text=[text])["input_ids"][0])
 
     def span(self, example: Example, index: int, start: int) -> TargetSpan:
         policy = self.policy(example)
@@ -118,7 +118,7 @@ class Scorer:
     def pixels(self, policy: HFPolicy, paths: Sequence[str]) -> dict[str, torch.Tensor]:
         """Processed images (cached per file and prompt format, since formats size images
         differently): pixel values and their attention mask."""
-        image_processor = policy.loaded.processor.image_processor
+        image_processor = policy.processor.image_processor
         values, masks = [], []
         for path in paths:
             key = (policy.format.name, path)

@@ -3,9 +3,10 @@ and resumption, cancelling, and opening the next round with the trained policies
 
 Launching checks everything a run needs before writing anything: the system, its decoded
 labels, a non-empty training set, p_t where the objective needs it, the base checkpoint. The
-worker's task (``models_svc.tasks.train_policy_run``) calls ``execute_training_run``; a
-redelivered task (killed worker) finds the run ``running`` and resumes after the run's last
-complete epoch checkpoint.
+worker's task (``models_svc.tasks.train_policy_run``) calls ``execute_training_run``, which
+claims the run with a heartbeat (``config.heartbeat``). A worker that was killed leaves the run
+``running`` with a heartbeat that goes stale; the broker's redelivery, or Resume on the run's
+page, then runs it again from after its last complete epoch checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config import heartbeat
 from games.models import Round, Study, System
 
 from ..models import ModelCheckpoint, TrainingManifest, TrainingRun
@@ -126,10 +128,12 @@ def run_dir(run: TrainingRun) -> Path:
 
 
 class DatabaseProgress:
-    """Reports a trainer's progress on its TrainingRun and reads cancellation requests."""
+    """Reports a trainer's progress on its TrainingRun, with a heartbeat, and reads
+    cancellation requests. Raises ``LeaseLost`` when another worker took the run over."""
 
-    def __init__(self, run_id: int, every_seconds: float = 2.0) -> None:
+    def __init__(self, run_id: int, lease: str, every_seconds: float = 2.0) -> None:
         self.run_id = run_id
+        self.lease = lease
         self.every = every_seconds
         self._last = 0.0
 
@@ -140,17 +144,21 @@ class DatabaseProgress:
         if now - self._last < self.every and step < total:
             return
         self._last = now
-        TrainingRun.objects.filter(pk=self.run_id).update(
+        heartbeat.beat(
+            TrainingRun,
+            self.run_id,
+            self.lease,
             seed_index=seed,
             step=step,
             total_steps=total,
             loss=loss,
-            heartbeat_at=timezone.now(),
         )
 
     def epoch(self, record: dict) -> None:
         with transaction.atomic():
             run = TrainingRun.objects.select_for_update().get(pk=self.run_id)
+            if run.lease != self.lease:
+                raise heartbeat.LeaseLost(f"training run {self.run_id} was taken over")
             summary = {k: v for k, v in record.items() if k != "step_losses"}
             key = (summary["seed"], summary["epoch"])
             # An epoch redone after a resume replaces the record of its lost first attempt.
@@ -195,49 +203,64 @@ def training_job(run: TrainingRun, device: str = "auto"):
 
 
 def execute_training_run(run_id: int) -> TrainingRun:
-    """Train a queued (or interrupted) run to the end; a finished or cancelled run is left as
-    it is. Records the selected adapter as a policy checkpoint of the run."""
+    """Train a queued (or interrupted) run to the end; a finished or cancelled run, or one that
+    a live worker is training (``config.heartbeat``), is left as it is. A run started before
+    resumes after its last complete epoch checkpoint. Records the selected adapter as a policy
+    checkpoint of the run."""
     from .trainer import TrainingCancelled, train
 
     run = TrainingRun.objects.select_related(
         "manifest", "seed_manifest", "validation_manifest"
     ).get(pk=run_id)
-    if run.status in (TrainingRun.Status.DONE, TrainingRun.Status.CANCELLED):
+    startable = [TrainingRun.Status.QUEUED, TrainingRun.Status.FAILED]
+    lease = heartbeat.claim(TrainingRun, run_id, startable=startable)
+    if lease is None:
+        run.refresh_from_db()
         return run
-    resumed = run.status == TrainingRun.Status.RUNNING
-    TrainingRun.objects.filter(pk=run_id).update(
-        status=TrainingRun.Status.RUNNING,
-        error="",
-        started_at=run.started_at or timezone.now(),
-        heartbeat_at=timezone.now(),
-        resumed=run.resumed + int(resumed),
+    heartbeat.beat(
+        TrainingRun, run_id, lease, error="", resumed=run.resumed + int(run.started_at is not None)
     )
     try:
-        result = train(training_job(run), DatabaseProgress(run_id))
+        result = train(training_job(run), DatabaseProgress(run_id, lease))
+    except heartbeat.LeaseLost:
+        logger.warning("training run %s was taken over by another worker", run_id)
     except TrainingCancelled:
-        TrainingRun.objects.filter(pk=run_id).update(
-            status=TrainingRun.Status.CANCELLED, finished_at=timezone.now()
+        heartbeat.finish(
+            TrainingRun,
+            run_id,
+            lease,
+            status=TrainingRun.Status.CANCELLED,
+            finished_at=timezone.now(),
         )
     except Exception as exc:
         logger.exception("training run %s failed", run_id)
-        TrainingRun.objects.filter(pk=run_id).update(
-            status=TrainingRun.Status.FAILED, error=str(exc)[:4000], finished_at=timezone.now()
+        heartbeat.finish(
+            TrainingRun,
+            run_id,
+            lease,
+            status=TrainingRun.Status.FAILED,
+            error=str(exc)[:4000],
+            finished_at=timezone.now(),
         )
         raise
     else:
-        _finish(run_id, result)
+        _finish(run_id, lease, result)
     run.refresh_from_db()
     return run
 
 
 @transaction.atomic
-def _finish(run_id: int, result) -> None:
+def _finish(run_id: int, lease: str, result) -> None:
     run = TrainingRun.objects.select_for_update().get(pk=run_id)
+    if run.lease != lease:
+        logger.warning("training run %s was taken over by another worker", run_id)
+        return
     run.status = TrainingRun.Status.DONE
     run.output_adapter = result.adapter
     run.selected = {k: v for k, v in result.selected.items() if k != "step_losses"}
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "output_adapter", "selected", "finished_at"])
+    run.lease = ""
+    run.save(update_fields=["status", "output_adapter", "selected", "finished_at", "lease"])
     ModelCheckpoint.objects.get_or_create(
         kind=ModelCheckpoint.Kind.POLICY,
         spec=run.policy_spec,
@@ -261,27 +284,14 @@ def cancel_training_run(run: TrainingRun) -> TrainingRun:
     return run
 
 
-def is_stale(run: TrainingRun, now=None) -> bool:
-    """A running run whose worker has not reported for ``TRAINING_STALE_SECONDS`` (its worker
-    probably died and the broker has not redelivered the task yet)."""
-    if run.status != TrainingRun.Status.RUNNING:
-        return False
-    last = run.heartbeat_at or run.started_at or run.created_at
-    limit = timezone.timedelta(seconds=settings.TRAINING_STALE_SECONDS)
-    return (now or timezone.now()) - last > limit
+is_stale = heartbeat.is_stale
 
 
 def resume_training_run(run: TrainingRun) -> TrainingRun:
     """Queue a stale run again; the worker resumes it after its last complete epoch."""
-    if not is_stale(run):
+    if not heartbeat.requeue_if_stale(run):
+        run.refresh_from_db()
         raise TrainingError(f"training run {run.pk} is {run.status} and not stale: nothing to do")
-    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
-    transaction.on_commit(
-        lambda: current_app.send_task(
-            "models_svc.tasks.train_policy_run", args=[run.pk], queue="gpu"
-        )
-    )
-    run.refresh_from_db()
     return run
 
 

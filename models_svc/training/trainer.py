@@ -25,7 +25,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
@@ -87,8 +87,18 @@ class TrainingResult:
     resumed_from: str = ""
 
 
+class ProgressReporter(Protocol):
+    """What a trainer reports to: ``Progress`` ignores it, ``runs.DatabaseProgress`` stores it."""
+
+    def step(self, seed: int, epoch: int, step: int, total: int, loss: float) -> None: ...
+
+    def epoch(self, record: dict) -> None: ...
+
+    def cancelled(self) -> bool: ...
+
+
 class Progress:
-    """What a trainer reports; the default does nothing (subclass for a database run)."""
+    """What a trainer reports; the default does nothing."""
 
     def step(self, seed: int, epoch: int, step: int, total: int, loss: float) -> None:
         return None
@@ -242,6 +252,7 @@ def _optimizer(model, config: TrainingConfig, total_steps: int):
     from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
 
     parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer: torch.optim.Optimizer
     if config.optimizer == "adamw":
         optimizer = torch.optim.AdamW(
             parameters, lr=config.learning_rate, weight_decay=config.weight_decay
@@ -408,7 +419,7 @@ def save_checkpoint(job: TrainingJob, loaded, optimizer, scheduler, seed, epoch,
 # -- the loop -------------------------------------------------------------------------------------
 
 
-def train(job: TrainingJob, progress: Progress | None = None) -> TrainingResult:
+def train(job: TrainingJob, progress: ProgressReporter | None = None) -> TrainingResult:
     """Run every seed's epochs (resuming after the last complete checkpoint) and select the
     adapter with the best validation exact match."""
     progress = progress or Progress()

@@ -27,6 +27,7 @@
   }
 
   async function call(url, body, attempt) {
+    if (root.dataset.preview) throw new Error("This is a preview: answers are not saved.");
     attempt = attempt || 0;
     let response;
     try {
@@ -159,6 +160,8 @@
         $("code-link").href = done.url;
         $("code-box").hidden = false;
         setTimeout(() => { window.location.assign(done.url); }, 1500);
+      } else if (done.kind === "message") {
+        if (done.message) text.textContent = `Thank you! Your work is complete. ${done.message}`;
       } else if (done.kind === "mturk_submit") {
         const form = $("mturk-form");
         form.action = done.action;

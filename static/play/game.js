@@ -25,11 +25,12 @@
       if (message.type === "state") render(message);
       else if (message.type === "draft") applyDraft(message);
       else if (message.type === "error") { togglesInFlight = 0; pendingDraft = null; showError(message.message); }
+      else if (message.type === "refused") { closedForGood = true; $("conn").textContent = message.message; }
     };
     socket.onclose = (event) => {
+      if (closedForGood) { $("conn").className = "play-conn bad"; return; }
       $("conn").textContent = "reconnecting…"; $("conn").className = "play-conn bad";
       if (event.code === 4403) { closedForGood = true; $("conn").textContent = "not your game"; return; }
-      if (closedForGood) return;
       retry = Math.min(retry + 1, 6);
       setTimeout(connect, 250 * Math.pow(2, retry - 1));
     };
@@ -89,30 +90,43 @@
     return new Set(state.selection);
   }
 
-  function renderGrid() {
+  // The grid's buttons are made once per game and then only restyled: a message that arrives
+  // while the player clicks must never swap the element under the pointer (a click whose
+  // mousedown and mouseup land on different elements is lost) nor reflow the page while the new
+  // images load.
+  let cells = null;
+
+  function buildGrid() {
     const grid = $("grid");
     grid.replaceChildren();
-    const selected = selectedSet();
-    const showResult = role === "speaker" && state.history.some((t) => t.selection !== undefined);
+    cells = new Map();
     for (const image of state.images) {
       const cell = document.createElement("button");
       cell.type = "button";
       cell.className = "tangram";
       cell.dataset.tangram = image.id;
-      if (image.target) cell.classList.add("target");
-      if (selected.has(image.id)) {
-        cell.classList.add("selected");
-        if (showResult) cell.classList.add(image.target ? "correct" : "wrong");
-      }
       const img = document.createElement("img");
       img.src = image.url; img.alt = image.letter || ""; img.draggable = false;
       cell.appendChild(img);
       if (image.letter) { const l = document.createElement("span"); l.className = "letter"; l.textContent = image.letter; cell.appendChild(l); }
-      if (role === "listener") {
-        cell.disabled = !myTurn();
-        cell.addEventListener("click", () => toggle(image.id));
-      } else cell.disabled = true;
+      if (role === "listener") cell.addEventListener("click", () => toggle(image.id));
       grid.appendChild(cell);
+      cells.set(image.id, cell);
+    }
+  }
+
+  function renderGrid() {
+    if (!cells || cells.size !== state.images.length || state.images.some((image) => !cells.has(image.id))) buildGrid();
+    const selected = selectedSet();
+    const showResult = role === "speaker" && state.history.some((t) => t.selection !== undefined);
+    for (const image of state.images) {
+      const cell = cells.get(image.id);
+      const isSelected = selected.has(image.id);
+      cell.classList.toggle("target", Boolean(image.target));
+      cell.classList.toggle("selected", isSelected);
+      cell.classList.toggle("correct", isSelected && showResult && Boolean(image.target));
+      cell.classList.toggle("wrong", isSelected && showResult && !image.target);
+      cell.disabled = role === "listener" ? !myTurn() : true;
     }
   }
 
@@ -126,13 +140,19 @@
   function renderHistory() {
     const list = $("history");
     list.replaceChildren();
-    for (const turn of state.history) {
-      if (!turn.utterance) continue;
+    state.history.forEach((turn, index) => {
+      if (!turn.utterance) return;
       const item = document.createElement("li");
-      item.textContent = turn.utterance;
+      const number = document.createElement("span");
+      number.className = "turn-no";
+      number.textContent = index + 1;
+      const text = document.createElement("span");
+      text.className = "utterance";
+      text.textContent = turn.utterance;
+      item.append(number, text);
       if (turn.reason === "model_timeout") item.title = "no answer in time";
       list.appendChild(item);
-    }
+    });
   }
 
   function renderEnd() {
@@ -146,7 +166,7 @@
       "listener idled": role === "listener" ? "You did not submit in time." : "Your partner did not submit in time.",
     };
     $("end-text").textContent = reasons[state.end_reason] || state.end_reason;
-    $("end-pay").textContent = "You earned " + (state.earned_total || "0.00") + " for this game.";
+    $("end-pay").textContent = "You earned " + root.dataset.currency + (state.earned_total || "0.00") + " for this game.";
     $("timer-box").hidden = true;
     closedForGood = true;
   }

@@ -1,4 +1,6 @@
-// Lobby: waits for the server to pair this worker, then opens the game.
+// Lobby: waits for the server to pair this worker, then opens the game. The server says what the
+// worker waits for ("waiting": another player; "paired" with partner "model": a model game) and,
+// when it refuses the worker, why ("refused", then a close code).
 (function () {
   "use strict";
   const root = document.getElementById("lobby");
@@ -10,14 +12,26 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + root.dataset.ws);
-    socket.onopen = () => { retry = 0; status.textContent = "Waiting for a partner…"; };
+    socket.onopen = () => { retry = 0; };
     socket.onmessage = (event) => {
+      // After "paired" (or "refused") nothing else counts: the socket may say "paired" again
+      // (a heartbeat's answer), and a second location.assign would abort the first navigation.
+      if (done) return;
       const message = JSON.parse(event.data);
-      if (message.type === "paired") { done = true; status.textContent = "Partner found! Starting…"; location.assign(message.url); }
+      if (message.type === "waiting") status.textContent = "Waiting for another player…";
+      else if (message.type === "paired") {
+        done = true;
+        status.textContent = message.partner === "model" ? "Your partner is a model, starting…" : "Partner found! Starting…";
+        location.assign(message.url);
+      } else if (message.type === "refused") {
+        done = true;
+        status.textContent = message.message;
+        document.getElementById("leave-form").remove();
+      }
     };
     socket.onclose = (event) => {
       if (done) return;
-      if (event.code === 4404 || event.code === 4403) { location.reload(); return; }
+      if (event.code === 4404 || event.code === 4403 || event.code === 4409) { location.reload(); return; }
       status.textContent = "Reconnecting…";
       retry = Math.min(retry + 1, 5);
       setTimeout(connect, 300 * Math.pow(2, retry - 1));
@@ -29,7 +43,8 @@
   setInterval(() => {
     const now = Date.now() + offset, waited = Math.max(0, Math.floor((now - arrived) / 1000));
     document.getElementById("waited").textContent = Math.floor(waited / 60) + ":" + String(waited % 60).padStart(2, "0");
-    document.getElementById("leave-form").hidden = now < leaveAt;
+    const form = document.getElementById("leave-form");
+    if (form) form.hidden = now < leaveAt;
   }, 500);
   connect();
 })();

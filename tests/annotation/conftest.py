@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 from rest_framework.test import APIClient
 
-from annotation import services
-from annotation.models import CrowdSession, Quiz, QuizQuestion
+from annotation import creation, services, survey, work_queue
+from annotation.models import Assignment, CrowdSession, Quiz, QuizQuestion
 from annotation.tokens import session_token
 from tests.factories import make_game, make_study, make_system
 
@@ -30,13 +32,14 @@ def add_games(system, count: int, prefix: str = "g") -> list:
 def make_batch(system, games: int, **options):
     add_games(system, games)
     options.setdefault("redundancy_fraction", 0.0)
-    return services.create_batch(
+    task_options = {"prolific_completion_code": "C0DE42"} | options.pop("task_options", {})
+    return creation.create_batch(
         study=system.round.study,
         round_index=system.round.index,
         system_name=system.name,
         name=options.pop("name", "batch"),
         games=games,
-        task_options=options.pop("task_options", {"prolific_completion_code": "C0DE42"}),
+        task_options=task_options,
         **options,
     )
 
@@ -52,6 +55,39 @@ def arrive(task, pid: str, session_id: str | None = None, *, consent: bool = Tru
     if consent:
         services.give_consent(session)
     return session
+
+
+def answer_turns(
+    session: CrowdSession, assignment: Assignment, answers: Iterable[tuple[str, str | None]]
+) -> None:
+    """Annotate the assignment's game through the services, turn by turn: ``answers`` holds each
+    turn's action and satisfaction; no satisfaction (the last turn has none) skips phase 2."""
+    for turn, (action, satisfaction) in enumerate(answers):
+        survey.submit_answer(
+            session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
+        )
+        if satisfaction:
+            survey.submit_answer(
+                session,
+                {
+                    "assignment": assignment.pk,
+                    "turn": turn,
+                    "phase": 2,
+                    "satisfaction": satisfaction,
+                },
+            )
+
+
+def annotate(
+    session: CrowdSession, answers: Iterable[tuple[str, str | None]], *, submit: bool = True
+) -> Assignment:
+    """Claim the session's next game, annotate it with ``answers`` (see ``answer_turns``) and,
+    unless ``submit`` is false, submit it."""
+    assignment = work_queue.claim_next(session)
+    answer_turns(session, assignment, answers)
+    if submit:
+        survey.submit_game(session, {"assignment": assignment.pk})
+    return assignment
 
 
 def worker_client(session: CrowdSession) -> APIClient:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import csv
 import io
 
+import krippendorff
+import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import aggregate_raters
+from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from annotation.agreement import Rating, agreement, dimension_stats
-from annotation.services import claim_next, submit_answer, submit_game
+from annotation.survey import submit_answer
+from annotation.work_queue import claim_next
 from tests.factories import make_user
 
-from .conftest import arrive, make_batch
+from .conftest import annotate, arrive, make_batch
 
 # Three turns, three raters; listener actions select A / select B / select C.
 ANSWERS = {
@@ -104,27 +109,42 @@ def test_fleiss_uses_items_with_the_usual_number_of_raters_and_alpha_uses_all():
     assert stats.krippendorff_alpha == pytest.approx(1 - 28 / 30, abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_the_report_agrees_with_statsmodels_and_krippendorff(seed):
+    """Random batches of 2-4 raters per item out of 5, 3 categories: the libraries as oracle."""
+    rng = np.random.default_rng(seed)
+    raters = [f"w{r}" for r in range(5)]
+    items = []
+    for _ in range(15):
+        chosen = rng.choice(5, size=rng.integers(2, 5), replace=False)
+        items.append([(raters[r], int(rng.integers(0, 3))) for r in sorted(chosen)])
+    stats = dimension_stats(items)
+
+    modal = max(set(map(len, items)), key=lambda m: (sum(len(i) == m for i in items), m))
+    fixed = np.array([[c for _, c in item] for item in items if len(item) == modal])
+    table, _ = aggregate_raters(fixed, n_cat=3)
+    assert stats.fleiss_items == len(fixed)
+    assert stats.fleiss_kappa == pytest.approx(statsmodels_fleiss(table), abs=1e-9)
+
+    data = np.full((5, len(items)), np.nan)
+    for column, item in enumerate(items):
+        for rater, category in item:
+            data[raters.index(rater), column] = category
+    expected_alpha = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    assert stats.krippendorff_alpha == pytest.approx(expected_alpha, abs=1e-9)
+    for pair in stats.pairs:
+        first, second = pair.raters
+        both = [dict(item) for item in items if {first, second} <= dict(item).keys()]
+        kappa = cohen_kappa_score([i[first] for i in both], [i[second] for i in both])
+        assert pair.items == len(both)
+        assert pair.cohen_kappa == (None if np.isnan(kappa) else pytest.approx(kappa, abs=1e-9))
+
+
 @pytest.fixture
 def annotated_batch(system):
     batch = make_batch(system, 1, redundancy_fraction=1.0, redundancy_count=3)
     for rater, answers in ANSWERS.items():
-        session = arrive(batch.task, rater)
-        assignment = claim_next(session)
-        for turn, (action, satisfaction) in enumerate(answers):
-            submit_answer(
-                session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
-            )
-            if satisfaction:
-                submit_answer(
-                    session,
-                    {
-                        "assignment": assignment.pk,
-                        "turn": turn,
-                        "phase": 2,
-                        "satisfaction": satisfaction,
-                    },
-                )
-        submit_game(session, {"assignment": assignment.pk})
+        annotate(arrive(batch.task, rater), answers)
     return batch
 
 

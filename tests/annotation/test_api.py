@@ -147,13 +147,12 @@ def test_the_batch_page_creates_a_batch_and_shows_progress_and_links(client, sys
         "study": system.round.study.pk,
         "round": 0,
         "system": "B-FFT",
-        "amount": 3,
-        "unit": "games",
+        "games": 3,
         "redundancy_fraction": "0.34",
         "redundancy_count": 3,
         "gold_interval": 0,
-        "games_per_session": 2,
-        "completion_code": "PAGE1",
+        "task.games_per_session": 2,
+        "task.prolific_completion_code": "PAGE1",
         "seed": 1,
     }
     response = client.post("/annotation/", form)
@@ -164,6 +163,6 @@ def test_the_batch_page_creates_a_batch_and_shows_progress_and_links(client, sys
     page = client.get(response["Location"]).content.decode()
     assert f"/annotation/prolific/{batch.task.key}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}" in page
     assert "Agreement (admins)" not in page  # researchers do not get the export links
-    bad = client.post("/annotation/", form | {"amount": 9, "name": "again"})
+    bad = client.post("/annotation/", form | {"games": 9, "name": "again"})
     assert bad.status_code == 400 and "only 4 games are eligible" in bad.content.decode()
     assert AnnotationBatch.objects.count() == 1

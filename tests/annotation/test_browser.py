@@ -1,5 +1,6 @@
 """End to end in headless Chromium: a Prolific worker passes the quiz, annotates a three-turn
-game with a reload in the middle, and is sent back to Prolific with the completion code."""
+game with a reload in the middle, and is sent back to Prolific with the completion code; a
+researcher sets up a batch on the page (refused without a completion code) that a worker does."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from annotation.models import Assignment, CrowdSession, TurnAnnotation
+from annotation.models import AnnotationBatch, Assignment, CrowdSession, TurnAnnotation
+from tests.factories import make_user
 
-from .conftest import make_batch, make_quiz
+from .conftest import add_games, make_batch, make_quiz
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -112,3 +114,82 @@ def test_prolific_worker_annotates_a_game_with_a_reload(task, live_server, brows
         [("submitted", "clear game")],
         ["completed"],
     )
+
+
+# --- a batch set up from the researcher's page ----------------------------------------------
+
+
+def log_in_as_researcher(browser, live_server):
+    orm(lambda: make_user("res", role="researcher"))
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/accounts/login/?next=/annotation/")
+    page.fill("input[name=username]", "res")
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/annotation/")
+    return page
+
+
+def test_a_batch_without_a_completion_code_is_refused_on_the_page(system, live_server, browser):
+    orm(lambda: add_games(system, 2))
+    page = log_in_as_researcher(browser, live_server)
+    assert page.input_value("#field-system") == "B-FFT"  # a choice of what exists
+    page.fill("#field-name", "no code")
+    page.fill("#field-games", "2")
+    page.click("#create-batch")
+    error = page.locator("#field-task-prolific-completion-code-error")
+    assert error.inner_text() == (
+        "is required for a Prolific task: workers are sent back to Prolific with it"
+    )
+    assert error.evaluate("e => getComputedStyle(e).color") == "rgb(192, 57, 43)"
+    assert page.input_value("#field-name") == "no code"
+    assert orm(lambda: AnnotationBatch.objects.count()) == 0
+
+
+def test_a_prolific_batch_created_on_the_page_is_completed_by_a_worker(
+    system, live_server, browser
+):
+    orm(lambda: (add_games(system, 1), make_quiz(pass_mark=100, max_attempts=2)))
+    page = log_in_as_researcher(browser, live_server)
+    page.fill("#field-name", "from the page")
+    page.fill("#field-games", "1")
+    page.fill("#field-redundancy-fraction", "0")
+    page.fill("#field-task-prolific-completion-code", "WEBCODE")
+    page.select_option("#field-task-quiz", label="q")
+    page.fill("#field-task-guidelines", "Answer both questions for every turn.")
+    page.click("#create-batch")
+    page.wait_for_selector("#preview-link")
+    assert "0.06 GBP per turn" in page.inner_text("#batch-facts")
+    key = orm(lambda: AnnotationBatch.objects.get().task.key)
+
+    worker = browser.new_context().new_page()
+    worker.set_default_timeout(15_000)
+    worker.route(
+        "https://app.prolific.com/**",
+        lambda route: route.fulfill(status=200, body="Prolific: submission complete"),
+    )
+    worker.goto(
+        f"{live_server.url}/annotation/prolific/{key}/"
+        "?PROLIFIC_PID=pageworker&STUDY_ID=STUDY1&SESSION_ID=pagesession"
+    )
+    worker.check("#agree")
+    worker.click("#consent-submit")
+    assert "Answer both questions for every turn." in worker.inner_text("main")
+    worker.click("#to-quiz")
+    worker.check("text=speaker")
+    worker.check("label:has-text('yes') >> input")
+    worker.click("#quiz-submit")
+    for letter, satisfied in (("A", True), ("B", True), ("C", False)):
+        worker.wait_for_selector("#phase1:not([hidden])")
+        worker.click(f"#grid [data-letter={letter}]")
+        worker.keyboard.press("Enter")
+        if satisfied:
+            worker.wait_for_selector("#phase2:not([hidden])")
+            worker.keyboard.press("1")
+    worker.wait_for_selector("#review:not([hidden])")
+    worker.click("#submit-game")
+    worker.wait_for_url(
+        re.compile(r"^https://app\.prolific\.com/submissions/complete\?cc=WEBCODE$")
+    )
+    assert orm(lambda: list(CrowdSession.objects.values_list("status", flat=True))) == ["completed"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from annotation import services
+from annotation import creation, services
 from annotation.models import Consent, CrowdSession, QuizAttempt
 from annotation.tokens import session_token
 from games.models import Worker
@@ -53,7 +53,7 @@ def test_prolific_arrival_hashes_the_id_and_leads_to_consent(client, batch):
 )
 def test_bad_prolific_arrivals_are_refused_and_store_nothing(client, system, change, message):
     batch = make_batch(system, 1, task_options={"prolific_study_id": "STUDY1"})
-    response = client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC | change)
+    response = client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC | change, follow=True)
     assert response.status_code == 400
     assert message in response.content.decode()
     assert "<script>x" not in response.content.decode()
@@ -63,17 +63,20 @@ def test_bad_prolific_arrivals_are_refused_and_store_nothing(client, system, cha
 def test_a_session_id_of_another_participant_is_refused(client, batch):
     client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC)
     response = client.get(
-        f"/annotation/prolific/{batch.task.key}/", PROLIFIC | {"PROLIFIC_PID": "someoneelse"}
+        f"/annotation/prolific/{batch.task.key}/",
+        PROLIFIC | {"PROLIFIC_PID": "someoneelse"},
+        follow=True,
     )
     assert response.status_code == 403
     assert CrowdSession.objects.count() == 1
 
 
 def test_unknown_or_closed_tasks_are_refused(client, batch):
-    assert client.get("/annotation/prolific/nope/", PROLIFIC).status_code == 404
+    assert client.get("/annotation/prolific/nope/", PROLIFIC, follow=True).status_code == 404
     batch.task.is_open = False
     batch.task.save()
-    assert client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC).status_code == 410
+    closed = client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC, follow=True)
+    assert closed.status_code == 410
 
 
 def test_consent_is_required_before_the_survey(client, batch):
@@ -86,8 +89,12 @@ def test_consent_is_required_before_the_survey(client, batch):
     refused = client.post(f"/annotation/w/{token}/consent/", {})
     assert refused.status_code == 400 and not Consent.objects.exists()
     accepted = client.post(f"/annotation/w/{token}/consent/", {"agree": "yes"})
-    assert accepted["Location"] == f"/annotation/w/{token}/"
-    assert client.get(accepted["Location"])["Location"] == f"/annotation/w/{token}/survey/"
+    # without a quiz the worker still reads the guidelines before the survey
+    assert accepted["Location"] == f"/annotation/w/{token}/guidelines/"
+    guidelines = client.get(accepted["Location"]).content.decode()
+    assert "<h1>Guidelines</h1>" in guidelines
+    assert f'id="to-work" href="/annotation/w/{token}/"' in guidelines
+    assert client.get(f"/annotation/w/{token}/")["Location"] == f"/annotation/w/{token}/survey/"
 
 
 def test_the_quiz_must_be_passed_once_and_attempts_are_limited(client, system):
@@ -135,7 +142,7 @@ def test_mturk_preview_shows_the_task_and_stores_nothing(client, system):
     assert response.status_code == 200
     assert "Accept the HIT" in response.content.decode()
     assert "X-Frame-Options" not in response
-    assert "https://workersandbox.mturk.com" in response["Content-Security-Policy"]
+    assert "frame-ancestors 'self' https://*.mturk.com" in response["Content-Security-Policy"]
     assert not Worker.objects.exists()
 
 
@@ -171,7 +178,7 @@ def test_mturk_arrival_and_completion_posts_back_to_the_sandbox(client, system):
 def test_mturk_arrival_refuses_a_foreign_submit_host(client, system, submit_to):
     batch = make_batch(system, 1)  # a sandbox task
     response = client.get(
-        f"/annotation/mturk/{batch.task.key}/", MTURK | {"turkSubmitTo": submit_to}
+        f"/annotation/mturk/{batch.task.key}/", MTURK | {"turkSubmitTo": submit_to}, follow=True
     )
     assert response.status_code == 400
     assert "turkSubmitTo must be the MTurk sandbox submission host" in response.content.decode()
@@ -197,7 +204,9 @@ def test_survey_page_embeds_the_state_and_works_in_a_frame(client, batch):
 
 def test_a_game_task_sends_the_worker_to_the_lobby_after_consent_and_quiz(client, system):
     quiz = make_quiz(pass_mark=0)
-    task = services.create_task(name="live round", round_=system.round, quiz=quiz)
+    task = creation.create_task(
+        name="live round", round_=system.round, quiz=quiz, prolific_completion_code="LIVE1"
+    )
     response = client.get(f"/annotation/prolific/{task.key}/", PROLIFIC)
     token = response["Location"].split("/")[3]
     session = CrowdSession.objects.get()
@@ -211,7 +220,9 @@ def test_a_game_task_sends_the_worker_to_the_lobby_after_consent_and_quiz(client
 
 def test_a_game_task_without_a_lobby_route_says_so(client, system, settings):
     settings.ROOT_URLCONF = "tests.annotation.urls_without_lobby"
-    task = services.create_task(name="live round", round_=system.round)
+    task = creation.create_task(
+        name="live round", round_=system.round, prolific_completion_code="LIVE1"
+    )
     session = arrive(task, "W1")
     response = client.get(f"/annotation/w/{session_token(session)}/")
     assert response.status_code == 503

@@ -10,10 +10,9 @@ from botocore.stub import Stubber
 
 from annotation import mturk, services
 from annotation.models import Bonus, MTurkHIT, Payout
-from annotation.services import claim_next, submit_answer, submit_game
 from annotation.validation import InputError
 
-from .conftest import make_batch
+from .conftest import annotate, make_batch
 
 pytestmark = pytest.mark.django_db
 SANDBOX = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
@@ -103,26 +102,7 @@ def finished_session(system):
         study_id="HIT9",
         turk_submit_to="https://workersandbox.mturk.com",
     )
-    assignment = claim_next(session)
-    for turn, action, satisfaction in [
-        (0, "select A", "yes"),
-        (1, "select B", "no"),
-        (2, "select C", None),
-    ]:
-        submit_answer(
-            session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
-        )
-        if satisfaction:
-            submit_answer(
-                session,
-                {
-                    "assignment": assignment.pk,
-                    "turn": turn,
-                    "phase": 2,
-                    "satisfaction": satisfaction,
-                },
-            )
-    submit_game(session, {"assignment": assignment.pk})
+    annotate(session, [("select A", "yes"), ("select B", "no"), ("select C", None)])
     services.complete_session(session)
     return session
 

@@ -8,63 +8,30 @@ from decimal import Decimal
 
 import pytest
 
+from annotation.earnings import payments_by_worker
 from annotation.models import Bonus
-from annotation.selectors import payments_by_worker
-from annotation.services import claim_next, complete_session, submit_answer, submit_game
+from annotation.services import complete_session
 from games import selectors as game_selectors
 from tests.factories import make_user
 
-from .conftest import arrive, make_batch
+from .conftest import annotate, arrive, make_batch
 
 pytestmark = pytest.mark.django_db
-
-
-def annotate(session, answers):
-    assignment = claim_next(session)
-    for turn, (action, satisfaction) in enumerate(answers):
-        submit_answer(
-            session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
-        )
-        if satisfaction:
-            submit_answer(
-                session,
-                {
-                    "assignment": assignment.pk,
-                    "turn": turn,
-                    "phase": 2,
-                    "satisfaction": satisfaction,
-                },
-            )
-    return assignment
 
 
 @pytest.fixture
 def paid_batch(system):
     batch = make_batch(system, 3)
     plain = arrive(batch.task, "PLAIN")  # every turn right and satisfied: 3 x 0.06
-    submit_game(
-        plain,
-        {
-            "assignment": annotate(
-                plain, [("select A", "yes"), ("select B", "yes"), ("select C", "")]
-            ).pk
-        },
-    )
+    annotate(plain, [("select A", "yes"), ("select B", "yes"), ("select C", "")])
     errors = arrive(batch.task, "ERRORS")  # wrong a* on turn 0, "no" on turn 1: 2 x 0.08 + 0.06
-    submit_game(
-        errors,
-        {
-            "assignment": annotate(
-                errors, [("select B", "yes"), ("select B", "no"), ("select C", "")]
-            ).pk
-        },
-    )
+    annotate(errors, [("select B", "yes"), ("select B", "no"), ("select C", "")])
     complete_session(errors)
     Bonus.objects.create(
         worker=errors.worker, session=errors, amount=Decimal("0.50"), reason="gold"
     )
     unfinished = arrive(batch.task, "UNFINISHED")  # answers of an unsubmitted game earn nothing
-    annotate(unfinished, [("select A", "yes")])
+    annotate(unfinished, [("select A", "yes")], submit=False)
     return plain, errors, unfinished
 
 

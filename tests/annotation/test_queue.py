@@ -4,53 +4,56 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from itertools import zip_longest
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from annotation import services
+from annotation import creation, gold
 from annotation.models import Assignment, BatchItem
 from annotation.selectors import batch_progress, gold_accuracy
-from annotation.services import claim_next, submit_answer, submit_game
+from annotation.survey import submit_answer, submit_game
 from annotation.validation import InputError
+from annotation.work_queue import claim_next
 
-from .conftest import add_games, arrive, make_batch
+from .conftest import add_games, answer_turns, arrive, make_batch
+
+CODE = {"prolific_completion_code": "C0DE42"}
 
 
 def complete(
     session, assignment, actions=("select A", "select B", "select C"), satisfaction=("yes", "yes")
 ):
-    for turn, action in enumerate(actions):
-        submit_answer(
-            session, {"assignment": assignment.pk, "turn": turn, "phase": 1, "action": action}
-        )
-        if turn < len(satisfaction):
-            submit_answer(
-                session,
-                {
-                    "assignment": assignment.pk,
-                    "turn": turn,
-                    "phase": 2,
-                    "satisfaction": satisfaction[turn],
-                },
-            )
+    answer_turns(session, assignment, zip_longest(actions, satisfaction))
     submit_game(session, {"assignment": assignment.pk})
 
 
 @pytest.mark.django_db
 def test_batch_samples_games_and_marks_the_redundant_fraction(system):
     add_games(system, 20)
-    batch = services.create_batch(
-        study=system.round.study, round_index=0, system_name="B-FFT", name="b", games=20, seed=7
+    batch = creation.create_batch(
+        study=system.round.study,
+        round_index=0,
+        system_name="B-FFT",
+        name="b",
+        games=20,
+        seed=7,
+        task_options=CODE,
     )
     items = list(batch.items.all())
     assert len(items) == 20
     # 5% of 20 games is one game, wanted 3 times
     assert sorted(i.required_annotations for i in items) == [1] * 19 + [3]
     assert batch.task.kind == "annotation"
-    again = services.create_batch(
-        study=system.round.study, round_index=0, system_name="B-FFT", name="b2", games=20, seed=7
+    again = creation.create_batch(
+        study=system.round.study,
+        round_index=0,
+        system_name="B-FFT",
+        name="b2",
+        games=20,
+        seed=7,
+        task_options=CODE,
     )
     assert [i.game_id for i in again.items.all()] == [i.game_id for i in items]
     assert [i.required_annotations for i in again.items.all()] == [
@@ -61,13 +64,14 @@ def test_batch_samples_games_and_marks_the_redundant_fraction(system):
 @pytest.mark.django_db
 def test_batch_by_turns_stops_once_the_turn_count_is_reached(system):
     add_games(system, 5)
-    batch = services.create_batch(
+    batch = creation.create_batch(
         study=system.round.study,
         round_index=0,
         system_name="B-FFT",
         name="b",
         turns=7,
         redundancy_fraction=0,
+        task_options=CODE,
     )
     assert batch.items.count() == 3  # 3 turns per game: 3 + 3 < 7 <= 9
     assert batch_progress(batch)["turns"] == 9
@@ -92,9 +96,10 @@ def test_batch_refusals_name_the_field_and_create_nothing(system, options, field
         "round_index": 0,
         "system_name": "B-FFT",
         "name": "b",
+        "task_options": CODE,
     } | options
     with pytest.raises(InputError) as caught:
-        services.create_batch(**arguments)
+        creation.create_batch(**arguments)
     assert caught.value.field == field
     assert not BatchItem.objects.exists()
 
@@ -126,13 +131,14 @@ def test_a_redundant_game_goes_to_distinct_workers_and_stops_when_complete(syste
 @pytest.mark.django_db
 def test_a_worker_never_sees_a_game_twice_even_across_batches(system):
     first = make_batch(system, 2)
-    second = services.create_batch(
+    second = creation.create_batch(
         study=system.round.study,
         round_index=0,
         system_name="B-FFT",
         name="again",
         games=2,
         redundancy_fraction=0,
+        task_options=CODE,
     )
     session = arrive(first.task, "W1")
     seen = set()
@@ -178,7 +184,7 @@ def test_an_idle_worker_keeps_the_game_if_nobody_needed_the_slot(system):
 def test_gold_games_are_mixed_in_and_accuracy_is_measured(system):
     batch = make_batch(system, 3, gold_interval=2)
     gold_game = add_games(system, 1, prefix="gold")[0]
-    services.add_gold_game(
+    gold.add_gold_game(
         batch,
         gold_game,
         [
@@ -213,7 +219,7 @@ def test_gold_answers_are_validated(system):
     batch = make_batch(system, 1)
     game = add_games(system, 1, prefix="gold")[0]
     with pytest.raises(InputError) as caught:
-        services.add_gold_game(
+        gold.add_gold_game(
             batch,
             game,
             [
@@ -224,9 +230,7 @@ def test_gold_answers_are_validated(system):
         )
     assert caught.value.field == "answers[turn 0].action"
     with pytest.raises(InputError) as caught:
-        services.add_gold_game(
-            batch, game, [{"turn": 0, "action": "select A", "satisfaction": "yes"}]
-        )
+        gold.add_gold_game(batch, game, [{"turn": 0, "action": "select A", "satisfaction": "yes"}])
     assert caught.value.field == "answers" and "[1, 2]" in caught.value.message
     assert not BatchItem.objects.filter(is_gold=True).exists()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from annotation.services import claim_next
 from annotation.tokens import session_token
+from annotation.work_queue import claim_next
 from games.workers import SESSION_KEY
 from tests.factories import make_user
 

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotation.models import Assignment, TurnAnnotation
-from annotation.services import claim_next
+from annotation.work_queue import claim_next
 
 from .conftest import arrive, make_batch, worker_client
 

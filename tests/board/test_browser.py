@@ -34,7 +34,7 @@ def _orm_beside_playwright(monkeypatch):
 def demo(transactional_db, settings, tmp_path):
     """The demo study with rounds 0 and 1 decoded (the round-2 systems learn from them), and a
     tiny random checkpoint to train from."""
-    from models_svc.testing import tiny_idefics2
+    from models_svc.tiny_models import tiny_idefics2
 
     settings.TRAINING_DIR = tmp_path / "training"
     settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu"}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from annotation.models import TurnAnnotation
-from games.models import FeedbackLabel, Game, Worker
+from games.models import FeedbackLabel, Game, Turn, Worker
 from games.workers import hash_worker_id
 from tests.factories import make_game, make_study, make_system
 
@@ -16,6 +18,14 @@ def worker(name: str) -> Worker:
     return Worker.objects.get_or_create(
         platform=Worker.Platform.LOCAL, id_hash=hash_worker_id("local", name)
     )[0]
+
+
+def annotate_turns(answers: Iterable[tuple[Turn, str, str, str]]) -> None:
+    """One annotation per (turn, annotator's name, annotated action, satisfaction)."""
+    for turn, who, action, satisfaction in answers:
+        TurnAnnotation.objects.create(
+            turn=turn, worker=worker(who), annotated_action=action, satisfaction=satisfaction
+        )
 
 
 def annotated_study(name: str = "annotated") -> dict:
@@ -57,19 +67,17 @@ def annotated_study(name: str = "annotated") -> dict:
     c_turns = list(c.turns.order_by("index"))
     d_turns = list(d.turns.order_by("index"))
     # letters: page9-0 = J, page9-1 = I, page9-2 = H, page9-7 = C
-    answers = [
-        (c_turns[0], "alice", "select J", "yes"),  # matches
-        (c_turns[1], "alice", "select I", "yes"),  # matches
-        (c_turns[2], "alice", "select H", ""),  # matches; last turn
-        (d_turns[0], "alice", "select H", "no"),  # model chose C: wrong
-        (d_turns[0], "bob", "select H", "no"),
-        (d_turns[0], "carol", "select C", "yes_wrong"),
-        (d_turns[1], "bob", "deselect C", "yes_incomplete"),  # matches
-    ]
-    for turn, who, action, satisfaction in answers:
-        TurnAnnotation.objects.create(
-            turn=turn, worker=worker(who), annotated_action=action, satisfaction=satisfaction
-        )
+    annotate_turns(
+        [
+            (c_turns[0], "alice", "select J", "yes"),  # matches
+            (c_turns[1], "alice", "select I", "yes"),  # matches
+            (c_turns[2], "alice", "select H", ""),  # matches; last turn
+            (d_turns[0], "alice", "select H", "no"),  # model chose C: wrong
+            (d_turns[0], "bob", "select H", "no"),
+            (d_turns[0], "carol", "select C", "yes_wrong"),
+            (d_turns[1], "bob", "deselect C", "yes_incomplete"),  # matches
+        ]
+    )
     labels = [
         (c_turns[0], "positive", "positive"),
         (c_turns[1], "positive", "neutral"),

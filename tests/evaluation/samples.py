@@ -1,4 +1,4 @@
-"""The shared sample games (../shared/samples), parsed here independently of the importer."""
+"""The sample games (tests/data/samples), parsed here independently of the importer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from tests.sample_files import SAMPLE_JSON, SAMPLE_PKL
 
-# ../shared/samples/README.md, "Figures computed independently from this file".
+# tests/data/samples/README.md, "Figures computed independently from this file".
 README_FIGURES = {
     "games": 24,
     "successful": 17,
@@ -25,7 +25,7 @@ README_FIGURES = {
     "try_again_phrases": 35,
 }
 
-# ../shared/samples/README.md, "The platform's and the paper's conventions": what
+# tests/data/samples/README.md, "The platform's and the paper's conventions": what
 # ``compute_metrics --study sample [--conventions paper]`` prints with its defaults (10,000
 # resamples, seed 0); value and 95% interval, rounded as there (rates in percent).
 README_CONVENTION_FIGURES = {

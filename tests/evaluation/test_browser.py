@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from evaluation import tables
+from evaluation.stats.metrics import METRICS
 from tests.factories import make_user
 
 from .builders import annotated_study
@@ -51,7 +52,7 @@ def test_researcher_computes_and_reads_the_metrics(ready, celery_worker, live_se
     expected = metrics_json("browser study", resamples=2000, seed=17)
     rows = {(r["round"], r["system"]): r for r in expected["rows"]}
     for key in ("success_rate", "turns_per_game", "click_accuracy", "utterance_length"):
-        metric = tables.METRICS[key]
+        metric = METRICS[key]
         table = page.locator(f'table.pivot[data-metric="{key}"]')
         for (round_index, system), row in rows.items():
             column = sorted({r for r, _ in rows}).index(round_index) + 2
@@ -69,9 +70,9 @@ def test_researcher_computes_and_reads_the_metrics(ready, celery_worker, live_se
     assert tables.fmt(accuracy["value"], percent=True) in panel.inner_text()
     expect(page.locator("#agreement-table")).to_contain_text("identical a*")
 
-    page.wait_for_function(
-        "Array.from(document.querySelectorAll('img.figure')).every(i => i.complete)"
-    )
+    # (expect, not wait_for_function: the pages' CSP forbids the eval it polls with)
+    for image in page.locator("img.figure").all():
+        expect(image).to_have_js_property("complete", True)
     widths = page.eval_on_selector_all("img.figure", "imgs => imgs.map(i => i.naturalWidth)")
     assert len(widths) == 6 and all(w > 100 for w in widths)
 

@@ -11,12 +11,11 @@ import re
 import pytest
 from django.core.management.base import CommandError
 
-from annotation.models import TurnAnnotation
 from evaluation.models import MetricRun
 from evaluation.stats import language
 from tests.factories import make_game, make_study, make_system
 
-from .builders import T, worker
+from .builders import T, annotate_turns
 from .conftest import metrics_json, run_command
 from .samples import README_CONVENTION_FIGURES, README_FIGURES, SAMPLE_PKL, image, load_json
 
@@ -103,7 +102,7 @@ def random_export(seed: int, games: int = 12) -> dict:
 
 
 def independent_figures(records: dict) -> dict:
-    """Plain-Python figures of one group of export records (DESIGN.md definitions)."""
+    """Plain-Python figures of one group of export records (docs/metrics.md definitions)."""
     games = len(records)
     successful = sum(r["end"] == "successful" for r in records.values())
     turns = sum(len(r["chat"]) for r in records.values())
@@ -250,17 +249,16 @@ def hand_study() -> None:
         system, [[T[7]], [], [T[2]]], ["2nd-left one", "", "no, the DOG"], external_id="g2"
     )
     t1, t2 = list(g1.turns.order_by("index")), list(g2.turns.order_by("index"))
-    for turn, who, action, satisfaction in [
-        (t1[0], "alice", "select J", "yes"),  # = model: Sim 1
-        (t1[1], "alice", "select I", ""),  # = model: Sim 1; last turn, no answer
-        (t2[0], "alice", "select H", "no"),  # model selected C: Sim 0 (weight ½)
-        (t2[0], "bob", "select C", "yes_wrong"),  # = model: Sim 1 (weight ½)
-        (t2[1], "bob", "deselect C", "yes_incomplete"),  # = model: Sim 1
-        (t2[2], "alice", "select J", ""),  # model selected H: Sim 0; last turn
-    ]:
-        TurnAnnotation.objects.create(
-            turn=turn, worker=worker(who), annotated_action=action, satisfaction=satisfaction
-        )
+    annotate_turns(
+        [
+            (t1[0], "alice", "select J", "yes"),  # = model: Sim 1
+            (t1[1], "alice", "select I", ""),  # = model: Sim 1; last turn, no answer
+            (t2[0], "alice", "select H", "no"),  # model selected C: Sim 0 (weight ½)
+            (t2[0], "bob", "select C", "yes_wrong"),  # = model: Sim 1 (weight ½)
+            (t2[1], "bob", "deselect C", "yes_incomplete"),  # = model: Sim 1
+            (t2[2], "alice", "select J", ""),  # model selected H: Sim 0; last turn
+        ]
+    )
 
 
 def test_both_conventions_on_a_study_built_by_hand(db):

@@ -7,7 +7,7 @@ import pytest
 
 from annotation.models import TurnAnnotation
 from evaluation import selectors, services
-from evaluation.stats.study import IDENTITY_SIMILARITY
+from evaluation.stats.inputs import IDENTITY_SIMILARITY
 from games.models import Game
 
 from .builders import annotated_study, worker
@@ -119,7 +119,7 @@ def test_games_that_did_not_end_are_left_out_and_bad_annotations_named():
         annotated_action="select Z"
     )
     with pytest.raises(
-        selectors.InputError,
+        selectors.UnusableStudyData,
         match=r"annotation of game partial-c turn 0 by "
         r"worker [0-9a-f]{12}: annotated_action",
     ):

@@ -150,13 +150,13 @@ def test_fleiss_and_alpha_resamples_equal_recomputation_on_resampled_items():
     """Per-game sums and Gram-matrix squares give the κ/α of the resampled items exactly."""
     from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
-    from evaluation.stats.study import _Columns
+    from evaluation.stats.sums import SumColumns
 
     rng = np.random.default_rng(6)
     n_games, n_items = 12, 30
     item_game = rng.integers(0, n_games, n_items)
     table = rng.multinomial(3, [0.5, 0.2, 0.2, 0.1], size=n_items)
-    columns = _Columns(n_games)
+    columns = SumColumns(n_games)
 
     def per_game(block):
         out = np.zeros((n_games, block.shape[1]))

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from evaluation.stats import columns, inputs, language, turns
 from evaluation.stats import conventions as conv
-from evaluation.stats import language, turns
 from evaluation.stats import study as engine
 from evaluation.stats.decoder import DEFAULT_SATISFACTION_CLASSES
 
@@ -41,13 +41,13 @@ def test_two_named_frozen_conventions():
 
 
 def test_parameters_take_the_conventions_interval_unless_they_name_one():
-    assert engine.MetricParameters().validated().method == "bca"
-    assert engine.MetricParameters(conventions=PAPER).validated().method == "percentile"
-    mixed = engine.MetricParameters(method="bca", conventions=PAPER).validated()
+    assert inputs.MetricParameters().validated().method == "bca"
+    assert inputs.MetricParameters(conventions=PAPER).validated().method == "percentile"
+    mixed = inputs.MetricParameters(method="bca", conventions=PAPER).validated()
     assert mixed.method == "bca" and mixed.as_dict()["conventions"] == "paper"
-    assert engine.MetricParameters().validated().as_dict()["conventions"] == "platform"
+    assert inputs.MetricParameters().validated().as_dict()["conventions"] == "platform"
     with pytest.raises(ValueError):
-        engine.MetricParameters(conventions="paper").validated()  # a name is not a Conventions
+        inputs.MetricParameters(conventions="paper").validated()  # a name is not a Conventions
 
 
 # Satisfaction answers of five annotations; weights: the middle two share one turn (1/2 each).
@@ -68,8 +68,8 @@ def test_positive_feedback_any_yes_or_a_plain_yes():
 
 def test_sim_neg_fb_negative_feedback_or_anything_but_a_plain_yes():
     mapping = DEFAULT_SATISFACTION_CLASSES
-    platform = engine.sim_neg_fb_answers(SATISFACTION, PLATFORM, mapping)
-    paper = engine.sim_neg_fb_answers(SATISFACTION, PAPER, mapping)
+    platform = columns.sim_neg_fb_answers(SATISFACTION, PLATFORM, mapping)
+    paper = columns.sim_neg_fb_answers(SATISFACTION, PAPER, mapping)
     assert platform.tolist() == [False, True, False, False, False]  # "no" only
     assert paper.tolist() == [False, True, True, True, False]  # answered, not "yes"
     # platform: the "no" answer, Sim 0 → 0
@@ -109,10 +109,10 @@ def masks(*letters: str) -> np.ndarray:
     return np.array([[chr(65 + i) in word for i in range(K)] for word in letters], dtype=bool)
 
 
-def hand_group() -> engine.GroupInput:
+def hand_group() -> inputs.GroupInput:
     """Two games. Game 0: select A, then select B. Game 1: select C, deselect C, select B; one
     of its turns has no text. Five annotated turns (game 1's first by two annotators)."""
-    return engine.GroupInput(
+    return inputs.GroupInput(
         round_index=1,
         system="B-FFT",
         successful=np.array([True, False]),
@@ -122,7 +122,7 @@ def hand_group() -> engine.GroupInput:
         before=masks("", "A", "", "C", ""),
         after=masks("A", "AB", "C", "", "B"),
         utterances=UTTERANCES,
-        annotations=engine.AnnotationInput(
+        annotations=inputs.AnnotationInput(
             turn=np.array([0, 1, 2, 2, 3, 4]),
             rater=np.array(["al", "al", "al", "bo", "bo", "al"], dtype=object),
             select=masks("A", "B", "B", "C", "", "A"),
@@ -133,8 +133,8 @@ def hand_group() -> engine.GroupInput:
 
 
 def compute(conventions: conv.Conventions) -> dict:
-    study = engine.StudyInput("hand", [hand_group()])
-    params = engine.MetricParameters(resamples=500, seed=1, conventions=conventions)
+    study = inputs.StudyInput("hand", [hand_group()])
+    params = inputs.MetricParameters(resamples=500, seed=1, conventions=conventions)
     return engine.compute_study(study, params)
 
 
@@ -167,7 +167,7 @@ def test_the_engine_under_both_conventions_by_hand():
     assert p["utterances"] == q["utterances"] == 4
 
 
-def random_group(seed: int, games: int = 14) -> engine.GroupInput:
+def random_group(seed: int, games: int = 14) -> inputs.GroupInput:
     rng = np.random.default_rng(seed)
     turn_game = np.repeat(np.arange(games), rng.integers(1, 5, games))
     m = turn_game.size
@@ -179,7 +179,7 @@ def random_group(seed: int, games: int = 14) -> engine.GroupInput:
     words = ["Pick", "the", "bird's", "ok...", "2nd-left", "", "no,", "DOG!"]
     utterances = [" ".join(rng.choice(words, rng.integers(0, 4))) for _ in range(m)]
     annotated = np.arange(m)
-    return engine.GroupInput(
+    return inputs.GroupInput(
         round_index=2,
         system="T-RL",
         successful=rng.random(games) < 0.5,
@@ -189,7 +189,7 @@ def random_group(seed: int, games: int = 14) -> engine.GroupInput:
         before=before,
         after=after,
         utterances=utterances,
-        annotations=engine.AnnotationInput(
+        annotations=inputs.AnnotationInput(
             turn=annotated,
             rater=np.array(["r"] * m, dtype=object),
             select=rng.random((m, K)) < 0.2,
@@ -202,12 +202,12 @@ def random_group(seed: int, games: int = 14) -> engine.GroupInput:
 def test_paper_intervals_are_percentiles_of_the_same_bootstrap_replicates():
     group = random_group(7)
     resamples, seed = 1999, 13
-    params = engine.MetricParameters(
+    params = inputs.MetricParameters(
         resamples=resamples, seed=seed, sampler="scipy", conventions=PAPER
     )
-    (row,) = engine.compute_study(engine.StudyInput("s", [group]), params)["rows"]
+    (row,) = engine.compute_study(inputs.StudyInput("s", [group]), params)["rows"]
     platform = engine.compute_study(
-        engine.StudyInput("s", [group]), dataclasses.replace(params, conventions=PLATFORM)
+        inputs.StudyInput("s", [group]), dataclasses.replace(params, conventions=PLATFORM)
     )["rows"][0]
 
     # The replicates, independently: scipy's draws from the group's generator, then per game sums.

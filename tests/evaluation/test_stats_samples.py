@@ -1,4 +1,4 @@
-"""The stats functions reproduce ../shared/samples/README.md exactly (JSON and pickle)."""
+"""The stats functions reproduce tests/data/samples/README.md exactly (JSON and pickle)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from evaluation.stats import interaction, language
-from evaluation.stats.study import GroupInput, StudyInput, compute_study
+from evaluation.stats.inputs import GroupInput, StudyInput
+from evaluation.stats.study import compute_study
 
 from .samples import README_FIGURES, game_arrays, load_json, load_pickle
 

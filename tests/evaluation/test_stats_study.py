@@ -14,6 +14,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import precision_recall_fscore_support
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
+from evaluation.stats import inputs
 from evaluation.stats import study as engine
 
 K = 6
@@ -49,7 +50,7 @@ def random_group(seed: int, round_index: int = 1, system: str = "B-FFT", games: 
         )
     labelled = np.flatnonzero(~last)
     labels = {
-        "binary": engine.LabelInput(
+        "binary": inputs.LabelInput(
             labelled,
             rng.choice(
                 np.array(["positive", "negative", "unparseable"], object),
@@ -58,13 +59,13 @@ def random_group(seed: int, round_index: int = 1, system: str = "B-FFT", games: 
             ),
             "lexicon",
         ),
-        "ternary": engine.LabelInput(
+        "ternary": inputs.LabelInput(
             labelled,
             rng.choice(np.array(["positive", "neutral", "negative"], object), labelled.size),
             "lexicon",
         ),
     }
-    return engine.GroupInput(
+    return inputs.GroupInput(
         round_index=round_index,
         system=system,
         successful=rng.random(games) < 0.6,
@@ -76,7 +77,7 @@ def random_group(seed: int, round_index: int = 1, system: str = "B-FFT", games: 
         utterances=[
             " ".join(rng.choice(["go", "try again", "no", "left", "reset"], 3)) for _ in range(m)
         ],
-        annotations=engine.AnnotationInput(ann_turn, rater, select, deselect, satisfaction),
+        annotations=inputs.AnnotationInput(ann_turn, rater, select, deselect, satisfaction),
         labels=labels,
     )
 
@@ -88,8 +89,8 @@ def similarity_matrix(seed: int = 0, size: int = 20) -> np.ndarray:
 
 
 def study_of(*groups, similarity=None):
-    label = engine.EMBEDDING_SIMILARITY if similarity is not None else engine.IDENTITY_SIMILARITY
-    return engine.StudyInput("s", list(groups), [f"t{i}" for i in range(20)], similarity, label)
+    label = inputs.EMBEDDING_SIMILARITY if similarity is not None else inputs.IDENTITY_SIMILARITY
+    return inputs.StudyInput("s", list(groups), [f"t{i}" for i in range(20)], similarity, label)
 
 
 def naive_turn_level(group, similarity):
@@ -139,7 +140,7 @@ def test_turn_level_values_equal_a_naive_computation(with_embeddings):
     group = random_group(1)
     matrix = similarity_matrix() if with_embeddings else None
     result = engine.compute_study(
-        study_of(group, similarity=matrix), engine.MetricParameters(resamples=200)
+        study_of(group, similarity=matrix), inputs.MetricParameters(resamples=200)
     )
     row = result["rows"][0]
     expected = naive_turn_level(group, matrix if with_embeddings else np.eye(20))
@@ -147,14 +148,14 @@ def test_turn_level_values_equal_a_naive_computation(with_embeddings):
         assert row[name]["value"] == pytest.approx(value, abs=1e-12), name
     assert row["annotated_turns"] == np.unique(group.annotations.turn).size
     assert row["similarity"] == (
-        engine.EMBEDDING_SIMILARITY if with_embeddings else engine.IDENTITY_SIMILARITY
+        inputs.EMBEDDING_SIMILARITY if with_embeddings else inputs.IDENTITY_SIMILARITY
     )
 
 
 def test_intervals_equal_scipy_bootstrap_over_games():
     """With scipy's draws, each metric's interval equals scipy.stats.bootstrap resampling games."""
     group = random_group(2)
-    params = engine.MetricParameters(resamples=999, seed=5, sampler="scipy")
+    params = inputs.MetricParameters(resamples=999, seed=5, sampler="scipy")
     row = engine.compute_study(study_of(group), params)["rows"][0]
     games = group.n_games
     turns = np.bincount(group.turn_game, minlength=games)
@@ -192,7 +193,7 @@ def test_intervals_equal_scipy_bootstrap_over_games():
 
 def test_decoder_blocks_equal_sklearn():
     group = random_group(3)
-    row = engine.compute_study(study_of(group), engine.MetricParameters(resamples=200))["rows"][0]
+    row = engine.compute_study(study_of(group), inputs.MetricParameters(resamples=200))["rows"][0]
     ann = group.annotations
     weight = 1 / np.bincount(ann.turn)[ann.turn]
     for kind, classes in (
@@ -232,7 +233,7 @@ def test_decoder_blocks_equal_sklearn():
 
 def test_agreement_row_equals_reference_libraries():
     group = random_group(4)
-    result = engine.compute_study(study_of(group), engine.MetricParameters(resamples=200))
+    result = engine.compute_study(study_of(group), inputs.MetricParameters(resamples=200))
     (row,) = result["agreement"]
     ann = group.annotations
     multi = np.bincount(ann.turn)[ann.turn] >= 2
@@ -272,13 +273,13 @@ def test_agreement_row_equals_reference_libraries():
 def test_idempotent_and_independent_of_other_groups():
     first = random_group(5, round_index=1, system="B-FFT")
     second = random_group(6, round_index=2, system="T-RL")
-    params = engine.MetricParameters(resamples=300, seed=11)
+    params = inputs.MetricParameters(resamples=300, seed=11)
     alone = engine.compute_study(study_of(first), params)
     again = engine.compute_study(study_of(first), params)
     together = engine.compute_study(study_of(second, first), params)
     assert json.dumps(alone, sort_keys=True) == json.dumps(again, sort_keys=True)
     assert together["rows"][0] == alone["rows"][0]  # sorted by round: first comes first
-    other_seed = engine.compute_study(study_of(first), engine.MetricParameters(300, seed=12))
+    other_seed = engine.compute_study(study_of(first), inputs.MetricParameters(300, seed=12))
     assert (
         other_seed["rows"][0]["success_rate"]["value"] == alone["rows"][0]["success_rate"]["value"]
     )
@@ -295,7 +296,7 @@ def test_rows_come_in_round_then_paper_order_and_report_progress():
     seen = []
     result = engine.compute_study(
         study_of(*groups),
-        engine.MetricParameters(resamples=50),
+        inputs.MetricParameters(resamples=50),
         progress=lambda fraction, message: seen.append((fraction, message)),
         workers=1,
     )
@@ -314,7 +315,7 @@ def test_rows_come_in_round_then_paper_order_and_report_progress():
 
 def test_threads_do_not_change_the_numbers():
     groups = [random_group(i, round_index=i % 3, system=f"S{i}", games=15) for i in range(6)]
-    params = engine.MetricParameters(resamples=300, seed=2)
+    params = inputs.MetricParameters(resamples=300, seed=2)
     alone = engine.compute_study(study_of(*groups), params, workers=1)
     callers = []
     threaded = engine.compute_study(
@@ -331,12 +332,12 @@ def test_threads_do_not_change_the_numbers():
 
 def test_parameters_are_validated():
     for bad in (
-        engine.MetricParameters(resamples=0),
-        engine.MetricParameters(seed=-1),
-        engine.MetricParameters(confidence=1.0),
-        engine.MetricParameters(method="basic"),
-        engine.MetricParameters(satisfaction_classes={"yes": "great"}),
-        engine.MetricParameters(sampler="slow"),
+        inputs.MetricParameters(resamples=0),
+        inputs.MetricParameters(seed=-1),
+        inputs.MetricParameters(confidence=1.0),
+        inputs.MetricParameters(method="basic"),
+        inputs.MetricParameters(satisfaction_classes={"yes": "great"}),
+        inputs.MetricParameters(sampler="slow"),
     ):
         with pytest.raises(ValueError):
             bad.validated()

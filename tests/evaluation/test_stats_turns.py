@@ -1,4 +1,4 @@
-"""Turn-level metrics and the similarity Sim(â, a*) with DESIGN.md's edge cases, by hand."""
+"""Turn-level metrics and the similarity Sim(â, a*) with its edge cases (docs/metrics.md)."""
 
 from __future__ import annotations
 

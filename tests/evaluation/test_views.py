@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from evaluation import services, tables
 from evaluation.models import MetricRun
+from evaluation.stats.metrics import SECTIONS
 from tests.factories import make_game, make_study, make_system, make_user
 
 from .builders import annotated_study, worker
@@ -114,8 +115,81 @@ def test_dashboard_warns_when_data_changed(researcher_client, done_run):
     assert 'id="stale-warning"' in html
 
 
+METRIC_HEADER = ["round", "system", "games", "metric", "value", "ci_low", "ci_high"]
+EXPECTED_HEADERS = {
+    "success_rate": METRIC_HEADER,
+    "turns_per_game": METRIC_HEADER,
+    "click_accuracy": METRIC_HEADER,
+    "turn_level": METRIC_HEADER,
+    "language": METRIC_HEADER,
+    "decoder": [
+        "round",
+        "system",
+        "kind",
+        "decoder",
+        "reference",
+        "predicted",
+        "count",
+        "fraction_of_total",
+        "fraction_of_row",
+        "fraction_of_column",
+    ],
+}
+SECTION_METRICS = {
+    "success_rate": ["success_rate"],
+    "turns_per_game": ["turns_per_game"],
+    "click_accuracy": ["click_accuracy"],
+    "turn_level": ["exact_match", "positive_feedback", "sim", "sim_neg_fb"],
+    "language": [
+        "vocabulary_size",
+        "utterance_length",
+        "reset_phrases",
+        "try_again_phrases",
+        "reset_per_100",
+        "try_again_per_100",
+    ],
+}
+
+
+def assert_metric_rows(lines: list[list[str]], results: dict, metrics: list[str]) -> None:
+    """One line per round × system × metric the run holds, with its stored point estimate."""
+    expected = {}
+    for row in results["rows"]:
+        for key in metrics:
+            value = row.get(key)
+            if value is None:
+                continue
+            point = value["value"] if isinstance(value, dict) else value
+            expected[(str(row["round"]), row["system"], key)] = point
+    assert expected, metrics
+    got = {(line[0], line[1], line[3]): line[4] for line in lines}
+    assert set(got) == set(expected)
+    for where, point in expected.items():
+        assert (got[where] == "") if point is None else float(got[where]) == pytest.approx(point)
+
+
+def assert_decoder_rows(lines: list[list[str]], results: dict) -> None:
+    """A k × k block per panel holding the run's confusion counts, with fractions of the total."""
+    expected = {
+        (str(row["round"]), row["system"], kind, block["decoder"]): block["confusion"]
+        for row in results["rows"]
+        for kind, block in (row.get("decoder") or {}).items()
+    }
+    assert expected
+    got: dict[tuple[str, ...], list[float]] = {}
+    fractions: dict[tuple[str, ...], float] = {}
+    for line in lines:
+        panel = tuple(line[:4])
+        got.setdefault(panel, []).append(float(line[6]))
+        fractions[panel] = fractions.get(panel, 0.0) + float(line[7])
+    assert set(got) == set(expected)
+    for panel, confusion in expected.items():
+        assert got[panel] == pytest.approx([count for row in confusion for count in row])
+        assert fractions[panel] == pytest.approx(1.0, abs=1e-3), panel
+
+
 def test_section_downloads(researcher_client, done_run):
-    for section in tables.SECTIONS:
+    for section in SECTIONS:
         csv_response = researcher_client.get(
             reverse("evaluation:section_csv", kwargs={"run_id": done_run.pk, "section": section})
         )
@@ -123,7 +197,11 @@ def test_section_downloads(researcher_client, done_run):
         assert csv_response["Content-Type"].startswith("text/csv")
         assert f"annotated-run{done_run.pk}-{section}.csv" in csv_response["Content-Disposition"]
         lines = list(csv.reader(io.StringIO(csv_response.content.decode())))
-        assert len(lines) > 1, section
+        assert lines[0] == EXPECTED_HEADERS[section], section
+        if section == "decoder":
+            assert_decoder_rows(lines[1:], done_run.results)
+        else:
+            assert_metric_rows(lines[1:], done_run.results, SECTION_METRICS[section])
         svg = researcher_client.get(
             reverse(
                 "evaluation:section_figure",
@@ -247,7 +325,7 @@ def captions(html: str) -> dict[str, list[str]]:
     for section, text in re.findall(r'conventions-caption" data-section="([^"]+)">([^<]*)<', html):
         found.setdefault(section, []).append(text)
     for section, alt in re.findall(
-        r'<img class="figure"[^>]* data-section="([^"]+)" alt="([^"]*)"', html
+        r'<img class="figure[^"]*"[^>]* data-section="([^"]+)" alt="([^"]*)"', html
     ):
         found.setdefault(section, []).append(alt.split(". ", 1)[1])
     return found

@@ -1,4 +1,4 @@
-"""Parsing the original study's export into records (pure: no database)."""
+"""Parsing the original study's export and the JSONL export into records (pure: no database)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from games.records import (
-    GameRecord,
-    RecordError,
-    TurnRecord,
-    game_from_study_record,
-    plain,
-    records_from_jsonl,
-    records_from_study_export,
-)
+from games.jsonl_records import records_from_jsonl
+from games.original_export import game_from_study_record, records_from_study_export
+from games.plain import plain
+from games.records import GameRecord, RecordError, TurnRecord
 
 EZ = "ezCwNpbfDkoChK9Fm"
 VE = "veTQdKhtY5RAdz2XM"

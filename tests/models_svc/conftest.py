@@ -23,28 +23,28 @@ def ml_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_idefics2(ml_dir):
-    from models_svc.testing import tiny_idefics2
+    from models_svc.tiny_models import tiny_idefics2
 
     return str(tiny_idefics2(ml_dir / "idefics2"))
 
 
 @pytest.fixture(scope="session")
 def tiny_causal_lm(ml_dir):
-    from models_svc.testing import tiny_causal_lm
+    from models_svc.tiny_models import tiny_causal_lm
 
     return str(tiny_causal_lm(ml_dir / "causal-lm"))
 
 
 @pytest.fixture(scope="session")
 def tiny_hf_clip(ml_dir):
-    from models_svc.testing import tiny_hf_clip
+    from models_svc.tiny_models import tiny_hf_clip
 
     return str(tiny_hf_clip(ml_dir / "hf-clip"))
 
 
 @pytest.fixture(scope="session")
 def tiny_open_clip(ml_dir):
-    from models_svc.testing import tiny_open_clip
+    from models_svc.tiny_models import tiny_open_clip
 
     return str(tiny_open_clip(ml_dir / "open-clip"))
 
@@ -73,6 +73,6 @@ def tiny_lora(ml_dir, tiny_idefics2):
 
 @pytest.fixture(scope="session")
 def tangram_images(ml_dir):
-    from models_svc.testing import write_tangram_pngs
+    from models_svc.tiny_models import write_tangram_pngs
 
     return [str(p) for p in write_tangram_pngs(ml_dir / "tangrams", NAMES)]

@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import transaction
 
-from games.live import engine, notify
+from games.live import clock, engine, notify
 from games.models import (
     FeedbackLabel,
     Game,
@@ -22,7 +22,7 @@ from games.models import (
 from games.workers import get_or_create_worker
 from models_svc.models import DecodeRun, ModelCheckpoint
 from models_svc.selectors import policy_input_for_turn
-from tests.factories import make_game, make_study, make_system
+from tests.factories import make_game, make_study, make_system, start_live_game
 
 from .conftest import NAMES
 
@@ -44,21 +44,13 @@ def start_model_game(system: System, names: list[str], external_id: str = "g1"):
     three); returns the game and its speaker."""
     study = system.round.study
     speaker = get_or_create_worker(Worker.Platform.LOCAL, f"speaker-{external_id}")
-    with transaction.atomic():
-        game = Game.objects.create(
-            study=study,
-            round=system.round,
-            system=system,
-            config=GameConfig.objects.create(
-                study=study,
-                speaker_order=names,
-                listener_order=list(reversed(names)),
-                targets=names[:3],
-            ),
-            external_id=external_id,
-            speaker=speaker,
-        )
-        engine.start_game(game, engine.clock.now())
+    config = GameConfig.objects.create(
+        study=study,
+        speaker_order=names,
+        listener_order=list(reversed(names)),
+        targets=names[:3],
+    )
+    game = start_live_game(system, config, speaker, now=clock.now(), external_id=external_id)
     return game, speaker
 
 

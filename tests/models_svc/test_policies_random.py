@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from scipy.stats import chisquare
 
 from games.actions import is_valid_for, parse_action
 from models_svc.action_space import (
@@ -59,6 +60,11 @@ def test_random_policy_probability_is_exact_and_actions_valid():
 def test_random_policy_is_seeded():
     item = PolicyInput(images=IMAGES, selection=(), utterance="x", seed="17:3")
     assert RandomPolicy().act([item]) == RandomPolicy().act([item])
+    others = [
+        PolicyInput(images=IMAGES, selection=(), utterance="x", seed=f"17:{turn}")
+        for turn in range(20)
+    ]
+    assert len({d.action for d in RandomPolicy().act(others)}) == 20
 
 
 def test_random_policy_covers_small_space_uniformly():
@@ -72,16 +78,19 @@ def test_random_policy_covers_small_space_uniformly():
     counts = Counter(d.action for d in decisions)
     assert set(counts) == {"deselect A", "select B", "deselect A select B"}
     assert all(d.probability == 1 / 3 for d in decisions)
+    # The seeds are fixed, so this p-value is too: a policy that favoured one action (say
+    # 250/200/150 of 600) would give p < 1e-4.
+    assert chisquare(list(counts.values())).pvalue > 0.05
 
 
 def test_random_toggle_policy_clicks_one_image():
     decisions = RandomTogglePolicy().act(
         [
             PolicyInput(images=IMAGES, selection=("A", "B"), utterance="x", seed=str(i))
-            for i in range(100)
+            for i in range(1000)
         ]
     )
-    seen = {d.action for d in decisions}
-    assert seen <= {"deselect A", "deselect B"} | {f"select {c}" for c in "CDEFGHIJ"}
-    assert len(seen) == 10
+    counts = Counter(d.action for d in decisions)
+    assert set(counts) == {"deselect A", "deselect B"} | {f"select {c}" for c in "CDEFGHIJ"}
     assert all(d.probability == 0.1 for d in decisions)
+    assert chisquare(list(counts.values())).pvalue > 0.05

@@ -113,7 +113,7 @@ def test_learning_shows_b_fft_rises_over_three_rounds_and_control_stays(
     """Letters speakers, a tiny random policy, oracle human listeners as D₀: the loop (play →
     decode → train → next round) must make B-FFT succeed more, with non-overlapping intervals."""
     from models_svc.registry import clear_cache
-    from models_svc.testing import learnable_tiny_idefics2
+    from models_svc.tiny_models import learnable_tiny_idefics2
 
     settings.PLAY_DEADLINE_TASKS = False
     settings.TRAINING_DIR = tmp_path / "training"

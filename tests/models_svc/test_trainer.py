@@ -210,7 +210,7 @@ def letters_model(tmp_path_factory):
 
     On the fixture model (32 wide, very sharp random attention) no tuning taught LoRA the copy in
     the time a test has: the answer's attention sits on random tokens and barely moves."""
-    from models_svc.testing import learnable_tiny_idefics2
+    from models_svc.tiny_models import learnable_tiny_idefics2
 
     return str(learnable_tiny_idefics2(tmp_path_factory.mktemp("letters-model")))
 

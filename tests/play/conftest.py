@@ -74,6 +74,7 @@ class PlayServer:
         self.env.update(
             DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{name}",
             DJANGO_DEBUG="1",  # static files through WhiteNoise's finders
+            PLAY_LOCAL_ENTRY="0",  # lobbies admit crowd participants only, as in production
             PLAY_DEADLINE_TASKS="0",
             TEST_DB_SUFFIX="",
             LOG_LEVEL="WARNING",

@@ -1,4 +1,7 @@
-"""Builders for live-play tests: a study with ten main-split tangrams, rounds and workers."""
+"""Builders for live-play tests: a study with ten main-split tangrams, rounds and workers.
+
+Rounds are made with an open lobby unless a test says otherwise; ``participant`` makes a
+crowdworker the lobby admits (a started crowd session of the round's task, consent given)."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ def study(name: str = "live", **settings) -> Study:
 
 
 def round_with(study_: Study, *systems: str, index: int = 0, **fields) -> Round:
+    fields.setdefault("lobby_open", True)
     round_ = Round.objects.create(study=study_, index=index, **fields)
     for name in systems:
         System.objects.create(
@@ -37,6 +41,33 @@ def round_with(study_: Study, *systems: str, index: int = 0, **fields) -> Round:
 
 def worker(name: str) -> Worker:
     return get_or_create_worker(Worker.Platform.LOCAL, name)
+
+
+def crowd_task(round_: Round, **options):
+    """The round's crowd task (made on first use)."""
+    from annotation import creation
+    from annotation.models import CrowdTask
+
+    task = CrowdTask.objects.filter(round=round_).first()
+    options = {"prolific_completion_code": "PLAYCODE"} | options
+    return task or creation.create_task(name=f"play {round_}", round_=round_, **options)
+
+
+def arrival(task, name: str, *, consent: bool = True):
+    """A Prolific arrival at ``task`` (the crowd session), with consent given unless told."""
+    from annotation import services
+
+    session = services.arrive(
+        task, platform="prolific", worker_id=name, session_id=f"S-{name}", study_id="STUDY1"
+    )
+    if consent:
+        services.give_consent(session)
+    return session
+
+
+def participant(round_: Round, name: str) -> Worker:
+    """A crowdworker admitted to the round's lobby."""
+    return arrival(crowd_task(round_), name).worker
 
 
 def session_cookie(worker_: Worker) -> str:

@@ -78,7 +78,9 @@ def setup_game(clock, system="HH", **study_settings):
 
 async def test_two_workers_are_paired_in_the_lobby_and_play_to_success():
     round_ = await setup_round()
-    first, second = await sync_to_async(lambda: (helpers.worker("a"), helpers.worker("b")))()
+    first, second = await sync_to_async(
+        lambda: (helpers.participant(round_, "a"), helpers.participant(round_, "b"))
+    )()
     cookies = {}
     for worker in (first, second):
         await sync_to_async(lobby.arrive)(round_, worker)

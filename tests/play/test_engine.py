@@ -2,43 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
 
 from games.live import engine
 from games.live.engine import PlayError
 from games.live.selectors import worker_game_earnings
-from games.models import Game, GameEarning, GameEvent, Turn
+from games.models import GameEarning, GameEvent, Turn
 
 from . import helpers
+from .live_game import start_game
 
 pytestmark = pytest.mark.django_db
 
 
-def start(system_name="HH", clock=None, listener=True, **study_settings):
-    helpers.tangrams()
-    study = helpers.study(**study_settings)
-    round_ = helpers.round_with(study, system_name)
-    speaker = helpers.worker("speaker")
-    hearer = helpers.worker("listener") if listener else None
-    with transaction.atomic():
-        game = Game.objects.create(
-            study=study,
-            round=round_,
-            system=round_.systems.get(),
-            config=helpers.config(study),
-            external_id="g1",
-            speaker=speaker,
-            listener=hearer,
-        )
-        engine.start_game(game, clock())
-    return game, speaker, hearer
-
-
 def test_a_full_game_to_success_is_stored_step_by_step(clock):
-    game, speaker, listener = start(clock=clock, correct_click_bonus=Decimal("0.05"))
+    game, speaker, listener = start_game(clock(), correct_click_bonus=Decimal("0.05"))
     clock.advance(3)
     engine.submit_utterance(game.pk, speaker.pk, "  the tall\tone  ")
     clock.advance(2)
@@ -91,7 +72,7 @@ def test_a_full_game_to_success_is_stored_step_by_step(clock):
 
 
 def test_the_turn_limit_ends_the_game_unsuccessfully(clock):
-    game, speaker, listener = start(clock=clock, turn_limit=2)
+    game, speaker, listener = start_game(clock(), turn_limit=2)
     for _ in range(2):
         engine.submit_utterance(game.pk, speaker.pk, "left one")
         engine.submit_selection(game.pk, listener.pk, [])
@@ -105,7 +86,7 @@ def test_the_turn_limit_ends_the_game_unsuccessfully(clock):
 
 
 def test_a_speaker_who_misses_the_turn_ends_the_game_and_is_not_paid(clock):
-    game, speaker, listener = start(clock=clock)
+    game, speaker, listener = start_game(clock())
     # Turn 0 allows 25 s plus 5 s to join; timeouts apply one second of grace later.
     clock.advance(30.9)
     assert engine.expire_due(game.pk) is None
@@ -120,12 +101,12 @@ def test_a_speaker_who_misses_the_turn_ends_the_game_and_is_not_paid(clock):
 
 
 def test_with_warnings_a_first_miss_warns_and_the_second_ends(clock):
-    game, speaker, listener = start(clock=clock, idle_ends_game=False)
+    game, speaker, listener = start_game(clock(), idle_ends_game=False)
     clock.advance(31)
     engine.expire_due(game.pk)
     game.refresh_from_db()
     assert (game.status, game.speaker_warnings, game.phase) == ("playing", 1, "speaker")
-    assert game.deadline == clock() + engine.timedelta(seconds=25)
+    assert game.deadline == clock() + timedelta(seconds=25)
     engine.submit_utterance(game.pk, speaker.pk, "the fish")
     clock.advance(46)
     engine.expire_due(game.pk)
@@ -141,7 +122,7 @@ def test_with_warnings_a_first_miss_warns_and_the_second_ends(clock):
 
 
 def test_a_slow_model_gets_the_empty_action_and_the_game_goes_on(clock):
-    game, speaker, _ = start("B-FFT", clock=clock, listener=False)
+    game, speaker, _ = start_game(clock(), "B-FFT", listener=False)
     change = engine.submit_utterance(game.pk, speaker.pk, "the fish")
     assert change.model_turn == 0
     clock.advance(46)
@@ -157,7 +138,7 @@ def test_a_slow_model_gets_the_empty_action_and_the_game_goes_on(clock):
 
 
 def test_model_actions_are_stored_with_their_probability_once(clock):
-    game, speaker, _ = start("B-FFT", clock=clock, listener=False)
+    game, speaker, _ = start_game(clock(), "B-FFT", listener=False)
     engine.submit_utterance(game.pk, speaker.pk, "the fish")
     clock.advance(2)
     engine.record_model_action(game.pk, 0, "select A J", 0.25)
@@ -181,7 +162,7 @@ def test_model_actions_are_stored_with_their_probability_once(clock):
 
 
 def test_bad_messages_are_refused_and_change_nothing(clock):
-    game, speaker, listener = start(clock=clock)
+    game, speaker, listener = start_game(clock())
     stranger = helpers.worker("stranger")
     refusals = [
         (engine.submit_utterance, listener.pk, ("hi",), "wrong_role"),
@@ -223,7 +204,7 @@ def test_bad_messages_are_refused_and_change_nothing(clock):
 
 
 def test_a_message_after_the_deadline_applies_the_timeout_first(clock):
-    game, speaker, listener = start(clock=clock)
+    game, speaker, listener = start_game(clock())
     clock.advance(40)
     result = engine.submit_utterance(game.pk, speaker.pk, "too late")
     assert isinstance(result, engine.Refused) and result.error.code == "game_over"
@@ -231,3 +212,20 @@ def test_a_message_after_the_deadline_applies_the_timeout_first(clock):
     assert (game.outcome, game.turns.get().utterance) == ("idle", "")
     assert GameEvent.objects.filter(game=game, kind="timeout").count() == 1
     assert not GameEarning.objects.filter(worker=speaker).exists()
+
+
+def test_play_sweep_ends_only_the_games_past_their_deadline(clock):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    game, _, _ = start_game(clock())
+    clock.advance(32)
+    output = StringIO()
+    call_command("play_sweep", stdout=output)
+    assert output.getvalue().strip() == "1 overdue games handled"
+    game.refresh_from_db()
+    assert (game.outcome, game.end_reason) == ("idle", "speaker idled")
+    output = StringIO()
+    call_command("play_sweep", stdout=output)
+    assert output.getvalue().strip() == "0 overdue games handled"

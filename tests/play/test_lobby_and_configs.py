@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
-from games.live import configs, engine, lobby
+from games.live import configs, lobby
 from games.live.selectors import worker_game_earnings
 from games.models import Game, GameConfig, LobbyEntry, RoundSlot, Study, Tangram
+from tests.factories import start_live_game
 
 from . import helpers
 
@@ -169,17 +170,9 @@ def test_round_slots_compare_systems_on_the_same_configs(db, clock):
     assert len({s.config_id for s in configs.prepare_round(separate, 1)}) == 2
     # A slot whose game ended idle is played again; other slots are used once.
     first = configs.next_free_slot(shared)
-    with transaction.atomic():
-        game = Game.objects.create(
-            study=study,
-            round=shared,
-            system=first.system,
-            config=first.config,
-            slot=first,
-            external_id="x",
-            speaker=helpers.worker("w"),
-        )
-        engine.start_game(game, clock())
+    game = start_live_game(
+        first.system, first.config, helpers.worker("w"), now=clock(), external_id="x", slot=first
+    )
     assert configs.next_free_slot(shared).position == 1
     Game.objects.filter(pk=game.pk).update(status="ended", outcome="idle")
     assert configs.next_free_slot(shared).position == 0

@@ -5,13 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
-from django.db import transaction
 
-from games.live import clock, engine
+from games.live import clock
 from games.models import Game, GameConfig, Round, Study, System, Tangram, Worker
 from games.sim.driver import oracle_listener, play_game, simulated_now, wrong_listener
 from games.sim.speaker import Population, SpeakerView, speak, tangram_name
 from games.workers import get_or_create_worker
+from tests.factories import start_live_game
 
 pytestmark = pytest.mark.django_db
 
@@ -26,23 +26,20 @@ def human_game(targets: list[str], turn_limit: int = 10, **study) -> Game:
     )
     round_ = Round.objects.create(study=study_row, index=0)
     system = System.objects.create(round=round_, name="HH")
-    with transaction.atomic():
-        game = Game.objects.create(
-            study=study_row,
-            round=round_,
-            system=system,
-            config=GameConfig.objects.create(
-                study=study_row,
-                speaker_order=NAMES,
-                listener_order=list(reversed(NAMES)),
-                targets=targets,
-            ),
-            external_id="sim-1",
-            speaker=get_or_create_worker(Worker.Platform.LOCAL, "speaker"),
-            listener=get_or_create_worker(Worker.Platform.LOCAL, "listener"),
-        )
-        engine.start_game(game, engine.clock.now())
-    return game
+    config = GameConfig.objects.create(
+        study=study_row,
+        speaker_order=NAMES,
+        listener_order=list(reversed(NAMES)),
+        targets=targets,
+    )
+    return start_live_game(
+        system,
+        config,
+        get_or_create_worker(Worker.Platform.LOCAL, "speaker"),
+        get_or_create_worker(Worker.Platform.LOCAL, "listener"),
+        now=clock.now(),
+        external_id="sim-1",
+    )
 
 
 @pytest.mark.parametrize("refer", ["letters", "names", "mixed"])

@@ -6,6 +6,8 @@ import re
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -13,8 +15,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def demo(transactional_db) -> None:
     """The demo data, loaded before the browser starts: Playwright's sync API runs an event
-    loop in this thread, and Django refuses ORM calls while one runs."""
-    call_command("load_demo", "--tangrams", "30")
+    loop in this thread, and Django refuses ORM calls while one runs. DEBUG on, as in the demo,
+    so the users get the known demo password."""
+    with override_settings(DEBUG=True):
+        call_command("load_demo", "--tangrams", "30")
 
 
 def test_researcher_steps_through_a_demo_game(demo, live_server, browser):
@@ -38,9 +42,9 @@ def test_researcher_steps_through_a_demo_game(demo, live_server, browser):
     assert count >= 2
     first_utterance = page.inner_text("#utterance")
     # Every replayed image is served from storage and decodes in the browser.
-    page.wait_for_function(
-        "Array.from(document.querySelectorAll('#images img')).every(i => i.complete)"
-    )
+    # (expect, not wait_for_function: the pages' CSP forbids the eval it polls with)
+    for image in page.locator("#images img").all():
+        expect(image).to_have_js_property("complete", True)
     widths = page.eval_on_selector_all("#images img", "imgs => imgs.map(i => i.naturalWidth)")
     assert widths == [224] * 10
 

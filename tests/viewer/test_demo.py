@@ -38,7 +38,8 @@ def snapshot() -> dict:
     }
 
 
-def test_load_demo_creates_users_tangrams_and_games_and_is_idempotent(media_root):
+def test_load_demo_creates_users_tangrams_and_games_and_is_idempotent(media_root, settings):
+    settings.DEBUG = True  # the demo's known passwords are given with DEBUG on only
     first = load_demo()
     assert "Demo users created: researcher, admin." in first
     assert f"Demo study: {DEMO_GAMES} games created, 0 already present." in first

@@ -13,7 +13,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluation import planning, services, tables
+from evaluation import planning, services, terminal
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, METHODS
 from evaluation.stats.conventions import NAMES, PLATFORM
@@ -84,4 +84,4 @@ class Command(BaseCommand):
             self.stdout.write(f"study {study.name} has no ended games yet: nothing to compute")
             return
         self.stdout.write(f"study {study.name} · metric run {run.pk}\n")
-        self.stdout.write(tables.text_table(run.results))
+        self.stdout.write(terminal.text_table(run.results))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from games.demo import DEMO_PASSWORD, DEMO_STUDY, load_demo
@@ -11,7 +12,8 @@ from games.tangrams import TangramImportError
 
 class Command(BaseCommand):
     help = (
-        f"Create the demo: users researcher and admin (password {DEMO_PASSWORD}), a tangram "
+        f"Create the demo: users researcher and admin (password {DEMO_PASSWORD} with DEBUG on; "
+        "no usable password otherwise), a tangram "
         "library (KILOGRAM from TANGRAM_DIR when set, else generated silhouettes) and the study "
         f"'{DEMO_STUDY}' with three rounds of synthetic games. Running it again changes nothing."
     )
@@ -35,6 +37,11 @@ class Command(BaseCommand):
             raise CommandError(f"{error}.{hint} Nothing was changed.") from error
         users = ", ".join(result.users_created) or "none (already there)"
         self.stdout.write(f"Demo users created: {users}.")
+        if result.users_created and not settings.DEBUG:
+            self.stdout.write(
+                "DEBUG is off, so they have no usable password: set one with "
+                "`manage.py changepassword USERNAME`."
+            )
         if result.tangrams is not None:
             self.stdout.write(f"Tangram library: {result.tangrams.summary()}.")
         self.stdout.write(

@@ -2,17 +2,12 @@
 
 from django.core.management.base import BaseCommand
 
-from games.live import engine, notify
+from games.live.tasks import sweep_overdue_games
 
 
 class Command(BaseCommand):
     help = "End or advance live games whose current turn is past its deadline."
 
     def handle(self, *args, **options):
-        count = 0
-        for game_id in engine.overdue_game_ids():
-            change = engine.expire_due(game_id)
-            if change is not None:
-                notify.broadcast_sync(change)
-                count += 1
+        count = sweep_overdue_games()
         self.stdout.write(f"{count} overdue games handled")

@@ -26,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=["binary", "ternary"], default=None)
 
     def handle(self, *args, **options) -> None:
-        from models_svc.services import export_feedback_rows
+        from models_svc.selectors import export_feedback_rows
 
         try:
             study = Study.objects.get(name=options["study"])

@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, **options) -> None:
-        from models_svc.testing import learnable_tiny_idefics2
+        from models_svc.tiny_models import learnable_tiny_idefics2
 
         path = learnable_tiny_idefics2(options["directory"], seed=options["seed"])
         self.stdout.write(f"wrote a tiny IDEFICS2 checkpoint: use it as hf:{path.resolve()}")

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('games', '0006_simulated_studies'),
+        ('games', '0007_lobby_admission'),
     ]
 
     operations = [

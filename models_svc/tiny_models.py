@@ -1,4 +1,5 @@
-"""Tiny random checkpoints built from configs, saved like real ones (tests and CPU benchmarks).
+"""Tiny random checkpoints built from configs, saved like real ones (tests, CPU benchmarks, the
+demo's tiny policy and ``make_tiny_checkpoint``): development models, never trained ones.
 
 Nothing is downloaded: the tokenizer is a byte-level BPE trained here on a few strings. Each
 builder writes a directory that loads through exactly the path a real checkpoint uses
@@ -18,6 +19,57 @@ IDEFICS2_CHAT_TEMPLATE = (
     "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}"
     "<end_of_utterance>\n{% endfor %}"
     "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+# Words speakers use for tangram shapes: the tiny tokenizer is trained on them, and the benchmarks
+# build synthetic utterances from them.
+SHAPE_WORDS = (
+    "bird",
+    "man",
+    "woman",
+    "hat",
+    "house",
+    "boat",
+    "fish",
+    "swan",
+    "dog",
+    "cat",
+    "rabbit",
+    "kneeling",
+    "sitting",
+    "running",
+    "tall",
+    "thin",
+    "left",
+    "right",
+    "facing",
+    "triangle",
+    "square",
+    "head",
+    "legs",
+    "arms",
+    "wings",
+    "tail",
+    "pointing",
+    "up",
+    "down",
+    "with",
+    "on",
+    "top",
+    "of",
+    "like",
+    "looks",
+    "dancing",
+    "flying",
+    "jumping",
+    "person",
+    "animal",
+    "chair",
+    "lamp",
+    "rocket",
+    "arrow",
+    "mountain",
+    "tree",
 )
 
 CORPUS = [
@@ -349,54 +401,7 @@ def benchmark_processor(vocab_size: int = 32000):
 
     rng = random.Random(0)
     words = " ".join(CORPUS).replace(",", " ").replace(".", " ").split()
-    words += [
-        "bird",
-        "man",
-        "woman",
-        "hat",
-        "house",
-        "boat",
-        "fish",
-        "swan",
-        "dog",
-        "cat",
-        "rabbit",
-        "kneeling",
-        "sitting",
-        "running",
-        "tall",
-        "thin",
-        "left",
-        "right",
-        "facing",
-        "triangle",
-        "square",
-        "head",
-        "legs",
-        "arms",
-        "wings",
-        "tail",
-        "pointing",
-        "up",
-        "down",
-        "with",
-        "on",
-        "top",
-        "of",
-        "like",
-        "looks",
-        "dancing",
-        "flying",
-        "jumping",
-        "person",
-        "animal",
-        "chair",
-        "lamp",
-        "rocket",
-        "arrow",
-        "mountain",
-        "tree",
-    ]
+    words += SHAPE_WORDS
     corpus = [" ".join(rng.choice(words) for _ in range(30)) for _ in range(3000)] + CORPUS
     tokenizer = Tokenizer(models.BPE(unk_token=None))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

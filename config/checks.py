@@ -1,0 +1,88 @@
+"""System checks that refuse to run production with public keys.
+
+The demo runs on a public secret key, and derives the worker-id HMAC key and the Fernet key from
+it. With DEBUG off that would let anyone forge worker tokens and link hashed worker ids, so every
+command that runs the system checks (``manage.py check``, ``migrate``, ``runserver``) and the
+ASGI/WSGI entry points (``refuse_public_keys``) stop until all three keys are set.
+"""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
+
+FERNET_HINT = (
+    "generate one with: python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'"
+)
+
+
+def missing_key_variables() -> list[str]:
+    """The environment variables of the keys that still have their demo values."""
+    missing = []
+    if not settings.SECRET_KEY or settings.SECRET_KEY == settings.DEMO_SECRET_KEY:
+        missing.append("DJANGO_SECRET_KEY")
+    if not settings.WORKER_ID_HMAC_KEY:
+        missing.append("WORKER_ID_HMAC_KEY")
+    if not settings.WORKER_ID_ENCRYPTION_KEY:
+        missing.append("WORKER_ID_ENCRYPTION_KEY")
+    return missing
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        Fernet(key)
+    except ValueError:
+        return False
+    return True
+
+
+@register(Tags.security)
+def production_keys(app_configs=None, **kwargs) -> list[CheckMessage]:
+    if settings.DEBUG:
+        return []
+    errors: list[CheckMessage] = []
+    missing = missing_key_variables()
+    if missing:
+        errors.append(
+            Error(
+                f"{', '.join(missing)} must be set when DJANGO_DEBUG is off; the demo's public "
+                "defaults would let anyone forge worker tokens and link hashed worker ids.",
+                hint="Set DJANGO_SECRET_KEY, WORKER_ID_HMAC_KEY and WORKER_ID_ENCRYPTION_KEY "
+                f"(README, 'Production'); for the Fernet key {FERNET_HINT}.",
+                id="platform.E001",
+            )
+        )
+    key = settings.WORKER_ID_ENCRYPTION_KEY
+    if key and not _is_fernet_key(key):
+        errors.append(
+            Error(
+                "WORKER_ID_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded bytes).",
+                hint=FERNET_HINT,
+                id="platform.E002",
+            )
+        )
+    return errors
+
+
+@register(Tags.security)
+def samesite_none_needs_secure(app_configs=None, **kwargs) -> list[CheckMessage]:
+    """Browsers drop SameSite=None cookies that are not Secure, which would lose every session."""
+    if settings.SESSION_COOKIE_SAMESITE != "None" or settings.SESSION_COOKIE_SECURE:
+        return []
+    return [
+        Error(
+            "DJANGO_COOKIE_SAMESITE=None needs DJANGO_SECURE_COOKIES=1 (browsers refuse "
+            "SameSite=None cookies without Secure).",
+            id="platform.E003",
+        )
+    ]
+
+
+def refuse_public_keys() -> None:
+    """Stop a web server process from starting with the demo's keys while DEBUG is off."""
+    errors = production_keys() + samesite_none_needs_secure()
+    if errors:
+        raise ImproperlyConfigured(" ".join(f"{e.id}: {e.msg}" for e in errors))
