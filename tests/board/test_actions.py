@@ -38,6 +38,7 @@ def board_post(client, round_: Round, action: str, data: dict):
 
 def test_the_lobby_button_closes_and_opens_the_round(researcher):
     round_ = make_system(make_study("lobby"), 0, "B-FFT").round
+    Round.objects.filter(pk=round_.pk).update(lobby_open=True)
     response = board_post(researcher, round_, "lobby", {"open": "0"})
     assert response.redirect_chain == [(f"/studies/{round_.study_id}/board/#round-0", 302)]
     assert messages_of(response) == ["Round 0: the lobby is closed."]

@@ -25,6 +25,9 @@ def board_of(round_: Round):
 
 def test_a_round_without_games_waits_for_them_at_every_step():
     round_ = make_system(make_study("empty"), 0, "B-FFT").round
+    assert board_of(round_).collect.state == WAITING  # a new round's lobby is closed
+    round_.lobby_open = True
+    round_.save(update_fields=["lobby_open"])
     board = board_of(round_)
     assert [(key, state) for key, _, state in board.steps] == [
         ("collect", RUNNING),
