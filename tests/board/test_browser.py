@@ -39,6 +39,12 @@ def demo(transactional_db, settings, tmp_path):
     settings.TRAINING_DIR = tmp_path / "training"
     settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu"}
     call_command("load_demo", "--tangrams", "30")
+    from django.contrib.auth.models import User
+
+    # With DEBUG off (as in tests) the demo's users get no known password: give ours one.
+    researcher = User.objects.get(username="researcher")
+    researcher.set_password("respect-demo")
+    researcher.save(update_fields=["password"])
     study = Study.objects.get(name=DEMO_STUDY)
     for round_index in (0, 1):
         decode_study(study, decoder_spec="lexicon", kind="binary", round_index=round_index)
