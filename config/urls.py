@@ -28,5 +28,6 @@ urlpatterns = [
     path("annotation/", include("annotation.urls")),
     path("evaluation/", include("evaluation.urls")),
     path("models/", include("models_svc.urls")),
+    path("studies/", include("evaluation.board.urls")),
     path("", include("games.urls")),
 ]

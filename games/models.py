@@ -154,6 +154,11 @@ class System(models.Model):
         "(the released checkpoints' layout) or platform-p1",
     )
     description = models.TextField(blank=True)
+    decode_when_lobby_closes = models.BooleanField(
+        default=False,
+        help_text="queue the decoding of the round's turns (this system's decoder, the kind its "
+        "name says) when a researcher closes the round's lobby on the round board",
+    )
 
     class Meta:
         ordering = ["round", "name"]

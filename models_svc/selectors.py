@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.db.models import Exists, OuterRef, QuerySet
 
 from games.actions import tangrams_to_letters
 from games.models import FeedbackLabel, Game, Study, Tangram, Turn
 
 from .interfaces import FeedbackContext, PastTurn, PolicyInput
+from .models import ModelCheckpoint
 
 
 class TurnNotReady(LookupError):
@@ -125,6 +127,48 @@ def study_turns(study_id: int, round_index: int | None = None, system_name: str 
     return list(
         turns.order_by("game_id", "index").values("id", "game_id", "index", "utterance", "action")
     )
+
+
+def decodable_turns(study_id: int, round_index: int) -> QuerySet[Turn]:
+    """The turns of a round that a decoder can label: the game's next turn has an utterance
+    (the rule of ``feedback_windows``, as one query)."""
+    follow_up = Turn.objects.filter(
+        game_id=OuterRef("game_id"), index=OuterRef("index") + 1, utterance__regex=r"\S"
+    )
+    return Turn.objects.filter(game__study_id=study_id, game__round__index=round_index).filter(
+        Exists(follow_up)
+    )
+
+
+@dataclass(frozen=True)
+class LabelCoverage:
+    """How many of a round's decodable turns carry a label of one decoder and kind."""
+
+    decoder: str
+    kind: str
+    labelled: int
+    decodable: int
+
+    @property
+    def complete(self) -> bool:
+        return self.decodable > 0 and self.labelled >= self.decodable
+
+
+def label_coverage(study_id: int, round_index: int, decoder: str, kind: str) -> LabelCoverage:
+    """Labels of ``decoder`` (any version) and ``kind`` over the round's decodable turns."""
+    turns = decodable_turns(study_id, round_index)
+    labels = FeedbackLabel.objects.filter(turn_id=OuterRef("pk"), decoder=decoder, kind=kind)
+    return LabelCoverage(
+        decoder=decoder,
+        kind=kind,
+        labelled=turns.filter(Exists(labels)).count(),
+        decodable=turns.count(),
+    )
+
+
+def registered_checkpoints() -> list[ModelCheckpoint]:
+    """Every registered checkpoint, by study, round, kind and spec."""
+    return list(ModelCheckpoint.objects.select_related("round__study", "training_run"))
 
 
 def latest_embedding_set():

@@ -11,4 +11,7 @@ urlpatterns = [
     path("training/<int:pk>/progress/", views.RunProgressView.as_view(), name="run_progress"),
     path("training/<int:pk>/cancel/", views.CancelRunView.as_view(), name="cancel"),
     path("training/<int:pk>/resume/", views.ResumeRunView.as_view(), name="resume"),
+    path("checkpoints/", views.CheckpointsView.as_view(), name="checkpoints"),
+    path("checkpoints/<int:pk>/check/", views.CheckFilesView.as_view(), name="check_files"),
+    path("checkpoints/<int:pk>/load/", views.LoadCheckView.as_view(), name="check_load"),
 ]

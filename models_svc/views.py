@@ -1,5 +1,6 @@
 """Researcher pages for learning between rounds: launch and follow training runs, open the next
-round, read each system's policy lineage. Views parse the request; services do the work."""
+round, read each system's policy lineage; register and check model checkpoints. Views parse the
+request; services do the work."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
-from games.models import Study
+from games.models import Round, Study
 from games.roles import ResearcherRequiredMixin
 
-from .models import TrainingRun
+from .checkpoint_registration import RegistrationError, queue_loading_check, register_checkpoint
+from .models import ModelCheckpoint, TrainingRun
+from .selectors import registered_checkpoints
+from .services import check_checkpoint_files
 from .training import runs
 from .training.plots import history_plot
 from .training.selectors import TrainingError, policy_lineage, study_training_runs
@@ -155,3 +159,79 @@ class CancelRunView(ResearcherRequiredMixin, View):
         run = runs.cancel_training_run(get_object_or_404(TrainingRun, pk=pk))
         messages.info(request, f"Run {run.pk}: {run.get_status_display()} (cancel requested).")
         return HttpResponseRedirect(reverse("models_svc:run", kwargs={"pk": run.pk}))
+
+
+class CheckpointForm(forms.Form):
+    kind = forms.ChoiceField(choices=ModelCheckpoint.Kind.choices)
+    spec = forms.CharField(
+        max_length=600,
+        label="Checkpoint",
+        help_text="a directory on this server (/data/idefics2-ft), or a spec: hf:PATH, "
+        "hf:PATH+lora:ADAPTER, clip:PATH, lexicon",
+    )
+    round = forms.ModelChoiceField(
+        queryset=Round.objects.select_related("study").order_by("study__name", "index"),
+        required=False,
+        empty_label="every study (not tied to a round)",
+    )
+    notes = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["round"].label_from_instance = lambda r: f"{r.study.name} · round {r.index}"
+
+
+class CheckpointsView(ResearcherRequiredMixin, TemplateView):
+    """Registered checkpoints with their check status, and the form to register one."""
+
+    template_name = "models_svc/checkpoints.html"
+
+    def get_context_data(self, **kwargs):
+        kwargs.setdefault("form", CheckpointForm())
+        return super().get_context_data(checkpoints=registered_checkpoints(), **kwargs)
+
+    def post(self, request):
+        form = CheckpointForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        data = form.cleaned_data
+        try:
+            checkpoint, created = register_checkpoint(
+                data["kind"], data["spec"], round_=data["round"], notes=data["notes"]
+            )
+        except RegistrationError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        if created:
+            messages.success(
+                request, f"Registered {checkpoint.kind} checkpoint {checkpoint.spec}: files ready."
+            )
+        else:
+            messages.info(
+                request,
+                f"{checkpoint.spec} was already registered; checked again: "
+                f"{checkpoint.get_status_display()}.",
+            )
+        return HttpResponseRedirect(reverse("models_svc:checkpoints"))
+
+
+class CheckFilesView(ResearcherRequiredMixin, View):
+    def post(self, request, pk: int):
+        checkpoint = check_checkpoint_files(get_object_or_404(ModelCheckpoint, pk=pk))
+        text = f"{checkpoint.spec}: {checkpoint.get_status_display()}"
+        if checkpoint.status == ModelCheckpoint.Status.READY:
+            messages.success(request, f"{text} (version {checkpoint.model_version or '—'}).")
+        else:
+            messages.error(request, f"{text}: {checkpoint.status_message}")
+        return HttpResponseRedirect(reverse("models_svc:checkpoints"))
+
+
+class LoadCheckView(ResearcherRequiredMixin, View):
+    def post(self, request, pk: int):
+        checkpoint = get_object_or_404(ModelCheckpoint, pk=pk)
+        queue_loading_check(checkpoint)
+        messages.info(
+            request,
+            f"Loading {checkpoint.spec} on a gpu worker; its status here changes when it is done.",
+        )
+        return HttpResponseRedirect(reverse("models_svc:checkpoints"))

@@ -183,6 +183,13 @@ def leave(round_id: int, worker_id: int) -> LobbyEntry:
         return entry
 
 
+def set_decode_when_lobby_closes(system: System, enabled: bool) -> None:
+    """Whether closing the lobby of the system's round queues the decoding of its turns (the
+    round board does it, ``evaluation.board.services.set_round_lobby``)."""
+    System.objects.filter(pk=system.pk).update(decode_when_lobby_closes=enabled)
+    system.decode_when_lobby_closes = enabled
+
+
 def set_lobby_open(round_: Round, is_open: bool) -> list[LobbyEntry]:
     """Open or close a round's lobby (the researchers' switch); returns the waits it ended.
 

@@ -214,7 +214,10 @@ def test_game_page_shows_utterance_follow_up_labels_and_probability(researcher, 
     assert "speaker 7.5 s" in html
     last = turn_page(researcher, game, 3).content.decode()
     assert "Last turn: no follow-up utterance" in last
-    assert "No feedback labels for this turn yet." in last
+    assert "No feedback labels" not in last  # a last turn is never labelled
+    unlabelled = turn_page(researcher, game, 2).content.decode()
+    assert "No feedback labels for this turn yet: decode round 0 from the" in unlabelled
+    assert f'href="/studies/{game.study_id}/board/#round-0">round board</a>' in unlabelled
 
 
 def test_game_page_marks_targets_and_can_show_the_speaker_order(researcher, game):
