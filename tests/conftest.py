@@ -37,7 +37,8 @@ def celery_app_under_test():
 
 @pytest.fixture
 def celery_worker(celery_app_under_test, transactional_db) -> Iterator[object]:
-    """A real Celery worker (threads pool) consuming both queues, for the length of a test.
+    """A real Celery worker (threads pool) consuming both queues, for the length of a test,
+    starting from empty queues.
 
     It shares the test database through committed transactions, hence ``transactional_db``.
     Starting a worker sets up Celery's logging (root logger at ERROR, its own handlers); the
@@ -47,6 +48,9 @@ def celery_worker(celery_app_under_test, transactional_db) -> Iterator[object]:
 
     root = logging.getLogger()
     root_level, root_handlers = root.level, list(root.handlers)
+    # Tasks that earlier tests queued with no worker running (a button pressed in a page test)
+    # would otherwise be this worker's first work, for rows that no longer exist.
+    celery_app_under_test.control.purge()
     with start_worker(
         celery_app_under_test,
         pool="threads",

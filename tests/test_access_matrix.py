@@ -46,6 +46,16 @@ def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _no_tasks_left_behind():
+    """Buttons researchers may press queue real tasks (a metric run, a loading check); no worker
+    runs here, so they are purged rather than left for a later test's worker."""
+    yield
+    from config.celery import app
+
+    app.control.purge()
+
+
 def walk(patterns, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str]]:
     for entry in patterns:
         if isinstance(entry, URLResolver):
@@ -81,6 +91,7 @@ class World:
     batch: object
     run: object
     training_run: object
+    checkpoint_pk: int
     tangram: str
 
 
@@ -131,7 +142,11 @@ def build_world() -> World:
         prompt_format=system.prompt_format,
         manifest=manifest,
     )
+    from models_svc.models import ModelCheckpoint
+
+    checkpoint = ModelCheckpoint.objects.create(kind="policy", spec="hf:/nowhere/policy")
     return World(
+        checkpoint_pk=checkpoint.pk,
         study=study,
         round=round_,
         task=task,
@@ -345,7 +360,22 @@ RULES: dict[str, Rule] = {
     ),
     "evaluation:api-study-runs": Rule(STAFF, kwargs=study_pk, why=STAFF_ONLY),
     "evaluation:api-run": Rule(STAFF, kwargs=run_pk, why=STAFF_ONLY),
-    # model service: training
+    # the round board (every button is a POST; an empty one is refused by its form)
+    "board:study": Rule(STAFF, kwargs=study_pk, why=STAFF_ONLY),
+    "board:lobby": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    "board:auto_decode": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    "board:decode": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    "board:metrics": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    "board:train": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    "board:next_round": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    # model service: checkpoints and training
+    "models_svc:checkpoints": Rule(STAFF, why=STAFF_ONLY),
+    "models_svc:check_files": Rule(
+        STAFF, method="post", kwargs=lambda w: {"pk": w.checkpoint_pk}, why=STAFF_ONLY
+    ),
+    "models_svc:check_load": Rule(
+        STAFF, method="post", kwargs=lambda w: {"pk": w.checkpoint_pk}, why=STAFF_ONLY
+    ),
     "models_svc:training": Rule(STAFF, kwargs=study_pk, why=STAFF_ONLY),
     "models_svc:launch": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
     "models_svc:open_round": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),

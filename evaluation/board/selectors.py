@@ -135,7 +135,7 @@ def _decode(round_: Round, collect: CollectStep) -> DecodeStep:
 
 def _annotate(round_: Round, collect: CollectStep) -> AnnotateStep:
     batches = [
-        BatchRow(batch, int(progress["complete"]), int(progress["games"]))
+        BatchRow(batch, int(progress["games_complete"]), int(progress["games"]))
         for batch in AnnotationBatch.objects.filter(round=round_).select_related("system")
         for progress in [batch_progress(batch)]
     ]

@@ -185,3 +185,20 @@ def test_finished_runs_count_per_round():
     train = board_of(round_).train
     assert train.targets[0].finished is None and train.state == WAITING  # no base checkpoint
     assert TrainingRun.objects.count() == 1
+
+
+def test_the_annotate_step_counts_each_batch_s_complete_games():
+    from annotation.creation import create_batch
+
+    round_ = letters_round("batches")
+    batch = create_batch(
+        study=round_.study,
+        round_index=0,
+        system_name="B-FFT",
+        name="first batch",
+        games=1,
+        redundancy_fraction=0.0,
+        task_options={"prolific_completion_code": "C0DE42"},
+    )
+    rows = board_of(round_).annotate.batches
+    assert [(row.batch.pk, row.complete, row.games) for row in rows] == [(batch.pk, 0, 1)]
