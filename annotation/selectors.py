@@ -227,7 +227,7 @@ def study_game(batch: AnnotationBatch, external_id: str) -> Game | None:
     return Game.objects.filter(study=batch.study, external_id=external_id).first()
 
 
-def batch_progress(batch: AnnotationBatch) -> dict[str, object]:
+def batch_progress(batch: AnnotationBatch) -> dict[str, int]:
     # distinct: the two joins (assignments, turns) would otherwise multiply each other's counts
     items = batch.items.filter(is_gold=False).annotate(
         submitted=Count(

@@ -18,7 +18,7 @@ from .models import ModelCheckpoint
 from .registry import parse_spec
 from .services import check_checkpoint_files
 
-PATH_PREFIX = {
+PATH_PREFIX: dict[str, str] = {
     ModelCheckpoint.Kind.POLICY: "hf",
     ModelCheckpoint.Kind.DECODER: "hf",
     ModelCheckpoint.Kind.EMBEDDER: "clip",

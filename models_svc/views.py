@@ -161,6 +161,13 @@ class CancelRunView(ResearcherRequiredMixin, View):
         return HttpResponseRedirect(reverse("models_svc:run", kwargs={"pk": run.pk}))
 
 
+class RoundChoiceField(forms.ModelChoiceField):
+    """Rounds named with their study, which a bare round number does not identify."""
+
+    def label_from_instance(self, obj: Round) -> str:
+        return f"{obj.study.name} · round {obj.index}"
+
+
 class CheckpointForm(forms.Form):
     kind = forms.ChoiceField(choices=ModelCheckpoint.Kind.choices)
     spec = forms.CharField(
@@ -169,16 +176,12 @@ class CheckpointForm(forms.Form):
         help_text="a directory on this server (/data/idefics2-ft), or a spec: hf:PATH, "
         "hf:PATH+lora:ADAPTER, clip:PATH, lexicon",
     )
-    round = forms.ModelChoiceField(
+    round = RoundChoiceField(
         queryset=Round.objects.select_related("study").order_by("study__name", "index"),
         required=False,
         empty_label="every study (not tied to a round)",
     )
     notes = forms.CharField(max_length=200, required=False)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["round"].label_from_instance = lambda r: f"{r.study.name} · round {r.index}"
 
 
 class CheckpointsView(ResearcherRequiredMixin, TemplateView):

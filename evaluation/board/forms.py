@@ -52,4 +52,7 @@ class TrainForm(RoundForm):
 
 
 def form_errors(form: forms.Form) -> str:
-    return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+    return "; ".join(
+        f"{name}: {' '.join(str(error) for error in errors)}"
+        for name, errors in form.errors.items()
+    )

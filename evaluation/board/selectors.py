@@ -49,8 +49,8 @@ def _kind_of(system_name: str) -> str:
 
 
 def _collect(round_: Round) -> CollectStep:
-    counts = {
-        row["system__name"]: row
+    counts: dict[str, dict[str, int]] = {
+        row["system__name"]: {"ended": row["ended"], "playing": row["playing"]}
         for row in Game.objects.filter(round=round_)
         .values("system__name")
         .annotate(
@@ -135,7 +135,7 @@ def _decode(round_: Round, collect: CollectStep) -> DecodeStep:
 
 def _annotate(round_: Round, collect: CollectStep) -> AnnotateStep:
     batches = [
-        BatchRow(batch, int(progress["games_complete"]), int(progress["games"]))
+        BatchRow(batch, progress["games_complete"], progress["games"])
         for batch in AnnotationBatch.objects.filter(round=round_).select_related("system")
         for progress in [batch_progress(batch)]
     ]
