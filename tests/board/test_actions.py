@@ -88,7 +88,7 @@ def test_a_second_request_gets_the_run_under_way(researcher, django_capture_on_c
     assert len(queued) == 1
     assert messages_of(again) == [f"Decoding run {run.pk} is already doing this (queued)."]
     assert "is queued:\n      0 of 0 turns." in again.content.decode()
-    assert 'id="board-refresh"' in again.content.decode()  # the page follows the run
+    assert "data-board-refresh" in again.content.decode()  # the page follows the run
 
 
 def test_bad_decoding_requests_are_refused_by_name(researcher):
