@@ -86,7 +86,8 @@ def round_systems() -> dict[str, dict[str, list[str]]]:
 
 def batch_fields(data: Mapping[str, str] | None = None) -> list[Field]:
     """The fields of a new batch; rounds and systems offered are those of the chosen study
-    and round (the page's script updates them when another study or round is chosen)."""
+    and round (the page's script updates them when another study or round is chosen).
+    ``data`` is what was posted, or the study, round and system a link preselects."""
     studies = [(str(s.pk), s.name) for s in Study.objects.order_by("name")]
     tree = round_systems()
     study = (data or {}).get("study") or (studies[0][0] if studies else "")
@@ -101,7 +102,9 @@ def batch_fields(data: Mapping[str, str] | None = None) -> list[Field]:
             "system",
             "System",
             "select",
-            systems[0] if systems else "",
+            (data or {}).get("system")
+            if (data or {}).get("system") in systems
+            else (systems[0] if systems else ""),
             [(name, name) for name in systems],
         ),
         Field("games", "Games", help="how many games; or leave empty and give turns"),

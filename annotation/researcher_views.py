@@ -61,7 +61,9 @@ def _create(
 @researcher_required
 def batch_list(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
-    fields = page_forms.batch_fields(data)
+    # The round board links here with the study, round and system to annotate.
+    preselected = {k: request.GET[k] for k in ("study", "round", "system") if k in request.GET}
+    fields = page_forms.batch_fields(data if data is not None else preselected)
     errors: dict[str, str] = {}
     if data is not None:
         batch, errors = _create(

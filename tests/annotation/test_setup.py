@@ -22,7 +22,7 @@ from annotation.selectors import NO_COMPLETION_CODE, completion
 from annotation.survey import submit_game
 from annotation.validation import InputError
 from games.models import Study, Worker
-from tests.factories import make_system, make_user
+from tests.factories import make_study, make_system, make_user
 
 from .conftest import add_games, annotate, arrive, make_batch, make_quiz
 
@@ -147,6 +147,23 @@ def test_the_batch_form_offers_the_rounds_and_systems_that_exist(researcher, sys
     assert page.context["round_systems"] == {
         str(system.round.study.pk): {"0": ["B-FFT", "CONTROL"], "1": ["T-RL"]}
     }
+
+
+def test_a_link_from_the_round_board_preselects_study_round_and_system(researcher, system):
+    study = system.round.study
+    make_system(study, 1, "T-RL")
+    make_system(study, 1, "CONTROL")
+    make_study("a study listed first")
+    page = researcher.get("/annotation/", {"study": study.pk, "round": 1, "system": "T-RL"})
+    fields = {f.name: f for f in page.context["fields"]}
+    assert (fields["study"].value, fields["round"].value, fields["system"].value) == (
+        str(study.pk),
+        "1",
+        "T-RL",
+    )
+    assert fields["system"].choices == [("CONTROL", "CONTROL"), ("T-RL", "T-RL")]
+    unknown = researcher.get("/annotation/", {"study": study.pk, "round": 1, "system": "B-X"})
+    assert {f.name: f for f in unknown.context["fields"]}["system"].value == "CONTROL"
 
 
 def test_a_batch_page_without_a_completion_code_is_refused_next_to_the_field(researcher, system):
