@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
+from playwright.sync_api import expect
 
 from annotation.models import AnnotationBatch, Assignment, CrowdSession, TurnAnnotation
 from tests.factories import make_user
@@ -139,7 +140,8 @@ def test_a_batch_without_a_completion_code_is_refused_on_the_page(system, live_s
     page.fill("#field-games", "2")
     page.click("#create-batch")
     error = page.locator("#field-task-prolific-completion-code-error")
-    assert error.inner_text() == (
+    # expect waits for the refused page to replace the one the form was sent from
+    expect(error).to_have_text(
         "is required for a Prolific task: workers are sent back to Prolific with it"
     )
     assert error.evaluate("e => getComputedStyle(e).color") == "rgb(192, 57, 43)"

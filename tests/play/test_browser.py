@@ -110,6 +110,8 @@ def test_two_people_in_a_round_with_a_model_system_play_each_other(play_server, 
     # The grid's buttons stay the same elements whatever arrives (a click on a button that a
     # message replaces between mousedown and mouseup is lost).
     first_target = f'[data-tangram="{targets[0]}"]'
+    # The grid is built when the game's first state arrives over the socket: wait for it.
+    expect(listener.locator(first_target)).to_have_count(1)
     listener.eval_on_selector(first_target, "cell => { cell.dataset.marker = 'kept'; }")
     speaker.fill("#utterance", "the first one")
     speaker.press("#utterance", "Enter")

@@ -49,7 +49,7 @@ def test_researcher_steps_through_a_demo_game(demo, live_server, browser):
     assert widths == [224] * 10
 
     page.click("#next-turn")
-    assert page.inner_text("#turn-position") == f"Turn 2 of {count}"
+    expect(page.locator("#turn-position")).to_have_text(f"Turn 2 of {count}")
     assert page.inner_text("#utterance") != first_utterance
     changed = page.inner_text("#changed-letters").split()
     marked = page.eval_on_selector_all(
