@@ -9,11 +9,12 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from games.live import engine, lobby
+from games.live import lobby
 from games.models import Game, GameEvent
 from games.play import record_model_action
 
 from . import helpers
+from .live_game import start_game
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -51,24 +52,14 @@ def setup_round(system: str = "HH", **study_settings):
 
 @sync_to_async
 def setup_game(clock, system="HH", **study_settings):
-    helpers.tangrams()
-    study = helpers.study(**study_settings)
-    round_ = helpers.round_with(study, system)
-    speaker = helpers.worker("s")
-    listener = helpers.worker("l") if system == "HH" else None
-    from django.db import transaction
-
-    with transaction.atomic():
-        game = Game.objects.create(
-            study=study,
-            round=round_,
-            system=round_.systems.get(),
-            config=helpers.config(study),
-            external_id="g",
-            speaker=speaker,
-            listener=listener,
-        )
-        engine.start_game(game, clock())
+    game, speaker, listener = start_game(
+        clock(),
+        system,
+        listener=system == "HH",
+        external_id="g",
+        names=("s", "l"),
+        **study_settings,
+    )
     cookies = (
         helpers.session_cookie(speaker),
         helpers.session_cookie(listener) if listener else None,

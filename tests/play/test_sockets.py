@@ -7,13 +7,12 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import transaction
 
 from config.asgi import application
-from games.live import engine
-from games.models import Game, GameEvent
+from games.models import GameEvent
 
 from . import helpers
+from .live_game import start_game
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -27,20 +26,9 @@ def socket_for(path: str, cookie: str | None = None) -> WebsocketCommunicator:
 
 @sync_to_async
 def speaker_game(clock) -> tuple[int, str]:
-    helpers.tangrams()
-    study = helpers.study()
-    round_ = helpers.round_with(study, "B-FFT")
-    speaker = helpers.worker("s")
-    with transaction.atomic():
-        game = Game.objects.create(
-            study=study,
-            round=round_,
-            system=round_.systems.get(),
-            config=helpers.config(study),
-            external_id="sockets",
-            speaker=speaker,
-        )
-        engine.start_game(game, clock())
+    game, speaker, _ = start_game(
+        clock(), "B-FFT", listener=False, external_id="sockets", names=("s", "l")
+    )
     return game.pk, helpers.session_cookie(speaker)
 
 
