@@ -43,8 +43,6 @@ def import_web_modules(also: tuple[str, ...] = ()) -> list[str]:
         for info in pkgutil.walk_packages(package.__path__, prefix=f"{app}."):
             if ".migrations" in info.name or info.name.startswith(WORKER_ONLY):
                 continue
-            if info.name == __name__:
-                continue
             importlib.import_module(info.name)
     for name in (
         "models_svc.registry",
