@@ -205,7 +205,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     }
 )
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"models_svc.tasks.*": {"queue": "gpu"}}
+# Two kinds of GPU work, two queues (README "Deployment", docs/serving.md): live listener turns,
+# and only they, on GPU_LIVE_QUEUE, served by a worker that never runs batch work; decoding,
+# scoring, embeddings, training and checkpoint checks on GPU_BATCH_QUEUE. Exact task names are
+# matched before the pattern, so listener_act goes live and every other model task to batch.
+GPU_LIVE_QUEUE = env.str("RESPECT_GPU_LIVE_QUEUE", default="gpu-live")
+GPU_BATCH_QUEUE = env.str("RESPECT_GPU_BATCH_QUEUE", default="gpu-batch")
+CELERY_TASK_ROUTES = {
+    "models_svc.tasks.listener_act": {"queue": GPU_LIVE_QUEUE},
+    "models_svc.tasks.*": {"queue": GPU_BATCH_QUEUE},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
