@@ -294,6 +294,12 @@ MODELS_SVC |= {
     "DECODER_MODE": env.str("RESPECT_DECODER_MODE", default="score"),
     "TEMPERATURE": env.float("RESPECT_POLICY_TEMPERATURE", default=1.0),
     "POLICY_MAX_BATCH": env.int("RESPECT_POLICY_MAX_BATCH", default=32),
+    # Live turns of concurrent games (any adapter of one base) answered in one forward pass:
+    # the first waits this long for company (docs/serving.md).
+    "POLICY_BATCH_WAIT_MS": env.float("RESPECT_POLICY_BATCH_WAIT_MS", default=5.0),
+    # Bytes of model parameters a worker keeps; least-recently-used adapters and bases beyond
+    # it are dropped (0: keep everything loaded).
+    "MEMORY_BUDGET": env.int("RESPECT_MODEL_MEMORY_BUDGET", default=0),
     "PRELOAD": env.list("RESPECT_MODEL_PRELOAD", default=[]),
 }
 

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoints import require_path
+
 
 @dataclass(frozen=True)
 class ModelKey:
@@ -43,7 +45,8 @@ def file_stamp(path: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_key(path: str) -> ModelKey:
-    """The canonical key of a checkpoint directory."""
+def model_key(path: str, what: str = "checkpoint") -> ModelKey:
+    """The canonical key of a checkpoint directory; CheckpointError when it does not exist."""
+    require_path(path, what)
     real = canonical_path(path)
     return ModelKey(real, file_stamp(real))

@@ -30,8 +30,6 @@ from .hf_common import LoadedModel, load_model
 
 logger = logging.getLogger(__name__)
 
-BASE_ROW = "__base__"  # peft's name for "no adapter" in a mixed batch
-
 
 @dataclass
 class BaseEntry:
@@ -75,7 +73,7 @@ class ModelCache:
     def base(self, path: str, *, what: str = "listener policy", keep: Iterable = ()) -> BaseEntry:
         """The base model at ``path``, loaded once per canonical key."""
         with self.lock:
-            key = model_key(path)
+            key = model_key(path, what)
             entry = self.bases.get(key)
             if entry is None:
                 loaded = load_model(
@@ -93,7 +91,7 @@ class ModelCache:
     def adapter(self, entry: BaseEntry, path: str, *, keep: Iterable = ()) -> str:
         """The peft name of the adapter at ``path`` on ``entry``, attached once per key."""
         with self.lock:
-            key = model_key(path)
+            key = model_key(path, "listener policy adapter")
             name = entry.adapters.get(key)
             if name is None:
                 name = self._attach(entry, key)
@@ -150,6 +148,8 @@ class ModelCache:
         for base, adapter in list(self._recent):
             if self.held_bytes() <= self.budget:
                 return
+            if (base, adapter) not in self._recent:  # went with its base
+                continue
             if (base, adapter) in keep or (adapter is None and any(k[0] == base for k in keep)):
                 continue
             self._drop(base, adapter)
