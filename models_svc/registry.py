@@ -156,6 +156,7 @@ def policy_server():
 
 def get_decoder(text: str | None = None) -> FeedbackDecoder:
     spec = parse_spec(text or default_spec("decoder") or "lexicon", "decoder")
+    options = model_options()
 
     def build() -> FeedbackDecoder:
         if spec.backend == "lexicon":
@@ -164,7 +165,6 @@ def get_decoder(text: str | None = None) -> FeedbackDecoder:
             return LexiconDecoder()
         from .backends.hf_decoder import HFDecoder
 
-        options = model_options()
         return HFDecoder(
             spec.path,
             device=options["device"],
@@ -173,6 +173,12 @@ def get_decoder(text: str | None = None) -> FeedbackDecoder:
             mode=options["decoder_mode"],
         )
 
+    if spec.backend == "hf":
+        server = policy_server()
+        if server.shares_decoder(spec.path):
+            return server.decoder(
+                spec.path, batch_size=options["batch_size"], mode=options["decoder_mode"]
+            )
     return _cached("decoder", spec, build)
 
 

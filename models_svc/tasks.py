@@ -153,3 +153,7 @@ def preload_models(sender=None, **kwargs) -> None:
             logger.info("preloaded policy %s", spec)
         except Exception:
             logger.exception("could not preload policy %s", spec)
+    if settings.MODELS_SVC.get("PRELOAD"):
+        from .registry import policy_server
+
+        logger.info("model cache holds: %s", "; ".join(policy_server().cache.holdings()))

@@ -195,3 +195,28 @@ class ModelCache:
             f"{self.budget / 2**20:.1f} MiB" if self.budget else "no budget",
             "; ".join(self.holdings()),
         )
+
+
+class BaseRows:
+    """A shared base model seen as a plain one (for the feedback decoder): every call names
+    ``__base__`` for each row, so the adapters attached for policies stay off, and holds the
+    cache's lock, so no adapter is attached or dropped during the pass."""
+
+    def __init__(self, entry: BaseEntry, lock: threading.RLock) -> None:
+        self.entry = entry
+        self.lock = lock
+
+    def _rows(self, model: Any, kwargs: dict) -> dict:
+        from .sampling import BASE_ROW, adapter_kwargs
+
+        return adapter_kwargs(model, [BASE_ROW] * kwargs["input_ids"].shape[0])
+
+    def __call__(self, **kwargs: Any) -> Any:
+        with self.lock:
+            model = self.entry.loaded.model
+            return model(**kwargs, **self._rows(model, kwargs))
+
+    def generate(self, **kwargs: Any) -> Any:
+        with self.lock:
+            model = self.entry.loaded.model
+            return model.generate(**kwargs, **self._rows(model, kwargs))

@@ -11,16 +11,17 @@ attached again on its next turn.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..checkpoints import fingerprint
+from ..checkpoints import fingerprint, inspect_checkpoint
 from ..interfaces import PolicyDecision, PolicyInput
 from ..model_keys import ModelKey, model_key
 from ..prompt_formats import get_format
-from .model_cache import BaseEntry, ModelCache
+from .model_cache import BaseEntry, BaseRows, ModelCache
 from .sampling import BASE_ROW
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,30 @@ class PolicyServer:
         with self.cache.lock:
             policy, rows = self._prepare(base, fmt, [adapter])
             return policy.score(item, action, adapter=rows[0] if rows else None)
+
+    def shares_decoder(self, path: str) -> bool:
+        """Whether a feedback decoder on ``path`` runs on the shared base (an image-text-to-
+        text checkpoint, which policies may name too); a text-only one loads on its own."""
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
+        )
+
+        info = inspect_checkpoint(path, "feedback decoder")
+        return not info.is_adapter and info.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    def decoder(self, path: str, *, batch_size: int, mode: str):
+        """The feedback decoder on the shared copy of ``path`` (adapters off)."""
+        from .hf_decoder import HFDecoder
+
+        with self.cache.lock:
+            entry = self.cache.base(path, what="feedback decoder")
+            key = ("decoder", batch_size, mode)
+            if key not in entry.policies:
+                loaded = dataclasses.replace(entry.loaded, model=BaseRows(entry, self.cache.lock))
+                entry.policies[key] = HFDecoder.from_loaded(
+                    loaded, f"hf:{path}", fingerprint(path), batch_size=batch_size, mode=mode
+                )
+            return entry.policies[key]
 
     def _shared_policy(self, entry: BaseEntry, fmt: str):
         from .hf_policy import HFPolicy

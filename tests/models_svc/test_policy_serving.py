@@ -164,3 +164,31 @@ def test_least_recently_used_adapters_and_bases_go_under_a_tiny_budget(
         serving.policy(other_base, "", FORMAT, "hf")
     assert [key.path for key in serving.cache.bases] == [other_base]
     assert f"evicted base {tiny_idefics2}" in caplog.text
+
+
+def test_the_decoder_naming_the_policies_base_shares_it_with_adapters_off(
+    tiny_idefics2, tiny_lora, settings
+):
+    from models_svc import registry
+    from models_svc.backends.hf_decoder import HFDecoder
+    from models_svc.interfaces import FeedbackContext
+
+    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu"}
+    registry.clear_cache()
+    try:
+        head, tail = tiny_idefics2.rsplit("/", 1)
+        registry.get_policy(f"hf:{head}//{tail}+lora:{tiny_lora}", prompt_format=FORMAT)
+        decoder = registry.get_decoder(f"hf:{tiny_idefics2}/")
+        assert registry.policy_server().cache.loads == {"bases": 1, "adapters": 1}
+        contexts = [
+            FeedbackContext("the bird", "select B", "yes good"),
+            FeedbackContext("the man", "select A C", "no, not that one", "select C"),
+        ]
+        alone = HFDecoder(tiny_idefics2, device="cpu").decode(contexts, "ternary")
+        shared = decoder.decode(contexts, "ternary")
+        assert [r.label for r in shared] == [r.label for r in alone]
+        for ours, theirs in zip(shared, alone, strict=True):
+            for label, value in theirs.extra["logprobs"].items():
+                assert ours.extra["logprobs"][label] == pytest.approx(value, abs=1e-5, rel=0)
+    finally:
+        registry.clear_cache()
