@@ -146,7 +146,7 @@ def demo(args: argparse.Namespace) -> None:
 
 def demo_worker(env: dict[str, str], queues: str, *options: str) -> subprocess.Popen:
     """A Celery worker of the demo consuming ``queues``."""
-    command = [BIN / "celery", "-A", "config", "worker", "-Q", queues, *options]
+    command = [str(BIN / "celery"), "-A", "config", "worker", "-Q", queues, *options]
     return subprocess.Popen([*command, "--loglevel", "WARNING"], cwd=ROOT, env=env)
 
 

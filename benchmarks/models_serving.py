@@ -75,7 +75,7 @@ def random_adapters(base: str, count: int, scratch: Path) -> list[str]:
                 if "lora_B" in name:
                     parameter.normal_(0, 0.2)
         path = scratch / f"adapter-{index}"
-        model.save_pretrained(path)
+        model.save_pretrained(str(path))
         paths.append(str(path))
     return paths
 
@@ -216,7 +216,7 @@ def full_size_run(args) -> None:
     entry = BaseEntry(ModelKey("random-idefics2-8b", "random"), loaded, base_bytes)
     policy = HFPolicy.from_loaded(loaded, "hf:random", "random", prompt_format=FORMAT, shared=entry)
     batcher = MicroBatcher(
-        lambda items, routes: policy.act(items, adapters=list(routes)),
+        lambda items, routes: policy.act(items, adapters=[str(r) for r in routes]),
         name="full-size",
         max_batch=32,
         max_wait=0.005,

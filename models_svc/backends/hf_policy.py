@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 
 class HFPolicy:
+    _shared: Any = None  # a model_cache.BaseEntry when the policy runs on a shared base
     def __init__(
         self,
         path: str,
@@ -83,7 +84,6 @@ class HFPolicy:
     ) -> None:
         if temperature <= 0:
             raise ValueError("temperature must be positive")
-        self.__dict__.setdefault("_shared", None)
         self.loaded = loaded
         self.name = name
         self.format = get_format(prompt_format)
@@ -239,7 +239,7 @@ class HFPolicy:
             from transformers.modeling_outputs import BaseModelOutputWithPooling
 
             batch = dict(processor(text=texts, padding=True, return_tensors="pt"))
-            per_row = adapters or [None] * len(items)
+            per_row: Sequence[str | None] = adapters or [None] * len(items)
             features = torch.cat(
                 [self.image_features(p, a) for p, a in zip(images, per_row, strict=True)]
             )
