@@ -39,5 +39,6 @@ def test_spellings_of_one_directory_share_a_key_and_new_weights_change_it(tmp_pa
 
 
 def test_a_missing_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(CheckpointError, match=r"listener policy: checkpoint path .* does not exist"):
+    message = r"listener policy: checkpoint path .* does not exist"
+    with pytest.raises(CheckpointError, match=message):
         model_key(str(tmp_path / "nothing"), "listener policy")
