@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 class HFPolicy:
     _shared: Any = None  # a model_cache.BaseEntry when the policy runs on a shared base
+
     def __init__(
         self,
         path: str,
