@@ -14,8 +14,9 @@ Each of ``--games`` threads plays one game (adapter = game mod 6) and asks for o
 round with a 10-turn history, all at once. The same rounds run batched (turns of every adapter in
 one forward pass) and one at a time (``max_batch=1``), and batched again while another process
 trains a LoRA adapter on the same base (what the ``gpu-batch`` worker does during a round).
-Both processes use one torch thread each, so on a CPU host they do not fight over cores the way
-a GPU's batch and live work do not share its queue (the machine may still be shared: noisy).
+Both processes use one torch thread each and the training one runs at the lowest CPU priority,
+as a CPU host's batch worker should (``nice -n 19``); the machine may still be shared by other
+work, so the figures are noisy.
 
 The last lines read ``base copies loaded: N``, ``batched speed-up: N.N×`` and ``live p95 during
 training: N.N× idle``.
@@ -105,8 +106,11 @@ def play_rounds(views, games: int, rounds: int, image_dir: Path, first_round: in
 
 
 def train_forever(base: str) -> None:
-    """The training process: LoRA steps on the base until killed."""
+    """The training process: LoRA steps on the base until killed, at the lowest CPU priority
+    (as the README starts a CPU host's batch worker: ``nice -n 19``)."""
     import torch
+
+    os.nice(19)
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
