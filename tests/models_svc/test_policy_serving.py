@@ -192,3 +192,26 @@ def test_the_decoder_naming_the_policies_base_shares_it_with_adapters_off(
                 assert ours.extra["logprobs"][label] == pytest.approx(value, abs=1e-5, rel=0)
     finally:
         registry.clear_cache()
+
+
+def test_a_batch_never_exceeds_its_size_and_a_lone_turn_does_not_wait_for_company(
+    tiny_idefics2, tiny_lora, tangram_images
+):
+    serving = server(max_batch=4, max_wait=0.2)
+    view = serving.policy(tiny_idefics2, tiny_lora, FORMAT, "hf")
+    items = inputs(tangram_images, 6)
+    barrier = threading.Barrier(len(items))
+
+    def play(index: int) -> None:
+        barrier.wait()
+        view.act([items[index]])
+
+    threads = [threading.Thread(target=play, args=(i,)) for i in range(len(items))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sizes = serving.batcher(tiny_idefics2, FORMAT).batch_sizes
+    assert sum(sizes) == 6 and max(sizes) == 4
+    view.act([items[0]])  # alone: answered once the window closes
+    assert sizes[-1] == 1
