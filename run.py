@@ -110,22 +110,10 @@ def demo(args: argparse.Namespace) -> None:
     say("preparing the database and the demo study")
     manage("migrate", "--noinput", "-v0", env=env)
     manage("load_demo", env=env)
-    worker = subprocess.Popen(
-        [
-            BIN / "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "default,gpu",
-            "-c",
-            "2",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    worker = demo_worker(env, "default,gpu-batch", "-c", "2")
+    # Live listener turns get a worker of their own (README "Deployment": they never wait
+    # behind decoding or training); threads let concurrent turns reach the micro-batcher.
+    live_worker = demo_worker(env, "gpu-live", "--pool", "threads", "-c", "8")
     server = subprocess.Popen(
         [BIN / "daphne", "-b", args.host, "-p", str(args.port), "config.asgi:application"],
         cwd=ROOT,
@@ -141,19 +129,25 @@ def demo(args: argparse.Namespace) -> None:
     for line in demo_banner(f"http://{args.host}:{args.port}"):
         say(line)
     try:
-        while server.poll() is None and worker.poll() is None:
+        while server.poll() is None and worker.poll() is None and live_worker.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        for process in (server, worker):
+        for process in (server, worker, live_worker):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in (server, worker):
+        for process in (server, worker, live_worker):
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def demo_worker(env: dict[str, str], queues: str, *options: str) -> subprocess.Popen:
+    """A Celery worker of the demo consuming ``queues``."""
+    command = [str(BIN / "celery"), "-A", "config", "worker", "-Q", queues, *options]
+    return subprocess.Popen([*command, "--loglevel", "WARNING"], cwd=ROOT, env=env)
 
 
 def service_env(env: dict[str, str]) -> dict[str, str]:

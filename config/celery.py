@@ -1,5 +1,6 @@
-"""The Celery app. Queues: ``default`` (metric runs, live-play deadlines) and ``gpu`` (model
-work); docs/architecture.md lists the tasks of each."""
+"""The Celery app. Queues: ``default`` (metric runs, live-play deadlines), ``gpu-live`` (live
+listener turns) and ``gpu-batch`` (all other model work); docs/architecture.md lists
+the tasks of each."""
 
 import os
 from pathlib import Path

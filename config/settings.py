@@ -205,7 +205,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     }
 )
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"models_svc.tasks.*": {"queue": "gpu"}}
+# Two kinds of GPU work, two queues (README "Deployment", docs/serving.md): live listener turns,
+# and only they, on GPU_LIVE_QUEUE, served by a worker that never runs batch work; decoding,
+# scoring, embeddings, training and checkpoint checks on GPU_BATCH_QUEUE. Exact task names are
+# matched before the pattern, so listener_act goes live and every other model task to batch.
+GPU_LIVE_QUEUE = env.str("RESPECT_GPU_LIVE_QUEUE", default="gpu-live")
+GPU_BATCH_QUEUE = env.str("RESPECT_GPU_BATCH_QUEUE", default="gpu-batch")
+CELERY_TASK_ROUTES = {
+    "models_svc.tasks.listener_act": {"queue": GPU_LIVE_QUEUE},
+    "models_svc.tasks.*": {"queue": GPU_BATCH_QUEUE},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -285,6 +294,12 @@ MODELS_SVC |= {
     "DECODER_MODE": env.str("RESPECT_DECODER_MODE", default="score"),
     "TEMPERATURE": env.float("RESPECT_POLICY_TEMPERATURE", default=1.0),
     "POLICY_MAX_BATCH": env.int("RESPECT_POLICY_MAX_BATCH", default=32),
+    # Live turns of concurrent games (any adapter of one base) answered in one forward pass:
+    # the first waits this long for company (docs/serving.md).
+    "POLICY_BATCH_WAIT_MS": env.float("RESPECT_POLICY_BATCH_WAIT_MS", default=5.0),
+    # Bytes of model parameters a worker keeps; least-recently-used adapters and bases beyond
+    # it are dropped (0: keep everything loaded).
+    "MEMORY_BUDGET": env.int("RESPECT_MODEL_MEMORY_BUDGET", default=0),
     "PRELOAD": env.list("RESPECT_MODEL_PRELOAD", default=[]),
 }
 

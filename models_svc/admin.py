@@ -1,12 +1,13 @@
 """Admin pages of the model service: checkpoints per study round, decoding runs, embeddings.
 
 Nothing here imports torch: file checks run in the web process, loading checks and decoding
-are queued on the ``gpu`` queue.
+are queued on the ``gpu-batch`` queue.
 """
 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 
@@ -98,8 +99,12 @@ class ModelCheckpointAdmin(admin.ModelAdmin):
 
         ids = list(queryset.values_list("pk", flat=True))
         for pk in ids:
-            current_app.send_task("models_svc.tasks.check_checkpoint", args=[pk], queue="gpu")
-        self.message_user(request, f"Queued {len(ids)} loading check(s) on the gpu queue.")
+            current_app.send_task(
+                "models_svc.tasks.check_checkpoint", args=[pk], queue=settings.GPU_BATCH_QUEUE
+            )
+        self.message_user(
+            request, f"Queued {len(ids)} loading check(s) on the {settings.GPU_BATCH_QUEUE} queue."
+        )
 
     @admin.action(description="Embed all tangrams with the selected embedders (queued)")
     def embed_tangrams(self, request, queryset) -> None:
@@ -109,11 +114,14 @@ class ModelCheckpointAdmin(admin.ModelAdmin):
             queryset.filter(kind=ModelCheckpoint.Kind.EMBEDDER).values_list("spec", flat=True)
         )
         for spec in specs:
-            current_app.send_task("models_svc.tasks.embed_tangrams", args=[spec], queue="gpu")
+            current_app.send_task(
+                "models_svc.tasks.embed_tangrams", args=[spec], queue=settings.GPU_BATCH_QUEUE
+            )
         level = messages.INFO if specs else messages.WARNING
         self.message_user(
             request,
-            f"Queued embedding with {len(specs)} embedder checkpoint(s) on the gpu queue.",
+            f"Queued embedding with {len(specs)} embedder checkpoint(s) on the "
+            f"{settings.GPU_BATCH_QUEUE} queue.",
             level,
         )
 
@@ -190,7 +198,11 @@ class DecodeRunAdmin(admin.ModelAdmin):
         obj.requested_by = request.user
         with transaction.atomic():
             launch_decode_run(obj)
-        messages.info(request, "Decoding queued on the gpu queue; this page shows its progress.")
+        messages.info(
+            request,
+            f"Decoding queued on the {settings.GPU_BATCH_QUEUE} queue; this page shows its "
+            "progress.",
+        )
 
 
 @admin.register(EmbeddingSet)

@@ -3,12 +3,13 @@
 A checkpoint is registered only if its files pass the web-side check
 (``services.check_checkpoint_files``: the path exists and holds the kind of model its spec
 names); otherwise nothing is stored and the error names what is wrong. Loading a checkpoint
-needs torch, so that check runs on a ``gpu`` worker (``models_svc.tasks.check_checkpoint``).
+needs torch, so that check runs on a ``gpu-batch`` worker (``models_svc.tasks.check_checkpoint``).
 """
 
 from __future__ import annotations
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 
 from games.models import Round
@@ -74,9 +75,11 @@ def register_checkpoint(
 
 
 def queue_loading_check(checkpoint: ModelCheckpoint) -> None:
-    """Ask a ``gpu`` worker to load the checkpoint once the current transaction commits."""
+    """Ask a ``gpu-batch`` worker to load the checkpoint once the current transaction commits."""
     transaction.on_commit(
         lambda: current_app.send_task(
-            "models_svc.tasks.check_checkpoint", args=[checkpoint.pk], queue="gpu"
+            "models_svc.tasks.check_checkpoint",
+            args=[checkpoint.pk],
+            queue=settings.GPU_BATCH_QUEUE,
         )
     )

@@ -3,7 +3,7 @@
 A request names a study round, a decoder spec and a feedback kind; it is refused with a
 ``DecodeRequestError`` naming the field at fault before anything is written. A second request
 for the same decoding while one is queued or running gets that run back instead of a copy.
-The run itself goes to the ``gpu`` queue (``models_svc.tasks.decode_feedback_run``).
+The run itself goes to the ``gpu-batch`` queue (``models_svc.tasks.decode_feedback_run``).
 ``decode_closed_round`` queues what a round's systems ask for when its lobby closes.
 """
 

@@ -63,7 +63,7 @@ class DecodeRun(HeartbeatRun):
     """One launch of feedback decoding over a study (from the admin or the command line)."""
 
     task_name = "models_svc.tasks.decode_feedback_run"
-    task_queue = "gpu"
+    task_queue = settings.GPU_BATCH_QUEUE
 
     class Status(models.TextChoices):
         QUEUED = "queued", "queued"
@@ -189,7 +189,7 @@ class TrainingRun(HeartbeatRun):
     """One training of a system's next-round policy (LoRA adapter) from its manifests."""
 
     task_name = "models_svc.tasks.train_policy_run"
-    task_queue = "gpu"
+    task_queue = settings.GPU_BATCH_QUEUE
     stale_setting = "TRAINING_STALE_SECONDS"
 
     class Objective(models.TextChoices):
@@ -265,7 +265,7 @@ class ScoringRun(HeartbeatRun):
     """One launch of ``score_turns``: p_t recomputed for listener turns that have none."""
 
     task_name = "models_svc.tasks.score_turns_run"
-    task_queue = "gpu"
+    task_queue = settings.GPU_BATCH_QUEUE
 
     class Status(models.TextChoices):
         QUEUED = "queued", "queued"

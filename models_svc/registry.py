@@ -24,6 +24,7 @@ from .prompt_formats import get_format
 
 _cache: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
+_server: Any = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ def _cached(kind: str, spec: Spec, build) -> Any:
 def model_options() -> dict[str, Any]:
     """Backend options from ``settings.MODELS_SVC``: DEVICE (auto, cpu, cuda, cuda:1), DTYPE
     (auto, bfloat16, float16, float32), BATCH_SIZE (decoder), TEMPERATURE (policies),
-    POLICY_MAX_BATCH (requests served together), DECODER_MODE (score or generate)."""
+    POLICY_MAX_BATCH (requests served together), POLICY_BATCH_WAIT_MS (how long the first
+    request of a batch waits for others), MEMORY_BUDGET (bytes of model parameters a worker
+    keeps; 0 = no limit), DECODER_MODE (score or generate)."""
     options = settings.MODELS_SVC
     return {
         "device": options.get("DEVICE", "auto"),
@@ -94,6 +97,8 @@ def model_options() -> dict[str, Any]:
         "batch_size": int(options.get("BATCH_SIZE", 32)),
         "temperature": float(options.get("TEMPERATURE", 1.0)),
         "policy_max_batch": int(options.get("POLICY_MAX_BATCH", 32)),
+        "policy_batch_wait_ms": float(options.get("POLICY_BATCH_WAIT_MS", 5)),
+        "memory_budget": int(options.get("MEMORY_BUDGET", 0)),
         "decoder_mode": options.get("DECODER_MODE", "score"),
     }
 
@@ -120,26 +125,38 @@ def get_policy(text: str | None = None, *, prompt_format: str = "") -> ListenerP
                 load_clip(spec.path, **_device_options()),
                 temperature=model_options()["temperature"],
             )
-        from .backends.hf_policy import HFPolicy
-        from .batching import BatchedPolicy
+        raise AssertionError("hf: policies are served by the policy server")
 
-        options = model_options()
-        policy = HFPolicy(
-            spec.path,
-            adapter=spec.adapter or None,
-            device=options["device"],
-            dtype=options["dtype"],
-            temperature=options["temperature"],
-            prompt_format=format_name,
-        )
-        return BatchedPolicy(policy, max_batch=options["policy_max_batch"])
+    if spec.backend == "hf":
+        return policy_server().policy(spec.path, spec.adapter, format_name, str(spec))
+    return _cached("policy", spec, build)
 
-    kind = f"policy:{format_name}" if spec.backend == "hf" else "policy"
-    return _cached(kind, spec, build)
+
+def policy_server():
+    """This worker's ``PolicyServer``: one copy of each base model, adapters attached by name,
+    turns of every adapter of a base batched together (``models_svc.backends.policy_server``)."""
+    global _server
+    with _lock:
+        if _server is None:
+            from .backends.policy_server import PolicyServer, ServingOptions
+
+            options = model_options()
+            _server = PolicyServer(
+                ServingOptions(
+                    device=options["device"],
+                    dtype=options["dtype"],
+                    temperature=options["temperature"],
+                    max_batch=options["policy_max_batch"],
+                    max_wait=options["policy_batch_wait_ms"] / 1000,
+                    budget=options["memory_budget"],
+                )
+            )
+        return _server
 
 
 def get_decoder(text: str | None = None) -> FeedbackDecoder:
     spec = parse_spec(text or default_spec("decoder") or "lexicon", "decoder")
+    options = model_options()
 
     def build() -> FeedbackDecoder:
         if spec.backend == "lexicon":
@@ -148,7 +165,6 @@ def get_decoder(text: str | None = None) -> FeedbackDecoder:
             return LexiconDecoder()
         from .backends.hf_decoder import HFDecoder
 
-        options = model_options()
         return HFDecoder(
             spec.path,
             device=options["device"],
@@ -157,6 +173,12 @@ def get_decoder(text: str | None = None) -> FeedbackDecoder:
             mode=options["decoder_mode"],
         )
 
+    if spec.backend == "hf":
+        server = policy_server()
+        if server.shares_decoder(spec.path):
+            return server.decoder(
+                spec.path, batch_size=options["batch_size"], mode=options["decoder_mode"]
+            )
     return _cached("decoder", spec, build)
 
 
@@ -183,6 +205,9 @@ def _device_options() -> dict[str, str]:
 
 
 def clear_cache() -> None:
-    """Forget every built backend (tests; a worker that must reload a changed checkpoint)."""
+    """Forget every built backend and the policy server (tests; a worker that must reload a
+    changed checkpoint or read changed options)."""
+    global _server
     with _lock:
         _cache.clear()
+        _server = None

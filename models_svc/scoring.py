@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -143,7 +144,7 @@ def execute_scoring_run(run_id: int) -> ScoringRun:
 
 
 def launch_scoring_run(run: ScoringRun) -> ScoringRun:
-    """Validate and save a run, and queue it on the gpu queue once the save commits."""
+    """Validate and save a run, and queue it on the gpu-batch queue once the save commits."""
     from celery import current_app
 
     if parse_spec(run.policy, "policy").backend != "hf":
@@ -151,7 +152,7 @@ def launch_scoring_run(run: ScoringRun) -> ScoringRun:
     run.save()
     transaction.on_commit(
         lambda: current_app.send_task(
-            "models_svc.tasks.score_turns_run", args=[run.pk], queue="gpu"
+            "models_svc.tasks.score_turns_run", args=[run.pk], queue=settings.GPU_BATCH_QUEUE
         )
     )
     return run

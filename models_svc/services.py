@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from celery import current_app
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -233,7 +234,7 @@ def store_feedback_labels(
 
 
 def launch_decode_run(run: DecodeRun) -> DecodeRun:
-    """Validate a new run, save it and queue it on the gpu queue once the save commits."""
+    """Validate a new run, save it and queue it on the gpu-batch queue once the save commits."""
     parse_spec(run.decoder or "lexicon", "decoder")
     if run.kind not in KIND_LABELS:
         raise ValueError(f"feedback kind must be binary or ternary, not {run.kind!r}")
@@ -241,7 +242,7 @@ def launch_decode_run(run: DecodeRun) -> DecodeRun:
     run.save()
     transaction.on_commit(
         lambda: current_app.send_task(
-            "models_svc.tasks.decode_feedback_run", args=[run.pk], queue="gpu"
+            "models_svc.tasks.decode_feedback_run", args=[run.pk], queue=settings.GPU_BATCH_QUEUE
         )
     )
     return run

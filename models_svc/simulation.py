@@ -4,7 +4,7 @@ A simulated study is an ordinary study flagged ``simulated`` whose plan and spea
 are stored with it (``Study.simulation``), so every step is resumable: a round plays only the
 games its systems still lack, decoding skips labelled turns, training skips systems with a
 finished run, and the next round is opened only once. Games are played through the engine with
-model listeners answering on the ``gpu`` queue (``games.sim.driver``).
+model listeners answering on the ``gpu-live`` queue (``games.sim.driver``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Celery tasks of the model service (all routed to the ``gpu`` queue). Thin: ids in, services
+"""Celery tasks of the model service (``listener_act`` routed to the ``gpu-live`` queue, the
+others to ``gpu-batch``: settings ``GPU_LIVE_QUEUE``, ``GPU_BATCH_QUEUE``). Thin: ids in, services
 do the work. ``acks_late`` (settings) makes a killed worker's job come back; transient database
 errors are retried with back-off; a bad checkpoint fails at once with a clear message.
 """
@@ -152,3 +153,7 @@ def preload_models(sender=None, **kwargs) -> None:
             logger.info("preloaded policy %s", spec)
         except Exception:
             logger.exception("could not preload policy %s", spec)
+    if settings.MODELS_SVC.get("PRELOAD"):
+        from .registry import policy_server
+
+        logger.info("model cache holds: %s", "; ".join(policy_server().cache.holdings()))

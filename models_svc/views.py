@@ -5,6 +5,7 @@ request; services do the work."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -86,7 +87,9 @@ class LaunchRunView(ResearcherRequiredMixin, View):
         except (TrainingError, ValueError) as error:
             messages.error(request, f"Not launched: {error}")
             return HttpResponseRedirect(back)
-        messages.success(request, f"Training run {run.pk} queued on the gpu queue.")
+        messages.success(
+            request, f"Training run {run.pk} queued on the {settings.GPU_BATCH_QUEUE} queue."
+        )
         return HttpResponseRedirect(reverse("models_svc:run", kwargs={"pk": run.pk}))
 
 

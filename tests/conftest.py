@@ -37,8 +37,8 @@ def celery_app_under_test():
 
 @pytest.fixture
 def celery_worker(celery_app_under_test, transactional_db) -> Iterator[object]:
-    """A real Celery worker (threads pool) consuming both queues, for the length of a test,
-    starting from empty queues.
+    """A real Celery worker (threads pool) consuming every queue (``default``, ``gpu-live``,
+    ``gpu-batch``), for the length of a test, starting from empty queues.
 
     It shares the test database through committed transactions, hence ``transactional_db``.
     Starting a worker sets up Celery's logging (root logger at ERROR, its own handlers); the
@@ -55,7 +55,7 @@ def celery_worker(celery_app_under_test, transactional_db) -> Iterator[object]:
         celery_app_under_test,
         pool="threads",
         concurrency=2,
-        queues=["default", "gpu"],
+        queues=["default", "gpu-live", "gpu-batch"],
         perform_ping_check=False,
         shutdown_timeout=30,
     ) as worker:

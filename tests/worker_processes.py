@@ -32,10 +32,13 @@ def worker_env(**extra: str) -> dict[str, str]:
     }
 
 
-def start_worker(queue: str, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """``celery -A config worker`` on one queue (solo pool: one task at a time)."""
+def start_worker(
+    queue: str, env: dict[str, str], log: Path, pool: tuple[str, ...] = ("--pool", "solo")
+) -> subprocess.Popen:
+    """``celery -A config worker`` on ``queue`` (by default the solo pool: one task at a
+    time)."""
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue]
-    command += ["--pool", "solo", "--loglevel", "INFO"]
+    command += [*pool, "--loglevel", "INFO"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     return subprocess.Popen(
         command,

@@ -7,6 +7,7 @@ app that owns the step and comes back to the round on the board with a message.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -143,8 +144,8 @@ class DecodeView(RoundActionView):
         if created:
             messages.success(
                 request,
-                f"Decoding run {run.pk} queued on the gpu queue ({run.kind}, {run.decoder}, "
-                f"round {round_.index}).",
+                f"Decoding run {run.pk} queued on the {settings.GPU_BATCH_QUEUE} queue "
+                f"({run.kind}, {run.decoder}, round {round_.index}).",
             )
         else:
             messages.info(request, f"Decoding run {run.pk} is already doing this ({run.status}).")
@@ -208,7 +209,7 @@ class TrainView(RoundActionView):
         messages.success(
             request,
             f"Training run {run.pk} ({run.get_objective_display()}, {run.system_name}) queued "
-            "on the gpu queue.",
+            f"on the {settings.GPU_BATCH_QUEUE} queue.",
         )
 
 

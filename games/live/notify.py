@@ -47,7 +47,9 @@ def send_followups(change: Change) -> None:
     from its start (see ``games.live.tasks.expire_game``)."""
     if change.model_turn is not None:
         celery_app.send_task(
-            LISTENER_ACT_TASK, args=[change.game_id, change.model_turn], queue="gpu"
+            LISTENER_ACT_TASK,
+            args=[change.game_id, change.model_turn],
+            queue=settings.GPU_LIVE_QUEUE,
         )
 
 

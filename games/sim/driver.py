@@ -1,7 +1,7 @@
 """Playing a simulated game through the game engine, exactly as people do.
 
 The scripted speaker submits utterances with ``engine.submit_utterance``; a model listener
-answers through the ``gpu`` queue (``listener_act``) as in live play, and a scripted listener
+answers through the ``gpu-live`` queue (``listener_act``) as in live play, and a scripted listener
 (tests, human-listener systems) toggles and submits through the engine as a person would. An
 idle speaker lets its turn time out: the engine's own timeout runs on a clock that is ahead by
 the deadline for this game's thread only (``simulated_now``), so nothing else is affected.
@@ -145,5 +145,5 @@ def _wait_for_answer(game_id: int, turn_index: int, timeout: float) -> None:
     if not answers.exists():
         raise SimulationError(
             f"game {game_id} turn {turn_index}: no listener answered within {timeout:.0f} s "
-            "(is a gpu worker running?)"
+            "(is a gpu-live worker running?)"
         )

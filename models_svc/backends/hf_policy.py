@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,24 +26,14 @@ from ..interfaces import CheckpointError, PolicyDecision, PolicyInput
 from ..prompt_formats import DEFAULT_FORMAT, get_format
 from .hf_common import LoadedModel, chat_text, load_model, stop_token_ids
 from .images import tangram_on_white
+from .sampling import TrieNode, _action_of, _generator, adapter_hooks, adapter_kwargs
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class TrieNode:
-    children: dict[int, TrieNode] = field(default_factory=dict)
-    action: str | None = None  # set on the node reached after the stop token
-
-
-def _action_of(node: TrieNode) -> str:
-    """The action a walk of the trie spells (sampling stops only at a node after the stop)."""
-    if node.action is None:
-        raise RuntimeError("the walk of the action trie stopped inside an action")
-    return node.action
-
-
 class HFPolicy:
+    _shared: Any = None  # a model_cache.BaseEntry when the policy runs on a shared base
+
     def __init__(
         self,
         path: str,
@@ -77,10 +65,13 @@ class HFPolicy:
         *,
         temperature: float = 1.0,
         prompt_format: str = DEFAULT_FORMAT,
+        shared: Any = None,
     ) -> HFPolicy:
         """A policy around a model already in memory (a model being trained; benchmarks with
-        random full-size weights)."""
+        random full-size weights; ``shared``: a ``model_cache.BaseEntry`` whose model, base or
+        peft-wrapped with many adapters, the policy reads at each call)."""
         policy = cls.__new__(cls)
+        policy._shared = shared
         policy._setup(loaded, name, fingerprint_, temperature, prompt_format)
         return policy
 
@@ -185,8 +176,13 @@ class HFPolicy:
 
     # -- model inputs ---------------------------------------------------------------------------
 
+    def _model(self):
+        """The model to run: the shared base's current one (peft-wrapped once an adapter is
+        attached), else this policy's own."""
+        return self._shared.loaded.model if self._shared is not None else self.loaded.model
+
     def _base_model(self):
-        model = self.loaded.model
+        model = self._model()
         return model.get_base_model() if hasattr(model, "get_base_model") else model
 
     def _can_cache_images(self) -> bool:
@@ -202,20 +198,21 @@ class HFPolicy:
             )
         return self._cache_images
 
-    def image_features(self, paths: Sequence[str]) -> torch.Tensor:
-        """Encoder outputs per image file (vision model and connector), cached by path and
-        modification time: the 10 images of a game are encoded once, not on every turn."""
+    def image_features(self, paths: Sequence[str], adapter: str | None = None) -> torch.Tensor:
+        """Encoder outputs per image file (vision model and connector, under ``adapter`` where
+        the model has several), cached by adapter, path and modification time: the 10 images of
+        a game are encoded once, not on every turn."""
         import os
 
         cache = self.__dict__.setdefault("_image_cache", {})
         rows = []
         for path in paths:
-            key = (path, os.stat(path).st_mtime_ns)
+            key = (adapter, path, os.stat(path).st_mtime_ns)
             if key not in cache:
                 processed = self.processor.image_processor(
                     [[self.open_image(path)]], return_tensors="pt", **self.image_options()
                 )
-                with torch.inference_mode():
+                with torch.inference_mode(), adapter_hooks(self._model(), adapter, 1):
                     output = self._base_model().get_image_features(
                         pixel_values=processed["pixel_values"].to(self.loaded.device),
                         pixel_attention_mask=processed["pixel_attention_mask"].to(
@@ -229,7 +226,12 @@ class HFPolicy:
             rows.append(cache[key])
         return torch.stack(rows)
 
-    def _encode(self, items: Sequence[PolicyInput], suffixes: Sequence[list[int]] | None = None):
+    def _encode(
+        self,
+        items: Sequence[PolicyInput],
+        suffixes: Sequence[list[int]] | None = None,
+        adapters: Sequence[str] | None = None,
+    ):
         """Model inputs for a batch (left padded), each prompt followed by its suffix ids."""
         processor = self.processor
         texts = [self.prompt_text(item) for item in items]
@@ -238,7 +240,10 @@ class HFPolicy:
             from transformers.modeling_outputs import BaseModelOutputWithPooling
 
             batch = dict(processor(text=texts, padding=True, return_tensors="pt"))
-            features = self.image_features([path for paths in images for path in paths])
+            per_row: Sequence[str | None] = adapters or [None] * len(items)
+            features = torch.cat(
+                [self.image_features(p, a) for p, a in zip(images, per_row, strict=True)]
+            )
             extra = {
                 "mm_encoder_outputs": {"image": BaseModelOutputWithPooling(pooler_output=features)}
             }
@@ -297,14 +302,22 @@ class HFPolicy:
 
     # -- acting ---------------------------------------------------------------------------------
 
-    def act(self, inputs: Sequence[PolicyInput], *, greedy: bool = False) -> list[PolicyDecision]:
+    def act(
+        self,
+        inputs: Sequence[PolicyInput],
+        *,
+        greedy: bool = False,
+        adapters: Sequence[str] | None = None,
+    ) -> list[PolicyDecision]:
         """Sample one valid action per input (``greedy``: the most probable token at each step,
         as checkpoint selection decodes), with its probability under the constrained
-        distribution."""
+        distribution. ``adapters`` names each row's adapter on a shared base (``__base__``:
+        none); rows of different adapters share each forward pass."""
         if not inputs:
             return []
-        model = self.loaded.model
-        batch = self._encode(inputs)
+        model = self._model()
+        extra = adapter_kwargs(model, adapters)
+        batch = self._encode(inputs, adapters=adapters)
         mask = batch["attention_mask"]
         nodes = [self.trie(len(item.images), item.selection) for item in inputs]
         probabilities = [1.0] * len(inputs)
@@ -313,7 +326,11 @@ class HFPolicy:
         pad = self.loaded.tokenizer.pad_token_id
         with torch.inference_mode():
             out = model(
-                **batch, position_ids=self._positions(mask), use_cache=True, logits_to_keep=1
+                **batch,
+                position_ids=self._positions(mask),
+                use_cache=True,
+                logits_to_keep=1,
+                **extra,
             )
             while True:
                 logits = out.logits[:, -1, :]
@@ -346,21 +363,26 @@ class HFPolicy:
                     position_ids=self._positions(mask)[:, -1:],
                     past_key_values=out.past_key_values,
                     use_cache=True,
+                    **extra,
                 )
         return [
             PolicyDecision(_action_of(node), probability, prompt_format=self.format.name)
             for node, probability in zip(nodes, probabilities, strict=True)
         ]
 
-    def score(self, item: PolicyInput, action: str) -> float:
+    def score(self, item: PolicyInput, action: str, *, adapter: str | None = None) -> float:
         """The probability that ``act`` samples ``action`` for ``item`` (teacher forcing)."""
         root = self.trie(len(item.images), item.selection)
         tokens = self.action_tokens(action)
-        batch = self._encode([item], [tokens])
+        adapters = [adapter] if adapter else None
+        batch = self._encode([item], [tokens], adapters=adapters)
         start = batch["input_ids"].shape[1] - len(tokens)
+        model = self._model()
         with torch.inference_mode():
-            logits = self.loaded.model(
-                **batch, position_ids=self._positions(batch["attention_mask"])
+            logits = model(
+                **batch,
+                position_ids=self._positions(batch["attention_mask"]),
+                **adapter_kwargs(model, adapters),
             ).logits[0]
         node, probability = root, 1.0
         for offset, token in enumerate(tokens):
@@ -370,12 +392,6 @@ class HFPolicy:
             probability *= float(probs[allowed.index(token)])
             node = node.children[token]
         return probability
-
-
-def _generator(seed: str) -> torch.Generator:
-    generator = torch.Generator()
-    generator.manual_seed(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "little"))
-    return generator
 
 
 __all__ = ["HFPolicy"]

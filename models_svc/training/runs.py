@@ -1,5 +1,5 @@
-"""Training runs: launching (validated, all or nothing), executing on a gpu worker with progress
-and resumption, cancelling, and opening the next round with the trained policies.
+"""Training runs: launching (validated, all or nothing), executing on a gpu-batch worker with
+progress and resumption, cancelling, and opening the next round with the trained policies.
 
 Launching checks everything a run needs before writing anything: the system, its decoded
 labels, a non-empty training set, p_t where the objective needs it, the base checkpoint. The
@@ -76,7 +76,7 @@ def launch_training_run(
     overrides: dict | None = None,
     user=None,
 ) -> TrainingRun:
-    """Validate, store the manifests and the run, and queue it on the gpu queue once the
+    """Validate, store the manifests and the run, and queue it on the gpu-batch queue once the
     transaction commits. Raises TrainingError (nothing is written) when the run cannot train."""
     with transaction.atomic():
         system = training_system(study, round_index, system_name)
@@ -117,7 +117,7 @@ def launch_training_run(
         )
         transaction.on_commit(
             lambda: current_app.send_task(
-                "models_svc.tasks.train_policy_run", args=[run.pk], queue="gpu"
+                "models_svc.tasks.train_policy_run", args=[run.pk], queue=settings.GPU_BATCH_QUEUE
             )
         )
     return run

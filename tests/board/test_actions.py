@@ -58,7 +58,7 @@ def test_decoding_launched_from_the_board_runs_on_the_worker(celery_worker, clie
     response = board_post(client, round_, "decode", {"decoder": " lexicon ", "kind": "binary"})
     run = DecodeRun.objects.get()
     assert messages_of(response) == [
-        f"Decoding run {run.pk} queued on the gpu queue (binary, lexicon, round 0)."
+        f"Decoding run {run.pk} queued on the gpu-batch queue (binary, lexicon, round 0)."
     ]
     assert (run.round_index, run.decoder, run.kind, run.requested_by.username) == (
         0,
@@ -150,7 +150,7 @@ def test_training_launches_with_the_preset_once_decoded(
         launched = board_post(researcher, round_, "train", form)
     run = TrainingRun.objects.get()
     assert messages_of(launched) == [
-        f"Training run {run.pk} (filtered fine-tuning, B-FFT) queued on the gpu queue."
+        f"Training run {run.pk} (filtered fine-tuning, B-FFT) queued on the gpu-batch queue."
     ]
     assert len(queued) == 1
     assert run.base_checkpoint == f"hf:{tmp_path}"

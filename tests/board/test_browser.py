@@ -80,7 +80,9 @@ def test_a_round_goes_from_decoding_to_the_next_round(demo, celery_worker, live_
     )
 
     step(page, "decode").locator("button.decode").click()
-    expect(page.locator(".messages")).to_contain_text("queued on the gpu queue (binary, lexicon")
+    expect(page.locator(".messages")).to_contain_text(
+        "queued on the gpu-batch queue (binary, lexicon"
+    )
     expect(step(page, "decode")).to_have_attribute("data-state", "done", timeout=120_000)
     coverage = step(page, "decode").locator("td.coverage")
     expect(coverage).to_have_text(f"{demo['decodable']} of {demo['decodable']}")
@@ -109,7 +111,9 @@ def test_a_round_goes_from_decoding_to_the_next_round(demo, celery_worker, live_
         form.locator('input[name="epochs"]').fill("1")
         form.locator('input[name="seeds"]').fill("1")
         form.locator("button.train").click()
-        expect(page.locator(".messages")).to_contain_text(f", {system}) queued on the gpu queue.")
+        expect(page.locator(".messages")).to_contain_text(
+            f", {system}) queued on the gpu-batch queue."
+        )
         expect(target.locator(".run-status")).to_have_text("done", timeout=300_000)
 
     expect(step(page, "train")).to_have_attribute("data-state", "done")

@@ -1,4 +1,5 @@
-"""The model service's tasks through a real Celery worker (Redis broker, gpu queue)."""
+"""The model service's tasks through a real Celery worker (Redis broker, gpu-live and gpu-batch
+queues)."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def test_redelivered_task_for_an_answered_turn_changes_nothing(celery_worker, se
     settings.PLAY_DEADLINE_TASKS = False
     game, speaker = live_game("random:toggle")
     turn = play_turn(game, speaker, "the fish")
-    result = app.send_task("models_svc.tasks.listener_act", args=[game.pk, 0], queue="gpu")
+    result = app.send_task("models_svc.tasks.listener_act", args=[game.pk, 0], queue="gpu-live")
     assert result.get(timeout=60) is None
     again = Turn.objects.get(pk=turn.pk)
     assert (again.action, again.action_probability) == (turn.action, turn.action_probability)
@@ -169,9 +170,9 @@ def test_checkpoint_check_on_the_worker(celery_worker, tmp_path):
     missing = ModelCheckpoint.objects.create(kind="policy", spec=f"hf:{tmp_path / 'gone'}")
     lexicon = ModelCheckpoint.objects.create(kind="decoder", spec="lexicon")
     for checkpoint in (missing, lexicon):
-        app.send_task("models_svc.tasks.check_checkpoint", args=[checkpoint.pk], queue="gpu").get(
-            timeout=60
-        )
+        app.send_task(
+            "models_svc.tasks.check_checkpoint", args=[checkpoint.pk], queue="gpu-batch"
+        ).get(timeout=60)
     missing.refresh_from_db()
     lexicon.refresh_from_db()
     assert missing.status == "missing" and "does not exist" in missing.status_message

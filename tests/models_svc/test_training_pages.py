@@ -41,7 +41,7 @@ def test_launching_from_the_page_queues_a_run_and_shows_its_progress(
         )
     run = TrainingRun.objects.get()
     assert response.status_code == 302 and response.url == f"/models/training/{run.pk}/"
-    assert len(queued) == 1  # sent to the gpu queue when the transaction commits
+    assert len(queued) == 1  # sent to the gpu-batch queue when the transaction commits
     assert run.hyperparameters["epochs"] == 2 and run.hyperparameters["seeds"] == 3
     TrainingRun.objects.filter(pk=run.pk).update(
         status="running",

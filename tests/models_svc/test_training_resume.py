@@ -43,7 +43,7 @@ def test_killed_worker_resumes_from_its_last_epoch(
         CELERY_VISIBILITY_TIMEOUT="2",
     )
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    first = start_worker("gpu", env, first_log)
+    first = start_worker("gpu-batch", env, first_log)
     try:
         with transaction.atomic():
             run = launch_training_run(
@@ -66,7 +66,7 @@ def test_killed_worker_resumes_from_its_last_epoch(
     with transaction.atomic():
         resumed = resume_training_run(run_row(run))
     assert (resumed.status, resumed.lease) == ("queued", "")
-    second = start_worker("gpu", env, second_log)
+    second = start_worker("gpu-batch", env, second_log)
     try:
         # two deliveries: the one queued again and the killed worker's, handed out again
         wait_for(lambda: finished_tasks(second_log, TASK) == 2, 900, "both deliveries", second_log)

@@ -153,7 +153,7 @@ def test_a_person_plays_against_the_random_policy_served_by_a_celery_worker(
         page.fill("#utterance", f"message {turn}")
         page.press("#utterance", "Enter")
         expect(page.locator("#send")).to_be_disabled()
-        # The model answers on the gpu queue; the speaker sees its selection.
+        # The model answers on the gpu-live queue; the speaker sees its selection.
         # (expect, not wait_for_function: the pages' CSP forbids the eval it polls with)
         expect(page.locator("#history li")).to_have_count(turn + 1, timeout=20_000)
         next_turn = page.locator("#turn-no", has_text=re.compile(f"^{turn + 2}$"))

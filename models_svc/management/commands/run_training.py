@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 class Command(BaseCommand):
     help = (
-        "Execute a queued training run here instead of on a Celery gpu worker. For data "
+        "Execute a queued training run here instead of on a Celery gpu-batch worker. For data "
         "parallel training on several GPUs: torchrun --nproc-per-node N manage.py run_training "
         "--run ID (rank 0 records progress)."
     )

@@ -1,4 +1,4 @@
-"""Recompute p_t for listener turns that have none (imported games), on the gpu queue."""
+"""Recompute p_t for listener turns that have none (imported games), on the gpu-batch queue."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ class Command(BaseCommand):
     help = (
         "For every listener turn without p_t, compute the probability of its recorded action "
         "under a checkpoint (the turn's prompt format, the constrained sampling distribution) "
-        "and store it marked as recomputed. Runs on the gpu queue and waits for it; --here runs "
-        "it in this process. Idempotent."
+        "and store it marked as recomputed. Runs on the gpu-batch queue and waits for it; --here "
+        "runs it in this process. Idempotent."
     )
 
     def add_arguments(self, parser) -> None:

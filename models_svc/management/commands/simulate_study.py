@@ -20,9 +20,10 @@ from ._study import settings_from
 class Command(BaseCommand):
     help = (
         "Create (or resume) a simulated study: per round, G games per system played by scripted "
-        "speakers through the game engine with model listeners on the gpu queue, then feedback "
-        "decoding, training of every model system, and the next round. Starts its own gpu "
-        "worker unless --no-worker. --json prints one row per round and system."
+        "speakers through the game engine with model listeners on the gpu-live queue, then "
+        "feedback decoding, training of every model system, and the next round. Starts its own "
+        "worker on the gpu-live, gpu-batch and default queues unless --no-worker. --json prints "
+        "one row per round and system."
     )
 
     def add_arguments(self, parser) -> None:
@@ -54,7 +55,9 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=8, help="games played at once")
         parser.add_argument("--context-size", type=int, default=10, help="images per game")
         parser.add_argument("--targets", default="3-5", help="targets per game, MIN-MAX")
-        parser.add_argument("--no-worker", action="store_true", help="use running gpu workers")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="use running gpu-live and gpu-batch workers"
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
@@ -116,7 +119,10 @@ class Command(BaseCommand):
         log = (
             Path(settings.VAR_DIR if hasattr(settings, "VAR_DIR") else ".") / "simulate-worker.log"
         )
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default"]
+        # One worker takes both kinds of GPU work here: the simulation waits for its games to
+        # end before decoding and training, so batch work never competes with live turns.
+        queues = ",".join([settings.GPU_LIVE_QUEUE, settings.GPU_BATCH_QUEUE, "default"])
+        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues]
         command += ["--pool", "threads", "-c", "8", "--without-gossip", "--without-mingle"]
         process = subprocess.Popen(
             command,
@@ -127,12 +133,12 @@ class Command(BaseCommand):
         )
         for _ in range(120):
             if process.poll() is not None:
-                raise CommandError(f"the gpu worker did not start: see {log}")
+                raise CommandError(f"the worker did not start: see {log}")
             if app.control.ping(timeout=0.5):
                 return process
             time.sleep(0.5)
         process.terminate()
-        raise CommandError(f"the gpu worker did not answer within a minute: see {log}")
+        raise CommandError(f"the worker did not answer within a minute: see {log}")
 
     @staticmethod
     def _rows(study) -> list[dict]:

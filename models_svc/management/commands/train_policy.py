@@ -1,4 +1,4 @@
-"""Launch a training run of a system's next-round policy (on the gpu queue)."""
+"""Launch a training run of a system's next-round policy (on the gpu-batch queue)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ._study import settings_from, study_named
 class Command(BaseCommand):
     help = (
         "Train a system's next-round policy from its decoded interactions of rounds ≤ N: "
-        "builds the manifests, queues the run on the gpu queue, and with --wait follows it "
+        "builds the manifests, queues the run on the gpu-batch queue, and with --wait follows it "
         "to the end."
     )
 

@@ -1,0 +1,217 @@
+"""Serving many adapters from one base: one copy of the base, outputs equal to separately
+loaded ``hf:BASE+lora:ADAPTER`` models, turns of different adapters batched together with the
+p_t each would get alone, and least-recently-used eviction under a memory budget."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from models_svc.action_space import valid_action_list
+
+from .test_hf_policy import inputs
+
+pytestmark = pytest.mark.ml
+
+FORMAT = "respect-2024"
+
+
+@pytest.fixture(scope="module")
+def second_lora(ml_dir, tiny_idefics2):
+    """Another adapter, on the released target modules (text model, connector, resampler)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from models_svc.training.config import LORA_TARGETS
+
+    path = ml_dir / "lora-b"
+    if not path.exists():
+        torch.manual_seed(7)
+        model = get_peft_model(
+            AutoModelForImageTextToText.from_pretrained(tiny_idefics2),
+            LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=LORA_TARGETS),
+        )
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if "lora_B" in name:
+                    parameter.normal_(0, 0.5)
+        model.save_pretrained(path)
+    return str(path)
+
+
+def server(**options):
+    from models_svc.backends.policy_server import PolicyServer, ServingOptions
+
+    return PolicyServer(ServingOptions(device="cpu", **options))
+
+
+def spellings(path: str) -> list[str]:
+    head, tail = path.rsplit("/", 1)
+    return [path, path + "/", f"{head}//{tail}", f"{head}/./{tail}"]
+
+
+def separate(base: str, adapter: str | None):
+    from models_svc.backends.hf_policy import HFPolicy
+
+    return HFPolicy(base, adapter=adapter, device="cpu", prompt_format=FORMAT)
+
+
+def test_adapters_share_one_base_and_answer_as_separately_loaded_models(
+    tiny_idefics2, tiny_lora, second_lora, tangram_images
+):
+    serving = server()
+    views = {}
+    for adapter in (None, tiny_lora, second_lora):
+        for spelling in spellings(adapter) if adapter else spellings(tiny_idefics2):
+            base = spelling if adapter is None else tiny_idefics2
+            views[adapter] = serving.policy(base, spelling if adapter else "", FORMAT, "hf")
+    assert serving.cache.loads == {"bases": 1, "adapters": 2}
+    assert len(serving.cache.bases) == 1
+    items = inputs(tangram_images, 4)
+    for adapter, view in views.items():
+        reference = separate(tiny_idefics2, adapter)
+        assert view.version == reference.version
+        served = view.act(items)
+        alone = reference.act(items)
+        assert [d.action for d in served] == [d.action for d in alone]
+        for ours, theirs in zip(served, alone, strict=True):
+            assert ours.probability == pytest.approx(theirs.probability, abs=1e-5, rel=0)
+        for item, decision in zip(items[:2], served, strict=False):
+            other = valid_action_list(frozenset(item.selection), len(item.images))[-1]
+            for action in (decision.action, other):
+                assert view.score(item, action) == pytest.approx(
+                    reference.score(item, action), abs=1e-5, rel=0
+                )
+    # the adapters really differ from the base and from each other
+    item = items[0]
+    scores = {a: v.score(item, served[0].action) for a, v in views.items()}
+    assert len({round(s, 6) for s in scores.values()}) == 3
+
+
+def test_turns_of_mixed_adapters_in_one_batch_match_one_by_one(
+    tiny_idefics2, tiny_lora, second_lora, tangram_images
+):
+    serving = server()
+    routes = [tiny_lora, "", second_lora, tiny_lora, second_lora, "", tiny_lora, second_lora]
+    items = inputs(tangram_images, len(routes))
+    together = serving.run_batch(tiny_idefics2, FORMAT, items, routes)
+    alone = [
+        serving.run_batch(tiny_idefics2, FORMAT, [item], [route])[0]
+        for item, route in zip(items, routes, strict=True)
+    ]
+    assert [d.action for d in together] == [d.action for d in alone]
+    for ours, theirs in zip(together, alone, strict=True):
+        assert ours.probability == pytest.approx(theirs.probability, abs=1e-6, rel=0)
+
+
+def test_concurrent_games_reach_the_batcher_together(
+    tiny_idefics2, tiny_lora, second_lora, tangram_images
+):
+    serving = server(max_batch=6, max_wait=30.0)  # closes as soon as the six are in
+    routes = [tiny_lora, second_lora, "", tiny_lora, second_lora, ""]
+    views = [serving.policy(tiny_idefics2, route, FORMAT, "hf") for route in routes]
+    items = inputs(tangram_images, len(routes))
+    answers = [None] * len(items)
+    barrier = threading.Barrier(len(items))
+
+    def play(index: int) -> None:
+        barrier.wait()
+        answers[index] = views[index].act([items[index]])[0]
+
+    threads = [threading.Thread(target=play, args=(i,)) for i in range(len(items))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert serving.batcher(tiny_idefics2, FORMAT).batch_sizes == [6]
+    alone = serving.run_batch(tiny_idefics2, FORMAT, items, routes)
+    assert [(a.action, a.probability) for a in answers] == [
+        (b.action, b.probability) for b in alone
+    ]
+
+
+def test_least_recently_used_adapters_and_bases_go_under_a_tiny_budget(
+    ml_dir, tiny_idefics2, tiny_lora, second_lora, tangram_images, caplog
+):
+    from models_svc.tiny_models import tiny_idefics2 as build
+
+    other_base = str(build(ml_dir / "idefics2-other", seed=5))
+    probe = server()
+    entry = probe.cache.base(tiny_idefics2)
+    probe.cache.adapter(entry, tiny_lora)
+    probe.cache.adapter(entry, second_lora)
+    base_size, sizes = entry.size, list(entry.adapter_sizes.values())
+    assert base_size > 0 and all(size > 0 for size in sizes)
+    # room for the base and its larger adapter, not for both adapters
+    serving = server(budget=base_size + max(sizes))
+    item = inputs(tangram_images, 1)[0]
+    first = serving.policy(tiny_idefics2, tiny_lora, FORMAT, "hf")
+    expected = first.score(item, "select A")
+    with caplog.at_level("INFO", logger="models_svc.backends.model_cache"):
+        serving.policy(tiny_idefics2, second_lora, FORMAT, "hf")
+    assert f"evicted adapter {tiny_lora}" in caplog.text
+    held = serving.cache.holdings()
+    assert any(line.startswith(f"adapter {second_lora} ") for line in held)
+    assert not any(line.startswith(f"adapter {tiny_lora} ") for line in held)
+    # the evicted adapter comes back on its next turn, with the same answers
+    assert first.score(item, "select A") == pytest.approx(expected, abs=1e-6, rel=0)
+    assert serving.cache.loads == {"bases": 1, "adapters": 3}
+    assert serving.cache.held_bytes() <= serving.cache.budget
+    # a second base does not fit beside the first: the least recently used base goes
+    with caplog.at_level("INFO", logger="models_svc.backends.model_cache"):
+        serving.policy(other_base, "", FORMAT, "hf")
+    assert [key.path for key in serving.cache.bases] == [other_base]
+    assert f"evicted base {tiny_idefics2}" in caplog.text
+
+
+def test_the_decoder_naming_the_policies_base_shares_it_with_adapters_off(
+    tiny_idefics2, tiny_lora, settings
+):
+    from models_svc import registry
+    from models_svc.backends.hf_decoder import HFDecoder
+    from models_svc.interfaces import FeedbackContext
+
+    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu"}
+    registry.clear_cache()
+    try:
+        head, tail = tiny_idefics2.rsplit("/", 1)
+        registry.get_policy(f"hf:{head}//{tail}+lora:{tiny_lora}", prompt_format=FORMAT)
+        decoder = registry.get_decoder(f"hf:{tiny_idefics2}/")
+        assert registry.policy_server().cache.loads == {"bases": 1, "adapters": 1}
+        contexts = [
+            FeedbackContext("the bird", "select B", "yes good"),
+            FeedbackContext("the man", "select A C", "no, not that one", "select C"),
+        ]
+        alone = HFDecoder(tiny_idefics2, device="cpu").decode(contexts, "ternary")
+        shared = decoder.decode(contexts, "ternary")
+        assert [r.label for r in shared] == [r.label for r in alone]
+        for ours, theirs in zip(shared, alone, strict=True):
+            for label, value in theirs.extra["logprobs"].items():
+                assert ours.extra["logprobs"][label] == pytest.approx(value, abs=1e-5, rel=0)
+    finally:
+        registry.clear_cache()
+
+
+def test_a_batch_never_exceeds_its_size_and_a_lone_turn_does_not_wait_for_company(
+    tiny_idefics2, tiny_lora, tangram_images
+):
+    serving = server(max_batch=4, max_wait=0.2)
+    view = serving.policy(tiny_idefics2, tiny_lora, FORMAT, "hf")
+    items = inputs(tangram_images, 6)
+    barrier = threading.Barrier(len(items))
+
+    def play(index: int) -> None:
+        barrier.wait()
+        view.act([items[index]])
+
+    threads = [threading.Thread(target=play, args=(i,)) for i in range(len(items))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sizes = serving.batcher(tiny_idefics2, FORMAT).batch_sizes
+    assert sum(sizes) == 6 and max(sizes) == 4
+    view.act([items[0]])  # alone: answered once the window closes
+    assert sizes[-1] == 1
