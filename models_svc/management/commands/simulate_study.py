@@ -58,7 +58,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
-        from models_svc.simulation import SimulationPlan, simulate
+        from models_svc.simulation import SimulationPlan, check_plan, simulate
         from models_svc.training.config import PRESETS
 
         training = {
@@ -81,6 +81,10 @@ class Command(BaseCommand):
             context_size=options["context_size"],
             targets=_targets(options["targets"]),
         )
+        try:
+            check_plan(plan)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         worker = None if options["no_worker"] else self._start_worker()
         started = time.monotonic()
         try:
