@@ -127,7 +127,17 @@ def demo(args: argparse.Namespace) -> None:
         env=env,
     )
     server = subprocess.Popen(
-        [BIN / "daphne", "-b", args.host, "-p", str(args.port), "config.asgi:application"],
+        # -v 0: no access log, whose lines would carry crowd ids from query strings.
+        [
+            BIN / "daphne",
+            "-v",
+            "0",
+            "-b",
+            args.host,
+            "-p",
+            str(args.port),
+            "config.asgi:application",
+        ],
         cwd=ROOT,
         env=env,
     )

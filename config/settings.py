@@ -310,12 +310,17 @@ LOGGING = {
         "redact_crowd_ids": {"()": "config.log_redaction.RedactCrowdIds"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact_crowd_ids"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact_crowd_ids", "one_line_4xx"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.request": {"filters": ["one_line_4xx"]},
+        # A request for a host not in ALLOWED_HOSTS (a scanner) answers 400: one line, no trace.
+        "django.security.DisallowedHost": {"filters": ["one_line_4xx"]},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
