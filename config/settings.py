@@ -294,6 +294,12 @@ MODELS_SVC |= {
 # {"epochs": 10, "seeds": 1}; see models_svc.training.config).
 TRAINING_DIR = Path(env.str("RESPECT_TRAINING_DIR", default=str(VAR_DIR / "training")))
 TRAINING_BASE = env.str("RESPECT_TRAINING_BASE", default="")
+# Directories under which checkpoints may be registered or named in a decoding or training form
+# (comma-separated; default: the var/ directory). Where training writes its adapters is one too.
+MODEL_ROOTS = [
+    *env.list("RESPECT_MODEL_ROOTS", default=[str(VAR_DIR)]),
+    str(TRAINING_DIR),
+]
 TRAINING = env.json("RESPECT_TRAINING", default={})
 # A running training run whose worker has been silent this long is stale: it can be resumed
 # from its page (model loading and one optimiser step or epoch save must fit well inside it).

@@ -22,6 +22,8 @@ from django.utils import timezone
 from config import heartbeat
 from games.models import Round, Study, System
 
+from ..checkpoint_paths import confined_spec
+from ..interfaces import CheckpointError
 from ..models import ModelCheckpoint, TrainingManifest, TrainingRun
 from ..registry import parse_spec
 from ..selectors import image_paths
@@ -50,8 +52,10 @@ def base_checkpoint(system: System, base: str = "") -> tuple[str, str]:
             "image-text-to-text checkpoint, e.g. one written by make_tiny_checkpoint) or set "
             "RESPECT_TRAINING_BASE"
         )
-    if not Path(spec.path).is_dir():
-        raise TrainingError(f"base checkpoint {spec.path} is not a directory")
+    try:
+        spec = confined_spec(spec)
+    except CheckpointError as error:
+        raise TrainingError(f"base checkpoint: {error}") from error
     current = parse_spec(system.policy_checkpoint or "random", "policy")
     adapter = current.adapter if current.backend == "hf" and not base else ""
     return f"hf:{spec.path}", adapter
