@@ -23,6 +23,7 @@ from django.db import close_old_connections, transaction
 from games.live import engine
 from games.live.configs import derive_seed, draw_config
 from games.models import Game, GameConfig, Round, Study, System, Tangram, Worker
+from games.rounds import SystemSpec, open_round
 from games.sim.driver import LISTENERS, play_game
 from games.sim.speaker import Population
 from games.tangrams import generate_demo_tangrams
@@ -130,15 +131,16 @@ def prepare_study(plan: SimulationPlan) -> Study:
             max_targets=plan.targets[1],
             simulation={"plan": asdict(plan), "population": plan.speakers().as_dict()},
         )
-        round_zero = Round.objects.create(study=study, index=0, notes="simulated")
-        for name in plan.systems:
-            System.objects.create(
-                round=round_zero,
+        systems = [
+            SystemSpec(
                 name=name,
                 policy_checkpoint="" if name == System.HUMAN else plan.policy,
                 decoder="" if name == System.HUMAN else plan.decoder,
                 description="simulated",
             )
+            for name in plan.systems
+        ]
+        open_round(study, 0, systems, notes="simulated")
     return study
 
 
