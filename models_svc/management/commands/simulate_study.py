@@ -93,8 +93,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         finally:
             if worker is not None:
-                worker.terminate()
-                worker.wait(60)
+                _stop(worker)
         rows = self._rows(study)
         if options["json"]:
             self.stdout.write(json.dumps({"study": study.name, "simulated": True, "rows": rows}))
@@ -135,7 +134,7 @@ class Command(BaseCommand):
             if app.control.ping(timeout=0.5):
                 return process
             time.sleep(0.5)
-        process.terminate()
+        _stop(process)
         raise CommandError(f"the gpu worker did not answer within a minute: see {log}")
 
     @staticmethod
@@ -158,6 +157,16 @@ class Command(BaseCommand):
             }
             for row in metrics["rows"]
         ]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """End the worker this command started: a warm shutdown, a kill if it does not end in time."""
+    process.terminate()
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _population(options) -> dict:
