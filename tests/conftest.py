@@ -31,6 +31,28 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "postgresql(reason): needs PostgreSQL (concurrent transactions or processes sharing the "
+        "database); skipped on SQLite outside CI",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _needs_postgresql(request) -> None:
+    """Tests marked ``postgresql`` say so on SQLite, where concurrent writers fail with
+    "database table is locked" and child processes cannot see the in-memory test database."""
+    marker = request.node.get_closest_marker("postgresql")
+    if marker is None:
+        return
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    reason = marker.args[0] if marker.args else "concurrent transactions"
+    require("postgresql" in engine, f"needs PostgreSQL: {reason}")
+
+
 def running_children() -> dict[int, str]:
     """This process's child processes that still run (not zombies): pid → command line.
     Empty where there is no ``/proc``."""

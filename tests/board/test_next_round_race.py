@@ -13,7 +13,6 @@ from django.test import Client
 from games.models import Round
 from games.rounds import RoundAlreadyOpen, SystemSpec, open_round
 from models_svc.training import runs
-from tests.conftest import require
 from tests.factories import make_study, make_user
 
 from .builders import finish_run, letters_round
@@ -22,8 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PRESSES = 6
 
 
+@pytest.mark.postgresql("concurrent transactions lock SQLite's tables")
 def test_six_concurrent_presses_open_one_round(monkeypatch):
-    require(connection.vendor == "postgresql", "concurrent transactions need PostgreSQL")
     round_ = letters_round("race")
     finish_run(round_, "B-FFT", adapter="/runs/7/adapter")
     clients = []
