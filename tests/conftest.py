@@ -53,16 +53,23 @@ def _needs_postgresql(request) -> None:
     require("postgresql" in engine, f"needs PostgreSQL: {reason}")
 
 
+# Helpers that Python's multiprocessing (and joblib's loky) start once and keep for the whole
+# session: not a test's own process.
+SESSION_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "loky")
+
+
 def running_children() -> dict[int, str]:
-    """This process's child processes that still run (not zombies): pid → command line.
-    Empty where there is no ``/proc``."""
+    """This process's child processes that still run (not zombies, not the session helpers of
+    ``SESSION_HELPERS``): pid → command line. Empty where there is no ``/proc``."""
     children = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             if int(fields[1]) == os.getpid() and fields[0] != "Z":
                 command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
-                children[int(stat.parent.name)] = command.decode(errors="replace").strip()
+                text = command.decode(errors="replace").strip()
+                if not any(helper in text for helper in SESSION_HELPERS):
+                    children[int(stat.parent.name)] = text
         except (OSError, IndexError, ValueError):
             continue
     return children
