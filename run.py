@@ -115,7 +115,17 @@ def demo(args: argparse.Namespace) -> None:
     # behind decoding or training); threads let concurrent turns reach the micro-batcher.
     live_worker = demo_worker(env, "gpu-live", "--pool", "threads", "-c", "8")
     server = subprocess.Popen(
-        [BIN / "daphne", "-b", args.host, "-p", str(args.port), "config.asgi:application"],
+        # -v 0: no access log, whose lines would carry crowd ids from query strings.
+        [
+            BIN / "daphne",
+            "-v",
+            "0",
+            "-b",
+            args.host,
+            "-p",
+            str(args.port),
+            "config.asgi:application",
+        ],
         cwd=ROOT,
         env=env,
     )

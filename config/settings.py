@@ -309,6 +309,12 @@ MODELS_SVC |= {
 # {"epochs": 10, "seeds": 1}; see models_svc.training.config).
 TRAINING_DIR = Path(env.str("RESPECT_TRAINING_DIR", default=str(VAR_DIR / "training")))
 TRAINING_BASE = env.str("RESPECT_TRAINING_BASE", default="")
+# Directories under which checkpoints may be registered or named in a decoding or training form
+# (comma-separated; default: the var/ directory). Where training writes its adapters is one too.
+MODEL_ROOTS = [
+    *env.list("RESPECT_MODEL_ROOTS", default=[str(VAR_DIR)]),
+    str(TRAINING_DIR),
+]
 TRAINING = env.json("RESPECT_TRAINING", default={})
 # A running training run whose worker has been silent this long is stale: it can be resumed
 # from its page (model loading and one optimiser step or epoch save must fit well inside it).
@@ -325,12 +331,17 @@ LOGGING = {
         "redact_crowd_ids": {"()": "config.log_redaction.RedactCrowdIds"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact_crowd_ids"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact_crowd_ids", "one_line_4xx"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.request": {"filters": ["one_line_4xx"]},
+        # A request for a host not in ALLOWED_HOSTS (a scanner) answers 400: one line, no trace.
+        "django.security.DisallowedHost": {"filters": ["one_line_4xx"]},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

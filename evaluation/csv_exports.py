@@ -1,16 +1,17 @@
 """CSV files of a metric run's results (section tables, decoder, agreement, every metric).
 
 Built from the stored results JSON only, like the dashboard's tables; CSV files hold fractions
-(rates) and plain numbers, never percentages. A file without data lines ends with a comment line
+(rates) and plain numbers, never percentages; text cells that a spreadsheet would take for a
+formula are escaped (``config.csv_cells``). A file without data lines ends with a comment line
 saying why (``explain_if_empty``).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 
+from config.csv_cells import SafeWriter
 from evaluation.captions import conventions_of
 from evaluation.stats.decoder import CLASS_MEASURES
 from evaluation.stats.metrics import (
@@ -27,7 +28,7 @@ from evaluation.tables import decoder_panels, rows_sorted
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = SafeWriter(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if v is None else v for v in row])

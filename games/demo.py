@@ -23,9 +23,10 @@ from django.db import transaction
 
 from games.actions import action_between
 from games.importing import ImportResult, import_game_records
-from games.models import Round, Study, System, Tangram
+from games.models import Study, System, Tangram
 from games.records import GameRecord, TurnRecord
 from games.roles import ADMINS_GROUP, RESEARCHERS_GROUP
+from games.rounds import SystemSpec, ensure_round, ensure_system
 from games.tangrams import (
     GENERATED,
     LoadResult,
@@ -307,17 +308,15 @@ def load_demo(*, seed: int = 0, tangram_count: int = 60) -> DemoResult:
         for system in DEMO_SYSTEMS:
             # Demo rounds are created with an open lobby (the local entry plays them); a lobby a
             # researcher closed stays closed when the demo is loaded again.
-            round_, _ = Round.objects.get_or_create(
-                study=study, index=system.round_index, defaults={"lobby_open": True}
-            )
-            System.objects.get_or_create(
-                round=round_,
-                name=system.name,
-                defaults={
-                    "policy_checkpoint": system.policy_checkpoint,
-                    "decoder": "" if system.name == System.HUMAN else "lexicon",
-                    "description": demo_description(system),
-                },
+            round_ = ensure_round(study, system.round_index, lobby_open=True)
+            ensure_system(
+                round_,
+                SystemSpec(
+                    name=system.name,
+                    policy_checkpoint=system.policy_checkpoint,
+                    decoder="" if system.name == System.HUMAN else "lexicon",
+                    description=demo_description(system),
+                ),
             )
             result.imports.append(
                 import_game_records(

@@ -26,6 +26,7 @@ from games.jsonl_records import records_from_jsonl
 from games.models import Game, GameConfig, Round, Study, System, Tangram, Turn, Worker
 from games.original_export import records_from_study_export
 from games.records import TURN_FIELDS, GameRecord, RecordError, TurnRecord
+from games.rounds import SystemSpec, ensure_round, ensure_system
 from games.safe_pickle import load_pickle
 from games.workers import hash_worker_id
 
@@ -434,8 +435,8 @@ def import_game_records(
                 )
         turns_created = 0
         if new_records:
-            round_, _ = Round.objects.get_or_create(study=study, index=round_index)
-            system, _ = System.objects.get_or_create(round=round_, name=system_name)
+            round_ = ensure_round(study, round_index)
+            system = ensure_system(round_, SystemSpec(system_name))
             try:
                 with transaction.atomic():
                     turns_created = _create_games(new_records, study, round_, system)

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from config import heartbeat
 
+from .checkpoint_paths import confined_spec
 from .interfaces import CheckpointError
 from .models import (
     DecodeRun,
@@ -141,9 +142,11 @@ class DecodeRunForm(forms.ModelForm):
             data.get("system_name"),
         )
         try:
-            parse_spec(data.get("decoder") or "lexicon", "decoder")
+            spec = confined_spec(parse_spec(data.get("decoder") or "lexicon", "decoder"))
         except CheckpointError as exc:
             self.add_error("decoder", str(exc))
+        else:
+            data["decoder"] = str(spec)
         if (
             study is not None
             and round_index is not None

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from games.models import Round
 
+from .checkpoint_paths import confined_spec
 from .interfaces import CheckpointError
 from .models import ModelCheckpoint
 from .registry import parse_spec
@@ -37,7 +38,8 @@ class RegistrationError(ValueError):
 
 def spec_of(kind: str, text: str) -> str:
     """The spec a researcher means: a bare directory path gets its kind's backend (``hf:`` for
-    policies and decoders, ``clip:`` for embedders); a spec is kept as written, normalised."""
+    policies and decoders, ``clip:`` for embedders); its paths are resolved and must lie under
+    a model root (``checkpoint_paths``), so every spelling of one directory is one spec."""
     if kind not in PATH_PREFIX:
         raise RegistrationError("kind", f"must be policy, decoder or embedder, not {kind!r}")
     text = text.strip()
@@ -46,7 +48,7 @@ def spec_of(kind: str, text: str) -> str:
     if text.startswith(("/", "~", ".")):
         text = f"{PATH_PREFIX[kind]}:{text}"
     try:
-        return str(parse_spec(text, kind))
+        return str(confined_spec(parse_spec(text, kind)))
     except CheckpointError as error:
         raise RegistrationError("spec", str(error)) from error
 

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from games.models import Round, Study
 
+from .checkpoint_paths import confined_spec
 from .interfaces import KIND_LABELS, CheckpointError
 from .models import DecodeRun
 from .registry import parse_spec
@@ -34,9 +35,10 @@ class DecodeRequestError(ValueError):
 
 
 def normalized_decoder(text: str) -> str:
-    """The canonical spec of a decoder (``lexicon``, ``hf:PATH``); raises DecodeRequestError."""
+    """The canonical spec of a decoder (``lexicon``, ``hf:PATH`` with PATH resolved and under a
+    model root); raises DecodeRequestError."""
     try:
-        return str(parse_spec(text or "lexicon", "decoder"))
+        return str(confined_spec(parse_spec(text or "lexicon", "decoder")))
     except CheckpointError as error:
         raise DecodeRequestError("decoder", str(error)) from error
 

@@ -17,11 +17,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
+from django.conf import settings
 from django.db import close_old_connections, transaction
 
 from games.live import engine
 from games.live.configs import derive_seed, draw_config
 from games.models import Game, GameConfig, Round, Study, System, Tangram, Worker
+from games.rounds import SystemSpec, open_round
 from games.sim.driver import LISTENERS, play_game
 from games.sim.speaker import Population
 from games.tangrams import generate_demo_tangrams
@@ -30,9 +32,10 @@ from games.workers import get_or_create_worker
 from .models import TrainingRun
 from .selectors import tangram_image_path
 from .services import decode_study
+from .training.config import training_config
 from .training.manifests import build_seed_manifest
 from .training.runs import finished_run, launch_training_run, open_next_round
-from .training.selectors import TrainingError, decoder_kind
+from .training.selectors import TrainingError, decoder_kind, objective_of
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +64,42 @@ class SimulationPlan:
         return Population(**self.population)
 
 
-def prepare_study(plan: SimulationPlan) -> Study:
-    """The simulated study of ``plan.name`` with its round 0, created if missing. An existing
-    study must be simulated and have been started with the same plan (it is resumed)."""
+def check_plan(plan: SimulationPlan) -> None:
+    """Refuse a plan that could not run to its end, before anything is written: ValueError
+    naming the ``simulate_study`` option at fault (``--rounds: …``)."""
+    counts = {
+        "--rounds": plan.rounds,
+        "--games-per-system": plan.games_per_system,
+        "--concurrency": plan.concurrency,
+        "--context-size": plan.context_size,
+    }
+    for option, value in counts.items():
+        if value < 1:
+            raise ValueError(f"{option}: must be at least 1, not {value}")
+    if not plan.systems:
+        raise ValueError("--systems: name at least one system")
+    low, high = plan.targets
+    if not 1 <= low <= high <= plan.context_size:
+        raise ValueError(
+            f"--targets: {low}-{high} must satisfy 1 ≤ MIN ≤ MAX ≤ --context-size "
+            f"({plan.context_size})"
+        )
     try:
         Population(**plan.population)
     except TypeError as error:
         raise ValueError(f"unknown speaker parameter in the population: {error}") from error
+    trained = [n for n in plan.systems if n not in (System.HUMAN, System.CONTROL)]
+    for objective in sorted({objective_of(name) for name in trained} or {"fft"}):
+        try:
+            training_config(objective, settings.TRAINING, plan.training)
+        except ValueError as error:
+            raise ValueError(f"--epochs/--training-seeds/--set: {error}") from error
+
+
+def prepare_study(plan: SimulationPlan) -> Study:
+    """The simulated study of ``plan.name`` with its round 0, created if missing. An existing
+    study must be simulated and have been started with the same plan (it is resumed)."""
+    check_plan(plan)
     study = Study.objects.filter(name=plan.name).first()
     if study is not None:
         if not study.simulated:
@@ -99,15 +131,16 @@ def prepare_study(plan: SimulationPlan) -> Study:
             max_targets=plan.targets[1],
             simulation={"plan": asdict(plan), "population": plan.speakers().as_dict()},
         )
-        round_zero = Round.objects.create(study=study, index=0, notes="simulated")
-        for name in plan.systems:
-            System.objects.create(
-                round=round_zero,
+        systems = [
+            SystemSpec(
                 name=name,
                 policy_checkpoint="" if name == System.HUMAN else plan.policy,
                 decoder="" if name == System.HUMAN else plan.decoder,
                 description="simulated",
             )
+            for name in plan.systems
+        ]
+        open_round(study, 0, systems, notes="simulated")
     return study
 
 

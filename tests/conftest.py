@@ -7,10 +7,14 @@ error, never a skip.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +29,81 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI must provide this: {reason}")
     pytest.skip(reason)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "postgresql(reason): needs PostgreSQL (concurrent transactions or processes sharing the "
+        "database); skipped on SQLite outside CI",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _needs_postgresql(request) -> None:
+    """Tests marked ``postgresql`` say so on SQLite, where concurrent writers fail with
+    "database table is locked" and child processes cannot see the in-memory test database."""
+    marker = request.node.get_closest_marker("postgresql")
+    if marker is None:
+        return
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    reason = marker.args[0] if marker.args else "concurrent transactions"
+    require("postgresql" in engine, f"needs PostgreSQL: {reason}")
+
+
+# Helpers that Python's multiprocessing (and joblib's loky) start once and keep for the whole
+# session: not a test's own process.
+SESSION_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "loky")
+
+
+def running_children() -> dict[int, str]:
+    """This process's child processes that still run (not zombies, not the session helpers of
+    ``SESSION_HELPERS``): pid → command line. Empty where there is no ``/proc``."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+                text = command.decode(errors="replace").strip()
+                if not any(helper in text for helper in SESSION_HELPERS):
+                    children[int(stat.parent.name)] = text
+        except (OSError, IndexError, ValueError):
+            continue
+    return children
+
+
+def _kill_with_group(pid: int) -> None:
+    """SIGKILL a child and, when it leads a process group of its own, everything in it."""
+    with contextlib.suppress(OSError):
+        group = os.getpgid(pid)
+        if group == os.getpgid(0):
+            os.kill(pid, signal.SIGKILL)
+        else:
+            os.killpg(group, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        os.waitpid(pid, 0)
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_running() -> Iterator[None]:
+    """A test must stop every process it started (servers, workers, helpers): one still running
+    a few seconds after the test's own teardown is killed, with its process group, and the
+    test fails naming it."""
+    before = set(running_children())
+    yield
+    deadline = time.monotonic() + 10
+    left = {pid: c for pid, c in running_children().items() if pid not in before}
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = {pid: c for pid, c in running_children().items() if pid not in before}
+    if not left:
+        return
+    for pid in left:
+        _kill_with_group(pid)
+    pytest.fail(f"the test left processes running (now killed): {sorted(left.values())}")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,14 @@ start their subprocesses without them on purpose (``tests/deploy/helpers.py``).
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-run-secret-key-not-for-production-" + "k" * 24)
 os.environ.setdefault("WORKER_ID_HMAC_KEY", "test-run-hmac-key-not-for-production")
+# The tests build their tiny checkpoints in pytest's temporary directories.
+os.environ.setdefault(
+    "RESPECT_MODEL_ROOTS",
+    f"{tempfile.gettempdir()},{Path(__file__).resolve().parents[1] / 'var'}",
+)
 os.environ.setdefault("WORKER_ID_ENCRYPTION_KEY", "dGVzdC1ydW4tZmVybmV0LWtleS0zMi1ieXRlcyEhISE=")

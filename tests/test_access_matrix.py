@@ -257,8 +257,8 @@ RULES: dict[str, Rule] = {
     ),
     "password_change": Rule(STAFF, why="users with a password only"),
     "password_change_done": Rule(STAFF, why="users with a password only"),
-    "api-schema": Rule(EVERYONE, why="the API's shape is public; every call checks its caller"),
-    "api-docs": Rule(EVERYONE, why="the API's shape is public; every call checks its caller"),
+    "api-schema": Rule(STAFF, why="the API's map is for signed-in users only"),
+    "api-docs": Rule(STAFF, why="the API's map is for signed-in users only"),
     # games: viewer and live play
     "games:home": Rule(STAFF, why=STAFF_ONLY),
     "games:study": Rule(STAFF, kwargs=study_pk, why=STAFF_ONLY),

@@ -4,6 +4,7 @@ condition, never by sleeping a fixed time."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -51,8 +52,9 @@ def start_worker(
 
 
 def kill(worker: subprocess.Popen) -> None:
-    """SIGKILL the worker and everything it started."""
-    if worker.poll() is None:
+    """SIGKILL the worker and everything it started (also when the worker itself has ended
+    and something it started has not)."""
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(30)
 

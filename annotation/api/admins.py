@@ -5,7 +5,6 @@ Refusals are ``InputError``s, answered by ``config.errors.exception_handler``.
 
 from __future__ import annotations
 
-import csv
 import io
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
+from config.csv_cells import SafeWriter
 from games.roles import IsAdmin
 
 from .. import earnings, mturk, selectors, services
@@ -43,7 +43,7 @@ def csv_response(
 ) -> HttpResponse:
     """A CSV download; without rows, a last comment line (``#``) says why it is empty."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeWriter(buffer)
     writer.writerow(header)
     writer.writerows(rows)
     if not rows and empty_reason:

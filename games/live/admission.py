@@ -4,7 +4,8 @@ A crowdworker is logged into the browser on arrival, before consent and quiz, an
 browser may hold a worker who arrived for an annotation batch or another study. So being logged
 in admits nobody. A worker is admitted to the lobby of round R when
 
-- they hold a started crowd session (``annotation.models.CrowdSession``) of a crowd task of R,
+- they hold a started crowd session of a crowd task of R (the ``annotation`` app answers this
+  through the check it registers: ``register_participant_check``),
 - they consented to that task, and passed its quiz if it has one, and
 - R's lobby is open (``Round.lobby_open``: closed until a researcher opens it).
 
@@ -14,11 +15,11 @@ only ``settings.PLAY_LOCAL_ENTRY`` (on with DEBUG: the demo) and an open lobby.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
-from django.urls import reverse
 
 from games.models import Round, Worker
 
@@ -74,35 +75,30 @@ def local_play_enabled() -> bool:
     return bool(getattr(settings, "PLAY_LOCAL_ENTRY", False))
 
 
-def _participant_refusal(round_: Round, worker: Worker) -> Admission | None:
-    """None if one of the worker's crowd sessions of this round qualifies; else the refusal of
-    their latest session (the one they are most likely working in)."""
-    from annotation import selectors
-    from annotation.models import CrowdSession
-    from annotation.tokens import session_token
+ParticipantCheck = Callable[[Round, Worker], "Admission | None"]
+_participant_checks: list[ParticipantCheck] = []
 
-    sessions = list(
-        CrowdSession.objects.filter(
-            worker=worker, task__round=round_, status=CrowdSession.Status.STARTED
-        )
-        .select_related("task__quiz")
-        .order_by("-created_at", "-id")
-    )
-    if not sessions:
+
+def register_participant_check(check: ParticipantCheck) -> None:
+    """Install the answer to "is this worker a participant of this round?".
+
+    ``games`` knows nothing of crowd sessions; the app that owns them (``annotation``) registers
+    its check when it is ready (``AnnotationConfig.ready``). The check returns None when the
+    worker qualifies, or the refusal of their most relevant session. Registering the same check
+    again changes nothing.
+    """
+    if check not in _participant_checks:
+        _participant_checks.append(check)
+
+
+def _participant_refusal(round_: Round, worker: Worker) -> Admission | None:
+    """None if a registered check admits the worker; without any check, nobody is a
+    participant (only local workers of the demo are admitted)."""
+    if not _participant_checks:
         return Admission(Refusal.NOT_PARTICIPANT)
-    refusals = []
-    for session in sessions:
-        if not selectors.has_consented(session):
-            refusal = Refusal.CONSENT
-        else:
-            status = selectors.quiz_status(session)
-            if status == "passed":
-                return None
-            refusal = Refusal.QUIZ_FAILED if status == "failed" else Refusal.QUIZ_OPEN
-        next_step = ""
-        if refusal != Refusal.QUIZ_FAILED:
-            next_step = reverse("annotation:entry", kwargs={"token": session_token(session)})
-        refusals.append(Admission(refusal, next_step))
+    refusals = [check(round_, worker) for check in _participant_checks]
+    if any(refusal is None for refusal in refusals):
+        return None
     return refusals[0]
 
 

@@ -182,6 +182,7 @@ class GameConsumer(PlayConsumer):
         self.refused = 0
         self.refusal_log = TokenBucket(size=REFUSED_EVENTS_BURST, rate=REFUSED_EVENTS_RATE)
         self.unlogged_refusals = 0
+        self.closed_for_flooding = False
         self.poller: asyncio.Task | None = None
         self.group = notify.game_group(self.game_id)
         self.worker_id = await db(_session_worker_id)(self.scope)
@@ -248,19 +249,10 @@ class GameConsumer(PlayConsumer):
             await self.send_view(view)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
+        if self.closed_for_flooding:
+            return  # frames the client sent before it saw the close: sending would fail
         if not self.bucket.take():
-            self.refused += 1
-            if self.refused in (1, 50) or self.refused % 100 == 0:
-                logger.warning(
-                    "game %s: flooding from the %s (worker %s): %s messages refused",
-                    self.game_id,
-                    self.role,
-                    self.worker_id,
-                    self.refused,
-                )
-            await self.send_error("flooding", "too many messages; slow down", store=False)
-            if self.refused >= FLOOD_CLOSE_AFTER:
-                await self.close(code=4429)
+            await self.refuse_flood()
             return
         if text_data is None or len(text_data) > MAX_MESSAGE_CHARS:
             await self.send_error("too_large", "messages must be text of at most 8192 characters")
@@ -303,6 +295,32 @@ class GameConsumer(PlayConsumer):
             await self.send_error(result.error.code, result.error.message)
             return
         await publish(result)
+
+    async def refuse_flood(self) -> None:
+        """Answer a message over the rate limit; after ``FLOOD_CLOSE_AFTER`` of them, close the
+        socket with 4429 and log that as one line (the socket then ignores what still arrives)."""
+        self.refused += 1
+        if self.refused in (1, 50, 100):
+            logger.warning(
+                "game %s: flooding from the %s (worker %s): %s messages refused",
+                self.game_id,
+                self.role,
+                self.worker_id,
+                self.refused,
+            )
+        if self.refused >= FLOOD_CLOSE_AFTER:
+            self.closed_for_flooding = True
+            logger.warning(
+                "game %s: closed the flooding socket of the %s (worker %s) after %s messages "
+                "refused",
+                self.game_id,
+                self.role,
+                self.worker_id,
+                self.refused,
+            )
+            await self.close(code=4429)
+            return
+        await self.send_error("flooding", "too many messages; slow down", store=False)
 
     async def send_error(self, code: str, message: str, *, store: bool = True) -> None:
         if store:

@@ -21,7 +21,10 @@ from django.utils import timezone
 
 from config import heartbeat
 from games.models import Round, Study, System
+from games.rounds import RoundAlreadyOpen, SystemSpec, open_round
 
+from ..checkpoint_paths import confined_spec
+from ..interfaces import CheckpointError
 from ..models import ModelCheckpoint, TrainingManifest, TrainingRun
 from ..registry import parse_spec
 from ..selectors import image_paths
@@ -50,8 +53,10 @@ def base_checkpoint(system: System, base: str = "") -> tuple[str, str]:
             "image-text-to-text checkpoint, e.g. one written by make_tiny_checkpoint) or set "
             "RESPECT_TRAINING_BASE"
         )
-    if not Path(spec.path).is_dir():
-        raise TrainingError(f"base checkpoint {spec.path} is not a directory")
+    try:
+        spec = confined_spec(spec)
+    except CheckpointError as error:
+        raise TrainingError(f"base checkpoint: {error}") from error
     current = parse_spec(system.policy_checkpoint or "random", "policy")
     adapter = current.adapter if current.backend == "hf" and not base else ""
     return f"hf:{spec.path}", adapter
@@ -330,32 +335,40 @@ def open_next_round(study: Study, from_round: int) -> Round:
         )
     if not trained:
         raise TrainingError(f"round {from_round} has no model system to train")
-    next_round = Round.objects.create(
-        study=study,
-        index=from_round + 1,
-        reuse_configs=current.reuse_configs,
-        notes=f"opened from round {from_round}",
-    )
     control = _round_zero_control(study)
+    specs = []
     for system in systems:
         source = control if system.name == System.CONTROL else system
         if source is None:  # the control system, without a round-0 control to copy
             continue
         run = runs.get(system.name)
-        new = System.objects.create(
-            round=next_round,
-            name=system.name,
-            policy_checkpoint=run.policy_spec if run else source.policy_checkpoint,
-            decoder=system.decoder,
-            prompt_format=source.prompt_format,
-            description=system.description,
+        specs.append(
+            SystemSpec(
+                name=system.name,
+                policy_checkpoint=run.policy_spec if run else source.policy_checkpoint,
+                decoder=system.decoder,
+                prompt_format=source.prompt_format,
+                description=system.description,
+            )
         )
+    try:
+        next_round = open_round(
+            study,
+            from_round + 1,
+            specs,
+            notes=f"opened from round {from_round}",
+            reuse_configs=current.reuse_configs,
+        )
+    except RoundAlreadyOpen as error:  # opened by a concurrent request since the check above
+        raise TrainingError(error.message) from error
+    for spec in specs:
+        run = runs.get(spec.name)
         if run is not None:
             ModelCheckpoint.objects.update_or_create(
                 kind=ModelCheckpoint.Kind.POLICY,
-                spec=new.policy_checkpoint,
+                spec=spec.policy_checkpoint,
                 round=next_round,
-                defaults={"training_run": run, "notes": f"{new.name} of round {next_round.index}"},
+                defaults={"training_run": run, "notes": f"{spec.name} of round {next_round.index}"},
             )
     return next_round
 

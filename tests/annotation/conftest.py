@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Iterable
 
 import pytest
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from annotation import creation, services, survey, work_queue
@@ -113,3 +116,22 @@ def make_quiz(pass_mark: int = 100, max_attempts: int = 2) -> Quiz:
         correct_choice=1,
     )
     return quiz
+
+
+@pytest.fixture
+def ticking_signatures(monkeypatch):
+    """Every signed token is stamped one second after the one before, as if each were made in a
+    new second: a test that compares two tokens made apart fails at once, not now and then."""
+    from django.core import signing
+
+    issued = itertools.count(int(time.time()))
+    monkeypatch.setattr(
+        signing.TimestampSigner, "timestamp", lambda self: signing.b62_encode(next(issued))
+    )
+
+
+def token_of(url: str, suffix: str = "") -> str:
+    """The worker token of a worker page's URL (``/annotation/w/<token>/<suffix>``)."""
+    prefix = reverse("annotation:entry", kwargs={"token": "T"}).removesuffix("T/")
+    assert url.startswith(prefix) and url.endswith(f"/{suffix}"), url
+    return url.removeprefix(prefix).removesuffix(f"/{suffix}").rstrip("/")

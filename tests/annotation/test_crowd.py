@@ -7,11 +7,11 @@ from django.urls import reverse
 
 from annotation import creation, services
 from annotation.models import Consent, CrowdSession, QuizAttempt
-from annotation.tokens import session_token
+from annotation.tokens import session_from_token, session_token
 from games.models import Worker
 from games.workers import SESSION_KEY, decrypt_platform_id, hash_worker_id
 
-from .conftest import arrive, make_batch, make_quiz, worker_client
+from .conftest import arrive, make_batch, make_quiz, token_of, worker_client
 
 pytestmark = pytest.mark.django_db
 PROLIFIC = {
@@ -26,12 +26,13 @@ def batch(system):
     return make_batch(system, 2)
 
 
-def test_prolific_arrival_hashes_the_id_and_leads_to_consent(client, batch):
+def test_prolific_arrival_hashes_the_id_and_leads_to_consent(client, batch, ticking_signatures):
     response = client.get(f"/annotation/prolific/{batch.task.key}/", PROLIFIC)
     session = CrowdSession.objects.get()
-    token = session_token(session)
+    token = token_of(response["Location"])
     assert response.status_code == 302
     assert response["Location"] == f"/annotation/w/{token}/"
+    assert session_from_token(token) == session
     assert client.get(response["Location"])["Location"] == f"/annotation/w/{token}/consent/"
     worker = Worker.objects.get()
     assert worker.id_hash == hash_worker_id("prolific", PROLIFIC["PROLIFIC_PID"])
@@ -154,11 +155,11 @@ MTURK = {
 }
 
 
-def test_mturk_arrival_and_completion_posts_back_to_the_sandbox(client, system):
+def test_mturk_arrival_and_completion_posts_back_to_the_sandbox(client, system, ticking_signatures):
     batch = make_batch(system, 1)
     response = client.get(f"/annotation/mturk/{batch.task.key}/", MTURK)
     session = CrowdSession.objects.get()
-    assert response["Location"] == f"/annotation/w/{session_token(session)}/"
+    assert session_from_token(token_of(response["Location"])) == session
     assert (session.platform, session.external_id, session.platform_study_id) == (
         "mturk",
         "ASSIGN1",

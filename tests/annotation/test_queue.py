@@ -259,6 +259,7 @@ def _race(sessions):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.postgresql("threads claim slots at once, which locks SQLite's tables")
 def test_two_workers_asking_at_once_never_get_the_same_slot(system):
     batch = make_batch(system, 1)
     sessions = [arrive(batch.task, "R1"), arrive(batch.task, "R2")]
@@ -270,6 +271,7 @@ def test_two_workers_asking_at_once_never_get_the_same_slot(system):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.postgresql("threads claim slots at once, which locks SQLite's tables")
 def test_many_workers_at_once_fill_every_slot_exactly(system):
     batch = make_batch(system, 4, redundancy_fraction=0.5, redundancy_count=3)
     sessions = [arrive(batch.task, f"M{n}") for n in range(10)]
@@ -282,6 +284,7 @@ def test_many_workers_at_once_fill_every_slot_exactly(system):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.postgresql("threads claim slots at once, which locks SQLite's tables")
 def test_one_worker_on_two_devices_claims_one_game(system):
     batch = make_batch(system, 3)
     session = arrive(batch.task, "TWICE")

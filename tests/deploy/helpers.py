@@ -28,7 +28,7 @@ CONTROLLED = (
 FERNET_KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="
 KEYS = {
     "DJANGO_SECRET_KEY": "test-secret-" + "k" * 40,
-    "WORKER_ID_HMAC_KEY": "test-hmac-key",
+    "WORKER_ID_HMAC_KEY": "test-hmac-key-made-up-for-the-deploy-tests",
     "WORKER_ID_ENCRYPTION_KEY": FERNET_KEY,
 }
 

@@ -87,3 +87,28 @@ def test_no_template_has_an_inline_script_or_event_handler():
         if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text) or re.search(r"\son[a-z]+=", text):
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+@pytest.mark.django_db
+def test_the_api_schema_and_docs_need_a_login(client):
+    from tests.factories import make_user
+
+    for url in ("/api/schema/", "/api/docs/"):
+        response = client.get(url)
+        assert (response.status_code, response["Location"]) == (
+            302,
+            f"/accounts/login/?next={url}",
+        )
+    client.force_login(make_user("reader", role="researcher"))
+    assert client.get("/api/schema/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_disallowed_host_is_logged_as_one_line(client, caplog, settings):
+    settings.ALLOWED_HOSTS = ["study.example.org"]
+    with caplog.at_level("WARNING"):
+        response = client.get("/accounts/login/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    [record] = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
+    assert record.getMessage().startswith("Invalid HTTP_HOST header: 'evil.example'.")
+    assert record.exc_info is None and record.exc_text is None

@@ -3,6 +3,7 @@ passes ``check --deploy``; absolute URLs are https behind the proxy."""
 
 from __future__ import annotations
 
+import base64
 import sys
 
 import pytest
@@ -106,3 +107,63 @@ def test_behind_the_tls_proxy_absolute_urls_are_https(tmp_path):
         "True True None",
         "True 31536000",
     ]
+
+
+ZERO_FERNET_KEY = base64.urlsafe_b64encode(bytes(32)).decode()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("DJANGO_SECRET_KEY", "x", "DJANGO_SECRET_KEY (1 characters, fewer than 50)"),
+        (
+            "DJANGO_SECRET_KEY",
+            "ab" * 30,
+            "DJANGO_SECRET_KEY (only 2 distinct characters, fewer than 5)",
+        ),
+        ("WORKER_ID_HMAC_KEY", "k", "WORKER_ID_HMAC_KEY (1 characters, fewer than 32)"),
+        (
+            "WORKER_ID_ENCRYPTION_KEY",
+            ZERO_FERNET_KEY,
+            "WORKER_ID_ENCRYPTION_KEY (its 32 bytes hold only 1 distinct values)",
+        ),
+        (
+            "WORKER_ID_ENCRYPTION_KEY",
+            base64.urlsafe_b64encode(b"\x07" * 32).decode(),
+            "WORKER_ID_ENCRYPTION_KEY (its 32 bytes hold only 1 distinct values)",
+        ),
+    ],
+)
+def test_weak_keys_are_refused_like_missing_ones(name, value, why):
+    from config.checks import key_weakness
+
+    assert f"{name} ({key_weakness(name, value)})" == why
+    assert key_weakness(name, KEYS[name]) == ""
+
+
+def test_check_and_the_web_entry_point_refuse_a_weak_key():
+    weak = KEYS | {"WORKER_ID_HMAC_KEY": "k", "WORKER_ID_ENCRYPTION_KEY": ZERO_FERNET_KEY}
+    result = manage("check", env=environment(DJANGO_DEBUG="0", **weak))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "(platform.E004) weak keys: WORKER_ID_HMAC_KEY (1 characters, fewer than 32); "
+        "WORKER_ID_ENCRYPTION_KEY (its 32 bytes hold only 1 distinct values)."
+    ) in result.stderr
+    started = run(
+        [sys.executable, "-c", "import config.asgi"], environment(DJANGO_DEBUG="0", **weak)
+    )
+    assert started.returncode == 1
+    assert "ImproperlyConfigured: platform.E004: weak keys: WORKER_ID_HMAC_KEY" in started.stderr
+
+
+def test_generated_keys_are_never_weak():
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    from config.checks import key_weakness
+
+    for _ in range(200):
+        assert key_weakness("DJANGO_SECRET_KEY", secrets.token_urlsafe(50)) == ""
+        assert key_weakness("WORKER_ID_HMAC_KEY", secrets.token_urlsafe(32)) == ""
+        assert key_weakness("WORKER_ID_ENCRYPTION_KEY", Fernet.generate_key().decode()) == ""

@@ -14,7 +14,11 @@ from tests.worker_processes import finished_tasks, kill, start_worker, stop, wai
 
 from .builders import annotated_study
 
-pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.celery,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgresql("worker processes share the test database"),
+]
 
 TASK = "evaluation.tasks.compute_metric_run"
 PARAMETERS = {"resamples": 1_000_000, "seed": 5}  # seconds of bootstrap per group

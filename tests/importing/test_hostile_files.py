@@ -99,6 +99,7 @@ def test_hostile_files_are_refused_cleanly_with_nothing_written(transactional_db
     assert_nothing_written()
 
 
+@pytest.mark.postgresql("the import runs in a child process, which shares the database")
 def test_the_memory_cap_leaves_room_for_a_real_import(transactional_db, sample_tangrams):
     """The control for the cap above: the sample export imports under the same limit."""
     said = import_in_child(SAMPLE_JSON)

@@ -58,10 +58,9 @@ def test_a_tiny_checkpoint_is_registered_checked_and_offered_for_training(
 def test_a_missing_path_is_refused_and_nothing_is_stored(researcher, tmp_path):
     response = researcher.post(PAGE, {"kind": "policy", "spec": str(tmp_path / "nope")})
     assert response.status_code == 400
-    assert (
-        f"Checkpoint: not registered: policy checkpoint: checkpoint path {tmp_path / 'nope'} "
-        "does not exist"
-    ) in response.content.decode()
+    assert f"Checkpoint: {tmp_path / 'nope'} is not a checkpoint directory" in (
+        response.content.decode()
+    )
     assert not ModelCheckpoint.objects.exists()
 
 

@@ -150,3 +150,30 @@ def test_population_parameters_are_checked_before_anything_is_created():
     with pytest.raises(CommandError, match="--population is not JSON"):
         call_command(*base, "--population", "{approve")
     assert not Study.objects.filter(name="bad").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--rounds", "-1"), "--rounds: must be at least 1, not -1"),
+        (("--games-per-system", "-5"), "--games-per-system: must be at least 1, not -5"),
+        (
+            ("--set", "epochs=-3"),
+            "--epochs/--training-seeds/--set: epochs, seeds and effective_batch must be at least 1",
+        ),
+        (("--epochs", "0"), "--epochs/--training-seeds/--set: epochs, seeds and"),
+        (("--targets", "4-2"), "--targets: 4-2 must satisfy 1 ≤ MIN ≤ MAX ≤ --context-size (10)"),
+    ],
+)
+def test_arguments_are_refused_before_anything_is_written(options, message):
+    from django.core.management.base import CommandError
+
+    from games.models import Tangram
+
+    base = ("simulate_study", "--name", "bad", "--policy", "random", "--no-worker")
+    with pytest.raises(CommandError) as refused:
+        call_command(*base, *options)
+    assert str(refused.value).startswith(message)
+    assert not Study.objects.exists()
+    assert not Tangram.objects.exists()

@@ -17,7 +17,12 @@ from models_svc.training.runs import launch_training_run, resume_training_run
 from tests.factories import make_game, make_study, make_system
 from tests.worker_processes import finished_tasks, kill, start_worker, stop, wait_for, worker_env
 
-pytestmark = [pytest.mark.ml, pytest.mark.celery, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.ml,
+    pytest.mark.celery,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgresql("worker processes share the test database"),
+]
 
 TASK = "models_svc.tasks.train_policy_run"
 

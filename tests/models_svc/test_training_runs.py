@@ -119,7 +119,7 @@ def test_bad_input_is_refused_by_name_and_writes_nothing(tmp_path):
         launch_training_run(study, 0, "B-FFT", objective="rl", base=f"hf:{tmp_path}")
     assert not TrainingRun.objects.exists()
     assert not TrainingManifest.objects.exists()
-    with pytest.raises(TrainingError, match="is not a directory"):
+    with pytest.raises(TrainingError, match="missing is not a checkpoint directory"):
         launch_training_run(study, 0, "B-FFT", base=f"hf:{tmp_path}/missing")
     lonely = make_system(make_study("single-turn"), 0, "B-FFT")
     make_game(lonely, [[], ["page9-9"]], ["pick A", "the bird"])

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+PROBE_ID = "5f1e0c0ffee0c0ffee0c0ffe"
 LAUNCH = (
     "import argparse, run; run.ensure_environment = lambda extras: None; "
     "run.demo(argparse.Namespace(host='127.0.0.1', port={port}))"
@@ -25,8 +29,9 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def demo_output(tmp_path) -> list[str]:
-    """Every line ``run.py demo`` prints until its last start-up line (SQLite, no services)."""
+def demo_output(tmp_path) -> tuple[list[str], list[str]]:
+    """Every line ``run.py demo`` prints until its last start-up line (SQLite, no services), and
+    the lines it prints after, while it answers one request with a crowd id in its query."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(RESPECT_VAR_DIR=str(tmp_path / "var"), PYTHONPATH=str(ROOT))
     process = subprocess.Popen(
@@ -44,18 +49,28 @@ def demo_output(tmp_path) -> list[str]:
             lines.append(line.rstrip("\n"))
             if "the platform is running at" in line:
                 break
+        # A crowd arrival's query string, which an access log would print.
+        url = lines[-1].rsplit(" ", 1)[-1] + f"?PROLIFIC_PID={PROBE_ID}"
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(url, timeout=30).close()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            process.kill()
             process.wait()
-    return lines
+        with contextlib.suppress(ProcessLookupError):  # whatever of its group outlived it
+            os.killpg(process.pid, signal.SIGKILL)
+    later = [line.rstrip("\n") for line in process.stdout]
+    process.stdout.close()
+    return lines, later
 
 
 def test_url_and_logins_are_the_last_lines_after_the_worker_banner(demo_output):
+    demo_output, later = demo_output
     assert demo_output, "run.py demo printed nothing"
+    assert not [line for line in demo_output + later if PROBE_ID in line]  # daphne -v 0
     port = demo_output[-1].rsplit(":", 1)[-1].rstrip("/")
     assert demo_output[-4:] == [
         "[respect] play a round yourself: open the demo study from "

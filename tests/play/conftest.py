@@ -117,8 +117,8 @@ def play_server(transactional_db):
     require(connection.vendor == "postgresql", "the live server tests need PostgreSQL")
     require(bool(os.environ.get("REDIS_URL")), "the live server tests need Redis")
     server = PlayServer()
-    server.start()
     try:
+        server.start()
         yield server
     finally:
         server.stop()

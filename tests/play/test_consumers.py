@@ -67,6 +67,7 @@ def setup_game(clock, system="HH", **study_settings):
     return game.pk, cookies
 
 
+@pytest.mark.postgresql("two sockets write the lobby at once, which locks SQLite's tables")
 async def test_two_workers_are_paired_in_the_lobby_and_play_to_success():
     round_ = await setup_round()
     first, second = await sync_to_async(

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from games.models import GameEvent
+from games.models import Game, GameEvent
 
 from . import helpers
 from .live_game import start_game
@@ -93,3 +93,35 @@ async def test_refused_messages_are_stored_at_a_bounded_rate(clock, monkeypatch)
 async def test_a_path_that_matches_nothing_is_refused_cleanly(path):
     socket = socket_for(path)
     assert await socket.connect(timeout=5) == (False, 4404)
+
+
+async def test_a_flooding_socket_is_closed_once_with_one_log_line(clock, monkeypatch, caplog):
+    from games.live.consumers import BUCKET_SIZE, FLOOD_CLOSE_AFTER
+
+    monkeypatch.setattr("games.live.consumers.monotonic", lambda: 1000.0)  # no token comes back
+    game_id, cookie = await speaker_game(clock)
+    worker = await sync_to_async(lambda: Game.objects.get(pk=game_id).speaker_id)()
+    socket = socket_for(f"/ws/play/game/{game_id}/", cookie)
+    assert (await socket.connect(timeout=5))[0]
+    await socket.receive_json_from(timeout=5)
+    for _ in range(BUCKET_SIZE):
+        await socket.send_json_to({"type": "sync"})
+        assert (await socket.receive_json_from(timeout=5))["type"] == "state"
+    caplog.clear()
+    for _ in range(FLOOD_CLOSE_AFTER + 5):  # the last five arrive after the close was sent
+        await socket.send_to(text_data="{}")
+    codes = [(await socket.receive_json_from(timeout=5))["code"] for _ in range(199)]
+    assert codes == ["flooding"] * (FLOOD_CLOSE_AFTER - 1)
+    closed = await socket.receive_output(timeout=5)
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4429)
+    assert await socket.receive_nothing(timeout=0.5)
+    await socket.disconnect()
+    lines = [r.getMessage() for r in caplog.records if "flooding" in r.getMessage()]
+    assert lines == [
+        f"game {game_id}: flooding from the speaker (worker {worker}): 1 messages refused",
+        f"game {game_id}: flooding from the speaker (worker {worker}): 50 messages refused",
+        f"game {game_id}: flooding from the speaker (worker {worker}): 100 messages refused",
+        f"game {game_id}: closed the flooding socket of the speaker (worker {worker}) after "
+        "200 messages refused",
+    ]
+    assert not [r for r in caplog.records if r.exc_info]

@@ -61,7 +61,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
-        from models_svc.simulation import SimulationPlan, simulate
+        from models_svc.simulation import SimulationPlan, check_plan, simulate
         from models_svc.training.config import PRESETS
 
         training = {
@@ -84,6 +84,10 @@ class Command(BaseCommand):
             context_size=options["context_size"],
             targets=_targets(options["targets"]),
         )
+        try:
+            check_plan(plan)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         worker = None if options["no_worker"] else self._start_worker()
         started = time.monotonic()
         try:
@@ -92,8 +96,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         finally:
             if worker is not None:
-                worker.terminate()
-                worker.wait(60)
+                _stop(worker)
         rows = self._rows(study)
         if options["json"]:
             self.stdout.write(json.dumps({"study": study.name, "simulated": True, "rows": rows}))
@@ -137,7 +140,7 @@ class Command(BaseCommand):
             if app.control.ping(timeout=0.5):
                 return process
             time.sleep(0.5)
-        process.terminate()
+        _stop(process)
         raise CommandError(f"the worker did not answer within a minute: see {log}")
 
     @staticmethod
@@ -160,6 +163,16 @@ class Command(BaseCommand):
             }
             for row in metrics["rows"]
         ]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """End the worker this command started: a warm shutdown, a kill if it does not end in time."""
+    process.terminate()
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _population(options) -> dict:
