@@ -202,6 +202,12 @@ def latest_manifest(study: Study, role: str, **filters) -> TrainingManifest | No
     )
 
 
+def seed_manifest_for(study: Study, prompt_format: str) -> TrainingManifest | None:
+    """The study's newest seed set D₀ rendered in ``prompt_format`` (D₀ is built per format:
+    a run rehearses it in the format its policy acts with), or None."""
+    return latest_manifest(study, TrainingManifest.Role.SEED, prompt_format=prompt_format)
+
+
 def manifest_examples(manifest: TrainingManifest) -> list[Example]:
     """The examples a manifest names, rebuilt from the stored turns (labels and p_t as recorded
     in the manifest; synthetic turns from their stored content)."""
