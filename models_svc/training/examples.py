@@ -185,8 +185,9 @@ def synthetic_deselections(games: Sequence[GameRecord], real: int, seed: str) ->
 
     ``undo``: after a turn that selected a non-target, the speaker asks to undo it and the
     listener deselects everything that turn newly selected, targets included (as the study's
-    augmentation does: the listener cannot tell which of its picks were the wrong ones). ``clear``: after a turn that leaves images
-    selected, the speaker asks to clear everything and the listener deselects all. The state
+    augmentation does: the listener cannot tell which of its picks were the wrong ones).
+    ``clear``: after a turn that leaves images selected, the speaker asks to clear everything
+    and the listener deselects all. The state
     message of a synthetic turn is the selection after the turn it follows.
     """
     wanted = round(real / SYNTHETIC_RATIO)

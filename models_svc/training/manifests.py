@@ -116,6 +116,7 @@ def build_training_manifest(study: Study, round_index: int, system_name: str) ->
         games=found.games,
         systems=found.systems,
         without_probability=sum(1 for e in entries if e["p"] is None),
+        decoder_versions=dict(sorted(found.source.versions.items())),
     )
     if not entries:
         raise TrainingError(

@@ -4,16 +4,17 @@ Which games a system learns from: every ended game of rounds ≤ ρ of the syste
 and, in the rounds before the system first appears, the games of that round's CONTROL system
 (the initial policy everyone learns from in round 0). Which labels: the system's decoder
 (``System.decoder``, else the configured default) and the kind its name says (``B-…`` binary,
-``T-…`` ternary), at the decoder version that labelled most recently.
+``T-…`` ternary), per turn at the newest decoder version that labelled that turn
+(``labels.newest_labels``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from games.actions import tangrams_to_letters
-from games.models import FeedbackLabel, Game, Study, System, Tangram
+from games.models import Game, Study, System, Tangram
 
 from ..models import TrainingManifest
 from ..registry import default_spec, parse_spec
@@ -128,17 +129,9 @@ def _games(**filters):
 @dataclass(frozen=True)
 class LabelSource:
     decoder: str
-    version: str
+    version: str  # the versions whose labels the set uses, or how many (see the summary)
     kind: str
-
-
-def _latest_version(turn_ids: Sequence[int], decoder: str, kind: str) -> str | None:
-    return (
-        FeedbackLabel.objects.filter(turn_id__in=turn_ids, decoder=decoder, kind=kind)
-        .order_by("-created_at", "-pk")
-        .values_list("model_version", flat=True)
-        .first()
-    )
+    versions: dict[str, int] = field(default_factory=dict)  # version → examples labelled by it
 
 
 @dataclass
@@ -150,29 +143,33 @@ class InteractionSet:
     systems: list[str]
 
 
+def _versions_text(versions: dict[str, int]) -> str:
+    text = ", ".join(sorted(versions))
+    return text if len(text) <= 120 else f"{len(versions)} versions"
+
+
 def interaction_set(study: Study, round_index: int, system: System) -> InteractionSet:
-    """Labelled examples of a system's lineage (raises TrainingError when nothing is decoded)."""
+    """Labelled examples of a system's lineage, each turn with its newest label of the system's
+    decoder and kind (``labels.newest_labels``). Raises TrainingError with
+    ``labels.label_readiness``'s refusal (the round board shows the same one)."""
+    from .labels import label_readiness, newest_labels  # labels reads this module's helpers
+
+    readiness = label_readiness(study, round_index, system)
+    if readiness.refusal is not None:
+        raise TrainingError(readiness.refusal)
     lineage = lineage_systems(study, round_index, system.name)
     records = game_records(_games(system__in=lineage))
-    kind = decoder_kind(system.name)
-    decoder = decoder_name(system)
     turn_ids = [t.turn_id for game in records for t in game.turns]
-    version = _latest_version(turn_ids, decoder, kind)
-    if version is None:
-        raise TrainingError(
-            f"no {kind} feedback labels from decoder {decoder!r} for {system.name} in rounds ≤ "
-            f"{round_index} of study {study.name!r}: run decode_feedback --study {study.name} "
-            f"--decoder {decoder} --kind {kind} first"
-        )
-    rows = FeedbackLabel.objects.filter(
-        turn_id__in=turn_ids, decoder=decoder, kind=kind, model_version=version
-    ).values_list("turn_id", "pk", "label")
-    labels = {turn_id: label for turn_id, _, label in rows}
-    label_ids = {turn_id: pk for turn_id, pk, _ in rows}
+    found = newest_labels(turn_ids, readiness.decoder, readiness.kind)
+    selection = interaction_examples(records, {t: row.label for t, row in found.items()})
+    versions: dict[str, int] = {}
+    for example in selection.examples:
+        version = found[example.turn_id or 0].version
+        versions[version] = versions.get(version, 0) + 1
     return InteractionSet(
-        selection=interaction_examples(records, labels),
-        source=LabelSource(decoder, version, kind),
-        label_ids=label_ids,
+        selection=selection,
+        source=LabelSource(readiness.decoder, _versions_text(versions), readiness.kind, versions),
+        label_ids={turn_id: row.label_id for turn_id, row in found.items()},
         games=len(records),
         systems=[f"{s.name}@{s.round.index}" for s in lineage],
     )
