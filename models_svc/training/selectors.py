@@ -205,6 +205,33 @@ def seed_manifest_for(study: Study, prompt_format: str) -> TrainingManifest | No
     return latest_manifest(study, TrainingManifest.Role.SEED, prompt_format=prompt_format)
 
 
+def seed_set_for_run(study: Study, prompt_format: str) -> TrainingManifest:
+    """D₀ in ``prompt_format``; raises TrainingError naming the command and the button that
+    build it when the study has none in that format, or an empty one."""
+    manifest = seed_manifest_for(study, prompt_format)
+    if manifest is None or not manifest.entries:
+        state = "no" if manifest is None else "an empty"
+        raise TrainingError(
+            f"study {study.name!r} has {state} seed set D₀ in prompt format {prompt_format!r}: "
+            f"build one with build_seed_set --study {study.name} --format {prompt_format} (or "
+            "the round board's Build D₀ button) from human–human games on dev-split tangrams"
+        )
+    return manifest
+
+
+def rehearsed_seed_set(study: Study, prompt_format: str, rehearse: bool) -> TrainingManifest | None:
+    """The D₀ a run rehearses (``seed_set_for_run``), or None when its config turns rehearsal
+    off (``rehearse_seed_set``): a run never rehearses nothing without saying so."""
+    if not rehearse:
+        return None
+    try:
+        return seed_set_for_run(study, prompt_format)
+    except TrainingError as error:
+        raise TrainingError(
+            f"{error}; or train without rehearsing D₀ with --set rehearse_seed_set=false"
+        ) from None
+
+
 def manifest_examples(manifest: TrainingManifest) -> list[Example]:
     """The examples a manifest names, rebuilt from the stored turns (labels and p_t as recorded
     in the manifest; synthetic turns from their stored content)."""

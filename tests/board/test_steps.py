@@ -121,7 +121,9 @@ def test_runs_under_way_disable_their_buttons(tmp_path, django_capture_on_commit
     from models_svc.training.runs import launch_training_run
 
     with django_capture_on_commit_callbacks(execute=False):
-        run = launch_training_run(study, 0, "B-FFT", base=f"hf:{tmp_path}")
+        run = launch_training_run(
+            study, 0, "B-FFT", base=f"hf:{tmp_path}", overrides={"rehearse_seed_set": False}
+        )
     board = board_of(round_)
     assert board.train.state == RUNNING
     assert board.train.targets[0].blocked == f"run #{run.pk} is under way (epoch 0, step 0/0)"

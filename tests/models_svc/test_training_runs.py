@@ -224,7 +224,7 @@ def test_a_run_trains_on_the_worker_and_its_adapter_plays_the_next_round(
             0,
             "B-FFT",
             base=f"hf:{tiny_idefics2}",
-            overrides={"epochs": 2, "seeds": 1, "effective_batch": 4},
+            overrides={"epochs": 2, "seeds": 1, "effective_batch": 4, "rehearse_seed_set": False},
         )
     _wait(lambda: _status(run) in ("done", "failed"), timeout=300)
     run.refresh_from_db()
