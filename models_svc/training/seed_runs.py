@@ -28,6 +28,7 @@ from .selectors import TrainingError, seed_set_for_run
 SEED_RUN_SYSTEM = "π₀"
 # The study's seed recipe (D₀ alone, about 40 epochs) and a shorter one for the tiny preset.
 SEED_EPOCHS = {"paper": 40, "tiny": 10}
+ACTIVE = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
 
 
 def seed_run_overrides(preset: str = "paper") -> dict:
@@ -48,6 +49,7 @@ def round_zero_model_systems(study: Study) -> list[System]:
 
 
 def _anchor(study: Study) -> System:
+    """The round-0 system whose prompt format and policy a seed run follows (CONTROL first)."""
     systems = round_zero_model_systems(study)
     if not Round.objects.filter(study=study, index=0).exists():
         raise TrainingError(f"study {study.name!r} has no round 0")
@@ -57,6 +59,52 @@ def _anchor(study: Study) -> System:
             "(add CONTROL or a B-/T- system first)"
         )
     return next((s for s in systems if s.name == System.CONTROL), systems[0])
+
+
+def seed_runs(study: Study):
+    """The study's seed runs, newest first."""
+    return TrainingRun.objects.filter(
+        study=study, manifest__role=TrainingManifest.Role.SEED
+    ).order_by("-created_at", "-pk")
+
+
+def seed_run_refusal(study: Study) -> str | None:
+    """Why a seed run cannot be launched now (round 0, its systems, D₀ in their format, a seed
+    run under way), or None; the base checkpoint is checked at launch."""
+    try:
+        seed_set_for_run(study, _anchor(study).prompt_format)
+    except TrainingError as error:
+        return str(error)
+    active = seed_runs(study).filter(status__in=ACTIVE).first()
+    if active is not None:
+        return f"seed run #{active.pk} is under way (epoch {active.epoch})"
+    return None
+
+
+def deploy_refusal(run: TrainingRun) -> str | None:
+    """Why ``run`` cannot become round 0's policy, or None (see ``deploy_seed_policy``)."""
+    if run.manifest.role != TrainingManifest.Role.SEED:
+        return f"training run {run.pk} is not a seed run (it trained on interactions)"
+    if run.status != TrainingRun.Status.DONE or not run.policy_spec:
+        return f"seed run {run.pk} is {run.status}: only a finished run deploys"
+    try:
+        systems = round_zero_model_systems(run.study)
+        _anchor(run.study)
+    except TrainingError as error:
+        return str(error)
+    played = Game.objects.filter(system__in=systems).count()
+    if played:
+        return (
+            f"round 0 of study {run.study.name!r} already has {played} game(s) of its model "
+            "systems: their turns were logged under another policy, so π₀ can no longer change"
+        )
+    other = [s.name for s in systems if s.prompt_format != run.prompt_format]
+    if other:
+        return (
+            f"{', '.join(other)} act in another prompt format than seed run {run.pk} "
+            f"({run.prompt_format!r}): build D₀ in their format and train π₀ for it"
+        )
+    return None
 
 
 def launch_seed_run(
@@ -72,6 +120,9 @@ def launch_seed_run(
     (nothing written) when round 0, its model systems, D₀ or the base is missing."""
     with transaction.atomic():
         anchor = _anchor(study)
+        active = seed_runs(study).filter(status__in=ACTIVE).first()
+        if active is not None:
+            raise TrainingError(f"seed run #{active.pk} is under way (epoch {active.epoch})")
         config = training_config("fft", seed_run_overrides(preset), settings.TRAINING, overrides)
         base_spec, _ = base_checkpoint(anchor, base)
         manifest = seed_set_for_run(study, anchor.prompt_format)
@@ -102,26 +153,12 @@ def is_seed_run(run: TrainingRun) -> bool:
 @transaction.atomic
 def deploy_seed_policy(run: TrainingRun) -> list[System]:
     """Make a finished seed run's adapter the policy of every model system of round 0 (all or
-    nothing). Refused for another kind of run, an unfinished one, a round 0 whose model systems
-    have played, or one whose systems act in another prompt format than D₀'s."""
-    if not is_seed_run(run):
-        raise TrainingError(f"training run {run.pk} is not a seed run (it trained on interactions)")
-    if run.status != TrainingRun.Status.DONE or not run.policy_spec:
-        raise TrainingError(f"seed run {run.pk} is {run.status}: only a finished run deploys")
+    nothing). Refused (``deploy_refusal``) for another kind of run, an unfinished one, a round
+    0 whose model systems have played, or one whose systems act in another prompt format."""
+    refusal = deploy_refusal(run)
+    if refusal is not None:
+        raise TrainingError(refusal)
     systems = round_zero_model_systems(run.study)
-    _anchor(run.study)
-    played = Game.objects.filter(system__in=systems).count()
-    if played:
-        raise TrainingError(
-            f"round 0 of study {run.study.name!r} already has {played} game(s) of its model "
-            "systems: their turns were logged under another policy, so π₀ can no longer change"
-        )
-    other = [s.name for s in systems if s.prompt_format != run.prompt_format]
-    if other:
-        raise TrainingError(
-            f"{', '.join(other)} act in another prompt format than seed run {run.pk} "
-            f"({run.prompt_format!r}): build D₀ in their format and train π₀ for it"
-        )
     spec = run.policy_spec
     System.objects.filter(pk__in=[s.pk for s in systems]).update(policy_checkpoint=spec)
     ModelCheckpoint.objects.update_or_create(
@@ -135,8 +172,11 @@ def deploy_seed_policy(run: TrainingRun) -> list[System]:
 
 __all__ = [
     "SEED_RUN_SYSTEM",
+    "deploy_refusal",
     "deploy_seed_policy",
     "is_seed_run",
     "launch_seed_run",
     "seed_run_overrides",
+    "seed_run_refusal",
+    "seed_runs",
 ]

@@ -64,6 +64,9 @@ def test_a_seed_run_trains_on_d0_alone_from_the_base(tmp_path, django_capture_on
     assert (run.system_name, run.round_index, run.objective) == (SEED_RUN_SYSTEM, 0, "fft")
     assert run.manifest == seed and run.seed_manifest is None and run.initial_adapter == ""
     assert run.hyperparameters["epochs"] == 40 and run.hyperparameters["rehearse_seed_set"] is False
+    with pytest.raises(TrainingError, match=f"seed run #{run.pk} is under way"):
+        launch_seed_run(study, base=f"hf:{tmp_path}")
+    TrainingRun.objects.filter(pk=run.pk).update(status="cancelled")
     tiny = launch_seed_run(study, base=f"hf:{tmp_path}", preset="tiny", overrides={"seeds": 1})
     assert (tiny.hyperparameters["epochs"], tiny.hyperparameters["lora_r"]) == (10, 32)
     assert tiny.hyperparameters["seeds"] == 1
