@@ -13,6 +13,7 @@ from django.db.models import Count, Q
 from annotation.models import AnnotationBatch
 from annotation.selectors import batch_progress
 from evaluation import selectors as metric_selectors
+from evaluation.board.seed import seed_step
 from evaluation.board.steps import (
     ACTIVE_TRAINING,
     DONE,
@@ -249,7 +250,16 @@ def round_board(round_: Round, is_last: bool) -> RoundBoard:
         ("next_round", f"Open round {round_.index + 1}", following.state),
     ]
     return RoundBoard(
-        round_, is_last, collect, decode, annotate, metrics, train, following, steps=steps
+        round_,
+        is_last,
+        collect,
+        decode,
+        annotate,
+        metrics,
+        train,
+        following,
+        steps=steps,
+        seed=seed_step(round_),
     )
 
 
