@@ -19,14 +19,20 @@ from models_svc.training.selectors import TrainingError
 
 
 class SeedSetView(RoundActionView):
-    """Builds D₀ in one prompt format from round 0's HH games on dev-split tangrams."""
+    """Builds D₀ in one prompt format from round 0's HH games on one split's tangrams (dev, as
+    the study does, unless the researcher picks another)."""
 
     form_class = SeedSetForm
 
     def act(self, request, round_: Round, form) -> None:
         prompt_format = form.cleaned_data["prompt_format"]
         try:
-            manifest = build_seed_manifest(round_.study, round_.index, prompt_format=prompt_format)
+            manifest = build_seed_manifest(
+                round_.study,
+                round_.index,
+                prompt_format=prompt_format,
+                split=form.cleaned_data["split"],
+            )
         except (TrainingError, UnknownPromptFormat) as error:
             messages.error(request, f"D₀ not built: {error}")
             return

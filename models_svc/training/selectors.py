@@ -17,6 +17,7 @@ from games.actions import tangrams_to_letters
 from games.models import Game, Study, System, Tangram
 
 from ..models import TrainingManifest
+from ..prompt_formats import get_format
 from ..registry import default_spec, parse_spec
 from .examples import (
     Example,
@@ -202,7 +203,8 @@ def latest_manifest(study: Study, role: str, **filters) -> TrainingManifest | No
 def seed_manifest_for(study: Study, prompt_format: str) -> TrainingManifest | None:
     """The study's newest seed set D₀ rendered in ``prompt_format`` (D₀ is built per format:
     a run rehearses it in the format its policy acts with), or None."""
-    return latest_manifest(study, TrainingManifest.Role.SEED, prompt_format=prompt_format)
+    name = get_format(prompt_format).name
+    return latest_manifest(study, TrainingManifest.Role.SEED, prompt_format=name)
 
 
 def seed_set_for_run(study: Study, prompt_format: str) -> TrainingManifest:

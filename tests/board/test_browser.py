@@ -15,6 +15,7 @@ from games.models import Study
 from models_svc.selectors import label_coverage
 from models_svc.services import decode_study
 from models_svc.training.labels import label_readiness
+from models_svc.training.manifests import build_seed_manifest
 
 pytestmark = [
     pytest.mark.browser,
@@ -49,6 +50,8 @@ def demo(transactional_db, settings, tmp_path):
     study = Study.objects.get(name=DEMO_STUDY)
     for round_index in (0, 1):
         decode_study(study, decoder_spec="lexicon", kind="binary", round_index=round_index)
+    # The demo's games are all on main-split tangrams: its D₀ comes from the train split.
+    build_seed_manifest(study, 0, split="train")
     return {
         "study": study,
         "checkpoint": str(tiny_idefics2(tmp_path / "tiny-idefics2")),

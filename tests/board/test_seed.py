@@ -45,7 +45,16 @@ def test_d0_pi0_and_its_deployment_from_the_board(
     page = researcher.get(f"/studies/{study.pk}/board/").content.decode()
     assert 'data-step="seed"' in page and "Build D₀</button>" in page
 
-    built = board_post(researcher, round_, "seed-set", {"prompt_format": "respect-2024"})
+    other_split = board_post(
+        researcher, round_, "seed-set", {"prompt_format": "respect-2024", "split": "train"}
+    )
+    assert messages_of(other_split) == [
+        "D₀ not built: study 'board-seed' round 0 has no ended HH games whose tangrams are all "
+        "in the 'train' split"
+    ]
+    built = board_post(
+        researcher, round_, "seed-set", {"prompt_format": "respect-2024", "split": "dev"}
+    )
     manifest = TrainingManifest.objects.get(role="seed")
     assert messages_of(built) == [
         f"Seed set D₀ (respect-2024) {manifest.content_hash[:12]}: 24 good turns and 1 undo + "
@@ -104,7 +113,7 @@ def test_the_run_page_builds_d0_for_a_run_that_has_none(researcher):
     assert "Build D₀ (platform-p1) from round 0's human–human games" in page
     built = researcher.post(
         f"/studies/{study.pk}/board/seed-set/",
-        {"round_index": 0, "prompt_format": "platform-p1"},
+        {"round_index": 0, "prompt_format": "platform-p1", "split": "dev"},
         follow=True,
     )
     manifest = TrainingManifest.objects.get(role="seed")
