@@ -61,7 +61,8 @@ def form_errors(form: forms.Form) -> str:
 class SeedSetForm(RoundForm):
     prompt_format = forms.CharField(max_length=40)
     split = forms.ChoiceField(
-        choices=[("dev", "dev"), ("train", "train"), ("test", "test")], initial="dev"
+        choices=[("dev", "dev"), ("main", "main"), ("train", "train"), ("test", "test")],
+        initial="dev",
     )
 
 

@@ -50,8 +50,8 @@ def demo(transactional_db, settings, tmp_path):
     study = Study.objects.get(name=DEMO_STUDY)
     for round_index in (0, 1):
         decode_study(study, decoder_spec="lexicon", kind="binary", round_index=round_index)
-    # The demo's games are all on main-split tangrams: its D₀ comes from the train split.
-    build_seed_manifest(study, 0, split="train")
+    # The demo's games are all on main-split tangrams: its D₀ comes from those.
+    build_seed_manifest(study, 0, split="main")
     return {
         "study": study,
         "checkpoint": str(tiny_idefics2(tmp_path / "tiny-idefics2")),
