@@ -20,7 +20,7 @@ from django.db import transaction
 from games.models import Game, Round, Study, System
 
 from ..models import ModelCheckpoint, TrainingManifest, TrainingRun
-from .config import training_config
+from .config import PRESETS, training_config
 from .manifests import build_validation_manifest
 from .runs import base_checkpoint
 from .selectors import TrainingError, seed_set_for_run
@@ -33,8 +33,6 @@ ACTIVE = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
 
 def seed_run_overrides(preset: str = "paper") -> dict:
     """The settings a seed run starts from, before ``settings.TRAINING`` and the run's own."""
-    from .config import PRESETS
-
     return {**PRESETS[preset], "epochs": SEED_EPOCHS[preset], "rehearse_seed_set": False}
 
 

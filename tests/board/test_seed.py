@@ -72,6 +72,9 @@ def test_d0_pi0_and_its_deployment_from_the_board(
         f"Seed run {run.pk} (π₀ on D₀, 3 epochs) queued on the gpu queue."
     ]
     assert len(queued) == 1 and run.manifest == manifest and run.requested_by.username == "rita"
+    run_page = researcher.get(f"/models/training/{run.pk}/").content.decode()
+    assert "this is a seed run: it trains π₀ on D₀ alone" in run_page
+    assert researcher.get(f"/models/studies/{study.pk}/training/").status_code == 200
     seed = seed_of(round_)
     assert (
         seed.state == RUNNING and seed.train_blocked == f"seed run #{run.pk} is under way (epoch 0)"
