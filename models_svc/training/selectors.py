@@ -10,6 +10,7 @@ and, in the rounds before the system first appears, the games of that round's CO
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -215,7 +216,8 @@ def seed_set_for_run(study: Study, prompt_format: str) -> TrainingManifest:
         state = "no" if manifest is None else "an empty"
         raise TrainingError(
             f"study {study.name!r} has {state} seed set D₀ in prompt format {prompt_format!r}: "
-            f"build one with build_seed_set --study {study.name} --format {prompt_format} (or "
+            f"build one with build_seed_set --study {shlex.quote(study.name)} --format "
+            f"{prompt_format} (or "
             "the round board's Build D₀ button) from human–human games on dev-split tangrams"
         )
     return manifest
