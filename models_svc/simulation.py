@@ -273,7 +273,11 @@ def train_round(study: Study, round_: Round, plan: SimulationPlan, progress: Pro
                 round_.index,
                 system.name,
                 base=plan.policy.split("+lora:", 1)[0],
-                overrides=plan.training,
+                # D₀ comes from the HH games: without them there is nothing to rehearse
+                overrides={
+                    **plan.training,
+                    **({} if System.HUMAN in plan.systems else {"rehearse_seed_set": False}),
+                },
             )
         while run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
             time.sleep(1)

@@ -56,3 +56,30 @@ def form_errors(form: forms.Form) -> str:
         f"{name}: {' '.join(str(error) for error in errors)}"
         for name, errors in form.errors.items()
     )
+
+
+class SeedSetForm(RoundForm):
+    prompt_format = forms.CharField(max_length=40)
+    split = forms.ChoiceField(
+        choices=[("dev", "dev"), ("main", "main"), ("train", "train"), ("test", "test")],
+        initial="dev",
+    )
+
+
+class SeedRunForm(RoundForm):
+    base = forms.CharField(max_length=600, required=False, help_text="hf:PATH")
+    preset = forms.ChoiceField(choices=[(name, name) for name in PRESETS], initial="paper")
+    epochs = forms.IntegerField(min_value=1, max_value=200, required=False)
+    seeds = forms.IntegerField(min_value=1, max_value=10, required=False)
+
+    def overrides(self) -> dict:
+        """The epochs and seeds given (the preset is applied by the seed run's service)."""
+        return {
+            name: self.cleaned_data[name]
+            for name in ("epochs", "seeds")
+            if self.cleaned_data.get(name)
+        }
+
+
+class DeploySeedForm(RoundForm):
+    run_id = forms.IntegerField(min_value=1)

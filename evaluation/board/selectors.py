@@ -13,6 +13,7 @@ from django.db.models import Count, Q
 from annotation.models import AnnotationBatch
 from annotation.selectors import batch_progress
 from evaluation import selectors as metric_selectors
+from evaluation.board.seed import seed_step
 from evaluation.board.steps import (
     ACTIVE_TRAINING,
     DONE,
@@ -33,12 +34,8 @@ from models_svc.interfaces import CheckpointError
 from models_svc.models import DecodeRun, ModelCheckpoint, TrainingRun
 from models_svc.registry import parse_spec
 from models_svc.selectors import label_coverage
-from models_svc.training.selectors import (
-    TrainingError,
-    decoder_kind,
-    decoder_name,
-    lineage_systems,
-)
+from models_svc.training.labels import label_readiness
+from models_svc.training.selectors import TrainingError, decoder_kind, decoder_name
 
 
 def _kind_of(system_name: str) -> str:
@@ -184,37 +181,23 @@ def _needs_base(system: System) -> bool:
         return True
 
 
-def _train_blocked(system: System, round_: Round, decode: DecodeStep, latest) -> str:
-    try:
-        kind = decoder_kind(system.name)
-    except TrainingError as error:
-        return str(error)
+def _train_blocked(system: System, round_: Round, latest) -> str:
+    """Why ``system`` cannot be trained yet: a run under way, else the launch's own label and
+    game check (``models_svc.training.labels.label_readiness``)."""
     if latest is not None and latest.status in ACTIVE_TRAINING:
         return (
             f"run #{latest.pk} is under way (epoch {latest.epoch}, step {latest.step}/"
             f"{latest.total_steps})"
         )
-    decoder = decoder_name(system)
-    for past in learner_rounds(round_, system):
-        coverage = label_coverage(round_.study_id, past, decoder, kind)
-        if not coverage.complete and coverage.decodable:
-            where = "" if past == round_.index else f" round {past}"
-            return (
-                f"decode{where} first: {coverage.labelled} of {coverage.decodable} turns "
-                f"labelled ({kind}, {decoder})"
-            )
-    if decode.coverage and not decode.coverage[0].decodable:
-        return "collect games first: nothing to learn from yet"
-    return ""
+    return label_readiness(round_.study, round_.index, system).refusal or ""
 
 
 def learner_rounds(round_: Round, system: System) -> list[int]:
     """The rounds ≤ this one whose games ``system`` learns from (its training lineage)."""
-    lineage = lineage_systems(round_.study, round_.index, system.name)
-    return sorted({s.round.index for s in lineage} | {round_.index})
+    return [row.round_index for row in label_readiness(round_.study, round_.index, system).rounds]
 
 
-def _train(round_: Round, decode: DecodeStep) -> TrainStep:
+def _train(round_: Round) -> TrainStep:
     systems = [
         s for s in round_.systems.order_by("name") if s.name not in (System.HUMAN, System.CONTROL)
     ]
@@ -225,7 +208,7 @@ def _train(round_: Round, decode: DecodeStep) -> TrainStep:
         latest = mine.first()
         finished = mine.filter(status=TrainingRun.Status.DONE).first()
         targets.append(
-            TrainTarget(system, latest, finished, _train_blocked(system, round_, decode, latest))
+            TrainTarget(system, latest, finished, _train_blocked(system, round_, latest))
         )
     bases = base_checkpoints()
     blocked = ""
@@ -256,7 +239,7 @@ def round_board(round_: Round, is_last: bool) -> RoundBoard:
     decode = _decode(round_, collect)
     annotate = _annotate(round_, collect)
     metrics = _metrics(round_, collect, decode)
-    train = _train(round_, decode)
+    train = _train(round_)
     following = _next_round(round_, train)
     steps = [
         ("collect", "Collect games", collect.state),
@@ -267,7 +250,16 @@ def round_board(round_: Round, is_last: bool) -> RoundBoard:
         ("next_round", f"Open round {round_.index + 1}", following.state),
     ]
     return RoundBoard(
-        round_, is_last, collect, decode, annotate, metrics, train, following, steps=steps
+        round_,
+        is_last,
+        collect,
+        decode,
+        annotate,
+        metrics,
+        train,
+        following,
+        steps=steps,
+        seed=seed_step(round_),
     )
 
 

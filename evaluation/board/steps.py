@@ -8,12 +8,16 @@ States: ``done`` (nothing left to do), ``running`` (a run is under way or the lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from annotation.models import AnnotationBatch
 from evaluation.models import MetricRun
 from games.models import Round, System
 from models_svc.models import DecodeRun, TrainingRun
 from models_svc.selectors import LabelCoverage
+
+if TYPE_CHECKING:
+    from evaluation.board.seed import SeedStep
 
 DONE, RUNNING, READY, WAITING = "done", "running", "ready", "waiting"
 ACTIVE_TRAINING = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
@@ -152,6 +156,7 @@ class RoundBoard:
     train: TrainStep
     next_round: NextRoundStep
     steps: list[tuple[str, str, str]] = field(default_factory=list)
+    seed: SeedStep | None = None  # round 0 only: D₀, the seed run and π₀'s deployment
 
     @property
     def next_step(self) -> str:

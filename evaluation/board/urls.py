@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from evaluation.board import views
+from evaluation.board import seed_views, views
 
 app_name = "board"
 urlpatterns = [
@@ -13,4 +13,7 @@ urlpatterns = [
     path("<int:pk>/board/metrics/", views.MetricsView.as_view(), name="metrics"),
     path("<int:pk>/board/train/", views.TrainView.as_view(), name="train"),
     path("<int:pk>/board/next-round/", views.NextRoundView.as_view(), name="next_round"),
+    path("<int:pk>/board/seed-set/", seed_views.SeedSetView.as_view(), name="seed_set"),
+    path("<int:pk>/board/seed-run/", seed_views.SeedRunView.as_view(), name="seed_run"),
+    path("<int:pk>/board/seed-deploy/", seed_views.DeploySeedView.as_view(), name="seed_deploy"),
 ]

@@ -184,8 +184,10 @@ def synthetic_deselections(games: Sequence[GameRecord], real: int, seed: str) ->
     """``round(real / 12)`` synthetic deselection turns, alternating two kinds (seeded).
 
     ``undo``: after a turn that selected a non-target, the speaker asks to undo it and the
-    listener deselects what that turn wrongly selected. ``clear``: after a turn that leaves images
-    selected, the speaker asks to clear everything and the listener deselects all. The state
+    listener deselects everything that turn newly selected, targets included (as the study's
+    augmentation does: the listener cannot tell which of its picks were the wrong ones).
+    ``clear``: after a turn that leaves images selected, the speaker asks to clear everything
+    and the listener deselects all. The state
     message of a synthetic turn is the selection after the turn it follows.
     """
     wanted = round(real / SYNTHETIC_RATIO)
@@ -197,9 +199,9 @@ def synthetic_deselections(games: Sequence[GameRecord], real: int, seed: str) ->
             if not turn.action:
                 continue
             after = selection_after(turn, size)
-            wrong = parse_action(turn.action, size).select - game.targets
-            if wrong:
-                candidates["undo"].append((game, position, frozenset(wrong)))
+            picked = parse_action(turn.action, size).select - set(turn.selection)
+            if picked - game.targets:
+                candidates["undo"].append((game, position, frozenset(picked)))
             if after:
                 candidates["clear"].append((game, position, frozenset(after)))
     for pool in candidates.values():

@@ -116,6 +116,7 @@ def build_training_manifest(study: Study, round_index: int, system_name: str) ->
         games=found.games,
         systems=found.systems,
         without_probability=sum(1 for e in entries if e["p"] is None),
+        decoder_versions=dict(sorted(found.source.versions.items())),
     )
     if not entries:
         raise TrainingError(
@@ -148,11 +149,13 @@ def build_seed_manifest(
     prompt_format: str = "",
     seed: str = "0",
 ) -> TrainingManifest:
-    """D₀: the good turns of human–human games on ``split`` tangrams, plus synthetic
-    deselection turns at one per twelve (seeded), rendered in ``prompt_format``."""
+    """D₀: the good turns of human–human games on ``split`` tangrams (``main``: train and
+    test, for studies without dev-split games such as the demo), plus synthetic deselection
+    turns at one per twelve (seeded), rendered in ``prompt_format``."""
     format_name = get_format(prompt_format).name
+    splits = MAIN_SPLITS if split == "main" else (split,)
     games = [
-        _with_format(g, format_name) for g in human_games(study, (split,), round_index, system_name)
+        _with_format(g, format_name) for g in human_games(study, splits, round_index, system_name)
     ]
     if not games:
         raise TrainingError(

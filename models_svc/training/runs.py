@@ -32,9 +32,9 @@ from .config import PROBABILITY_NEEDED, training_config
 from .manifests import build_training_manifest, build_validation_manifest
 from .selectors import (
     TrainingError,
-    latest_manifest,
     manifest_examples,
     objective_of,
+    rehearsed_seed_set,
     training_system,
 )
 
@@ -115,7 +115,7 @@ def launch_training_run(
             initial_adapter=system_adapter if objective == "kto" else "",
             prompt_format=system.prompt_format,
             manifest=manifest,
-            seed_manifest=latest_manifest(study, TrainingManifest.Role.SEED),
+            seed_manifest=rehearsed_seed_set(study, system.prompt_format, config.rehearse_seed_set),
             validation_manifest=build_validation_manifest(study, system.prompt_format),
             hyperparameters=config.as_dict(),
             requested_by=user,

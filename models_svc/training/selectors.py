@@ -4,18 +4,21 @@ Which games a system learns from: every ended game of rounds ≤ ρ of the syste
 and, in the rounds before the system first appears, the games of that round's CONTROL system
 (the initial policy everyone learns from in round 0). Which labels: the system's decoder
 (``System.decoder``, else the configured default) and the kind its name says (``B-…`` binary,
-``T-…`` ternary), at the decoder version that labelled most recently.
+``T-…`` ternary), per turn at the newest decoder version that labelled that turn
+(``labels.newest_labels``).
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from games.actions import tangrams_to_letters
-from games.models import FeedbackLabel, Game, Study, System, Tangram
+from games.models import Game, Study, System, Tangram
 
 from ..models import TrainingManifest
+from ..prompt_formats import get_format
 from ..registry import default_spec, parse_spec
 from .examples import (
     Example,
@@ -128,17 +131,9 @@ def _games(**filters):
 @dataclass(frozen=True)
 class LabelSource:
     decoder: str
-    version: str
+    version: str  # the versions whose labels the set uses, or how many (see the summary)
     kind: str
-
-
-def _latest_version(turn_ids: Sequence[int], decoder: str, kind: str) -> str | None:
-    return (
-        FeedbackLabel.objects.filter(turn_id__in=turn_ids, decoder=decoder, kind=kind)
-        .order_by("-created_at", "-pk")
-        .values_list("model_version", flat=True)
-        .first()
-    )
+    versions: dict[str, int] = field(default_factory=dict)  # version → examples labelled by it
 
 
 @dataclass
@@ -150,29 +145,33 @@ class InteractionSet:
     systems: list[str]
 
 
+def _versions_text(versions: dict[str, int]) -> str:
+    text = ", ".join(sorted(versions))
+    return text if len(text) <= 120 else f"{len(versions)} versions"
+
+
 def interaction_set(study: Study, round_index: int, system: System) -> InteractionSet:
-    """Labelled examples of a system's lineage (raises TrainingError when nothing is decoded)."""
+    """Labelled examples of a system's lineage, each turn with its newest label of the system's
+    decoder and kind (``labels.newest_labels``). Raises TrainingError with
+    ``labels.label_readiness``'s refusal (the round board shows the same one)."""
+    from .labels import label_readiness, newest_labels  # labels reads this module's helpers
+
+    readiness = label_readiness(study, round_index, system)
+    if readiness.refusal is not None:
+        raise TrainingError(readiness.refusal)
     lineage = lineage_systems(study, round_index, system.name)
     records = game_records(_games(system__in=lineage))
-    kind = decoder_kind(system.name)
-    decoder = decoder_name(system)
     turn_ids = [t.turn_id for game in records for t in game.turns]
-    version = _latest_version(turn_ids, decoder, kind)
-    if version is None:
-        raise TrainingError(
-            f"no {kind} feedback labels from decoder {decoder!r} for {system.name} in rounds ≤ "
-            f"{round_index} of study {study.name!r}: run decode_feedback --study {study.name} "
-            f"--decoder {decoder} --kind {kind} first"
-        )
-    rows = FeedbackLabel.objects.filter(
-        turn_id__in=turn_ids, decoder=decoder, kind=kind, model_version=version
-    ).values_list("turn_id", "pk", "label")
-    labels = {turn_id: label for turn_id, _, label in rows}
-    label_ids = {turn_id: pk for turn_id, pk, _ in rows}
+    found = newest_labels(turn_ids, readiness.decoder, readiness.kind)
+    selection = interaction_examples(records, {t: row.label for t, row in found.items()})
+    versions: dict[str, int] = {}
+    for example in selection.examples:
+        version = found[example.turn_id or 0].version
+        versions[version] = versions.get(version, 0) + 1
     return InteractionSet(
-        selection=interaction_examples(records, labels),
-        source=LabelSource(decoder, version, kind),
-        label_ids=label_ids,
+        selection=selection,
+        source=LabelSource(readiness.decoder, _versions_text(versions), readiness.kind, versions),
+        label_ids={turn_id: row.label_id for turn_id, row in found.items()},
         games=len(records),
         systems=[f"{s.name}@{s.round.index}" for s in lineage],
     )
@@ -200,6 +199,41 @@ def latest_manifest(study: Study, role: str, **filters) -> TrainingManifest | No
         .order_by("-created_at", "-pk")
         .first()
     )
+
+
+def seed_manifest_for(study: Study, prompt_format: str) -> TrainingManifest | None:
+    """The study's newest seed set D₀ rendered in ``prompt_format`` (D₀ is built per format:
+    a run rehearses it in the format its policy acts with), or None."""
+    name = get_format(prompt_format).name
+    return latest_manifest(study, TrainingManifest.Role.SEED, prompt_format=name)
+
+
+def seed_set_for_run(study: Study, prompt_format: str) -> TrainingManifest:
+    """D₀ in ``prompt_format``; raises TrainingError naming the command and the button that
+    build it when the study has none in that format, or an empty one."""
+    manifest = seed_manifest_for(study, prompt_format)
+    if manifest is None or not manifest.entries:
+        state = "no" if manifest is None else "an empty"
+        raise TrainingError(
+            f"study {study.name!r} has {state} seed set D₀ in prompt format {prompt_format!r}: "
+            f"build one with build_seed_set --study {shlex.quote(study.name)} --format "
+            f"{prompt_format} (or "
+            "the round board's Build D₀ button) from human–human games on dev-split tangrams"
+        )
+    return manifest
+
+
+def rehearsed_seed_set(study: Study, prompt_format: str, rehearse: bool) -> TrainingManifest | None:
+    """The D₀ a run rehearses (``seed_set_for_run``), or None when its config turns rehearsal
+    off (``rehearse_seed_set``): a run never rehearses nothing without saying so."""
+    if not rehearse:
+        return None
+    try:
+        return seed_set_for_run(study, prompt_format)
+    except TrainingError as error:
+        raise TrainingError(
+            f"{error}; or train without rehearsing D₀ with --set rehearse_seed_set=false"
+        ) from None
 
 
 def manifest_examples(manifest: TrainingManifest) -> list[Example]:

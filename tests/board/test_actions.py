@@ -133,13 +133,15 @@ def test_metrics_start_from_the_board_once(researcher, django_capture_on_commit_
 
 
 def test_training_launches_with_the_preset_once_decoded(
-    researcher, tmp_path, django_capture_on_commit_callbacks
+    researcher, tmp_path, django_capture_on_commit_callbacks, settings
 ):
+    settings.TRAINING = {"rehearse_seed_set": False}  # the letters study has no D₀
     round_ = letters_round("train")
     form = {"system_name": "B-FFT", "base": f"hf:{tmp_path}", "preset": "tiny", "epochs": 2}
     early = board_post(researcher, round_, "train", form)
     assert messages_of(early) == [
-        "Not launched: decode first: 0 of 4 turns labelled (binary, lexicon)"
+        "Not launched: decode first: 0 of 4 turns labelled (binary, lexicon): run "
+        "decode_feedback --study train --round 0 --decoder lexicon --kind binary"
     ]
     unknown = board_post(researcher, round_, "train", {**form, "system_name": "CONTROL"})
     assert messages_of(unknown) == ["Not launched: round 0 has no model system 'CONTROL' to train"]

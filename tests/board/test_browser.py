@@ -14,6 +14,8 @@ from games.demo import DEMO_STUDY
 from games.models import Study
 from models_svc.selectors import label_coverage
 from models_svc.services import decode_study
+from models_svc.training.labels import label_readiness
+from models_svc.training.manifests import build_seed_manifest
 
 pytestmark = [
     pytest.mark.browser,
@@ -48,11 +50,19 @@ def demo(transactional_db, settings, tmp_path):
     study = Study.objects.get(name=DEMO_STUDY)
     for round_index in (0, 1):
         decode_study(study, decoder_spec="lexicon", kind="binary", round_index=round_index)
+    # The demo's games are all on main-split tangrams: its D₀ comes from those.
+    build_seed_manifest(study, 0, split="main")
     return {
         "study": study,
         "checkpoint": str(tiny_idefics2(tmp_path / "tiny-idefics2")),
         "decodable": label_coverage(study.pk, 2, "lexicon", "binary").decodable,
+        "waiting": label_readiness(study, 2, _first_learner(study, 2)).refusal,
     }
+
+
+def _first_learner(study: Study, round_index: int):
+    systems = study.rounds.get(index=round_index).systems.exclude(name__in=("HH", "CONTROL"))
+    return systems.order_by("name").first()
 
 
 def step(page, key: str):
@@ -75,9 +85,8 @@ def test_a_round_goes_from_decoding_to_the_next_round(demo, celery_worker, live_
     expect(page.locator(".messages")).to_contain_text("Round 2: the lobby is closed.")
     expect(step(page, "collect")).to_have_attribute("data-state", "done")
     assert step(page, "train").locator("button.train").first.is_disabled()
-    expect(step(page, "train")).to_contain_text(
-        f"Waiting: decode first: 0 of {demo['decodable']} turns labelled (binary, lexicon)."
-    )
+    assert demo["waiting"].startswith("decode first: 0 of ")
+    expect(step(page, "train")).to_contain_text(f"Waiting: {demo['waiting']}.")
 
     step(page, "decode").locator("button.decode").click()
     expect(page.locator(".messages")).to_contain_text(

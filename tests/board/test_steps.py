@@ -60,7 +60,10 @@ def test_decoding_counts_the_turns_it_labels_and_training_waits_for_all_of_them(
     ]
     assert board.decode.state == READY and board.decode.blocked == ""
     assert board.next_step == "Decode feedback"
-    assert board.train.targets[0].blocked == "decode first: 0 of 4 turns labelled (binary, lexicon)"
+    assert board.train.targets[0].blocked == (
+        "decode first: 0 of 4 turns labelled (binary, lexicon): run decode_feedback --study "
+        "letters --round 0 --decoder lexicon --kind binary"
+    )
     assert board.metrics.warning.startswith("Feedback is not fully decoded yet")
 
     decode_study(round_.study, decoder_spec="lexicon", kind="binary")
@@ -94,17 +97,18 @@ def test_earlier_rounds_a_system_learns_from_must_be_decoded_too():
     assert label_sets(round_one) == [("lexicon", "binary"), ("lexicon", "ternary")]
     decode_study(study, decoder_spec="lexicon", kind="binary", round_index=1)
     blocked = {t.system.name: t.blocked for t in board_of(round_one).train.targets}
+    decode = "run decode_feedback --study lineage --round"
     assert blocked == {
-        "B-FFT": "decode round 0 first: 0 of 2 turns labelled (binary, lexicon)",
-        "T-RL": "decode round 0 first: 0 of 2 turns labelled (ternary, lexicon)",
+        "B-FFT": "decode round 0 first: 0 of 2 turns labelled (binary, lexicon): "
+        f"{decode} 0 --decoder lexicon --kind binary",
+        "T-RL": "decode round 0 first: 0 of 2 turns labelled (ternary, lexicon): "
+        f"{decode} 0 --decoder lexicon --kind ternary",
     }
     for kind in ("binary", "ternary"):
         decode_study(study, decoder_spec="lexicon", kind=kind, round_index=0)
     blocked = {t.system.name: t.blocked for t in board_of(round_one).train.targets}
-    assert blocked == {
-        "B-FFT": "",
-        "T-RL": "decode first: 0 of 2 turns labelled (ternary, lexicon)",
-    }
+    # T-RL played no game of its own in round 1: the round's B-FFT turns are not its to learn
+    assert blocked == {"B-FFT": "", "T-RL": "collect games first: nothing to learn from yet"}
 
 
 def test_runs_under_way_disable_their_buttons(tmp_path, django_capture_on_commit_callbacks):
@@ -117,7 +121,9 @@ def test_runs_under_way_disable_their_buttons(tmp_path, django_capture_on_commit
     from models_svc.training.runs import launch_training_run
 
     with django_capture_on_commit_callbacks(execute=False):
-        run = launch_training_run(study, 0, "B-FFT", base=f"hf:{tmp_path}")
+        run = launch_training_run(
+            study, 0, "B-FFT", base=f"hf:{tmp_path}", overrides={"rehearse_seed_set": False}
+        )
     board = board_of(round_)
     assert board.train.state == RUNNING
     assert board.train.targets[0].blocked == f"run #{run.pk} is under way (epoch 0, step 0/0)"

@@ -118,7 +118,13 @@ def test_a_delivery_leaves_a_training_run_alone_while_its_worker_beats(tmp_path)
     for _ in range(3):
         make_game(system, picks, ["pick A", "good, now B", "yes, then I"])
     decode_study(system.round.study, decoder_spec="lexicon", kind="binary")
-    run = launch_training_run(system.round.study, 0, "B-FFT", base=f"hf:{tmp_path}")
+    run = launch_training_run(
+        system.round.study,
+        0,
+        "B-FFT",
+        base=f"hf:{tmp_path}",
+        overrides={"rehearse_seed_set": False},
+    )
     lease = heartbeat.claim(TrainingRun, run.pk, startable=[TrainingRun.Status.QUEUED])
     # the broker hands the task out again (visibility timeout) while the first worker trains
     held = execute_training_run(run.pk)

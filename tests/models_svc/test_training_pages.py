@@ -26,6 +26,12 @@ def letters_study():
     return system.round.study
 
 
+@pytest.fixture(autouse=True)
+def _no_seed_set(settings):
+    """The letters study has no human–human games, so no D₀ to rehearse."""
+    settings.TRAINING = {"rehearse_seed_set": False}
+
+
 def test_launching_from_the_page_queues_a_run_and_shows_its_progress(
     researcher_client, tmp_path, django_capture_on_commit_callbacks
 ):

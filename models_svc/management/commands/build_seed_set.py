@@ -21,7 +21,12 @@ class Command(BaseCommand):
         parser.add_argument("--study", required=True)
         parser.add_argument("--round", type=int, default=0, dest="round_index")
         parser.add_argument("--system", default="HH", dest="system_name")
-        parser.add_argument("--split", default="dev", choices=["dev", "train", "test"])
+        parser.add_argument(
+            "--split",
+            default="dev",
+            choices=["dev", "train", "test", "main"],
+            help="the tangrams' split (main: train and test; the study uses dev)",
+        )
         parser.add_argument("--format", default="", help="prompt format (default respect-2024)")
         parser.add_argument("--seed", default="0")
         parser.add_argument("--json", action="store_true")

@@ -6,6 +6,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from models_svc.training.config import PRESETS
+
 from ._study import settings_from, study_named
 
 
@@ -13,13 +15,26 @@ class Command(BaseCommand):
     help = (
         "Train a system's next-round policy from its decoded interactions of rounds ≤ N: "
         "builds the manifests, queues the run on the gpu-batch queue, and with --wait follows it "
-        "to the end."
+        "to the end. With --seed-policy, train π₀ on the seed set D₀ alone instead (deploy it "
+        "to round 0 with --deploy RUN)."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--study", required=True)
-        parser.add_argument("--round", type=int, required=True, dest="round_index")
-        parser.add_argument("--system", required=True, dest="system_name")
+        parser.add_argument("--round", type=int, dest="round_index")
+        parser.add_argument("--system", dest="system_name")
+        parser.add_argument(
+            "--seed-policy",
+            action="store_true",
+            help="train π₀ on D₀ alone (FFT from --base; 40 epochs, 10 with --preset tiny)",
+        )
+        parser.add_argument(
+            "--deploy",
+            type=int,
+            metavar="RUN",
+            help="make finished seed run RUN the policy of round 0's model systems",
+        )
+        parser.add_argument("--preset", choices=sorted(PRESETS), default="paper")
         parser.add_argument("--objective", choices=["fft", "rl", "kto"], default="")
         parser.add_argument("--base", default="", help="hf:PATH (default: the system's policy)")
         parser.add_argument("--epochs", type=int)
@@ -35,22 +50,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         from models_svc.models import TrainingRun
-        from models_svc.training.runs import TrainingError, launch_training_run
+        from models_svc.training.runs import TrainingError
 
         study = study_named(options["study"])
         overrides: dict = settings_from(options["set"])
         for name in ("epochs", "seeds"):
             if options[name] is not None:
                 overrides[name] = options[name]
+        if options["deploy"] is not None:
+            self._deploy(study, options["deploy"])
+            return
         try:
-            run = launch_training_run(
-                study,
-                options["round_index"],
-                options["system_name"],
-                objective=options["objective"],
-                base=options["base"],
-                overrides=overrides,
-            )
+            run = self._launch(study, overrides, options)
         except (TrainingError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         summary = run.manifest.summary
@@ -77,3 +88,37 @@ class Command(BaseCommand):
         self.stdout.write(
             f"training run {run.pk} done: selected {run.selected}; policy {run.policy_spec}"
         )
+
+    def _launch(self, study, overrides: dict, options: dict):
+        from models_svc.training.runs import launch_training_run
+        from models_svc.training.seed_runs import launch_seed_run
+
+        if options["seed_policy"]:
+            return launch_seed_run(
+                study, base=options["base"], overrides=overrides, preset=options["preset"]
+            )
+        if options["round_index"] is None or not options["system_name"]:
+            raise CommandError("--round and --system are required (or pass --seed-policy)")
+        return launch_training_run(
+            study,
+            options["round_index"],
+            options["system_name"],
+            objective=options["objective"],
+            base=options["base"],
+            overrides={**PRESETS[options["preset"]], **overrides},
+        )
+
+    def _deploy(self, study, run_id: int) -> None:
+        from models_svc.models import TrainingRun
+        from models_svc.training.seed_runs import deploy_seed_policy
+        from models_svc.training.selectors import TrainingError
+
+        run = TrainingRun.objects.filter(study=study, pk=run_id).first()
+        if run is None:
+            raise CommandError(f"study {study.name!r} has no training run {run_id}")
+        try:
+            systems = deploy_seed_policy(run)
+        except TrainingError as exc:
+            raise CommandError(str(exc)) from exc
+        names = ", ".join(s.name for s in systems)
+        self.stdout.write(f"round 0 policy of {names}: {run.policy_spec}")
