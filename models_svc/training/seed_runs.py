@@ -138,7 +138,7 @@ def launch_seed_run(
         )
         transaction.on_commit(
             lambda: current_app.send_task(
-                "models_svc.tasks.train_policy_run", args=[run.pk], queue="gpu"
+                "models_svc.tasks.train_policy_run", args=[run.pk], queue=settings.GPU_BATCH_QUEUE
             )
         )
     return run
