@@ -3,7 +3,7 @@
 ``PolicyServer`` (one per worker process, ``models_svc.registry``) hands out ``ServedPolicy``
 views: light objects holding paths and a version, no weights. Their turns go to the micro-
 batcher of their base model (``models_svc.batching``), which answers turns of every adapter of
-that base, and of the base alone (CONTROL), in one forward pass (peft's ``adapter_names=``). The
+that base, and of the base alone (CONTROL), in one forward pass (``mixed_lora.mixed_rows``). The
 weights live in the ``ModelCache``, which attaches adapters to the base by name and evicts
 least-recently-used ones under the memory budget; a view whose adapter was evicted has it
 attached again on its next turn.
