@@ -8,7 +8,8 @@ prompts on one CPU thread took ~30 ms per row that way, against ~14 ms for the s
 
 ``row_sdpa`` (registered with transformers' attention and mask interfaces) runs the prefill of a
 left-padded batch row by row, each row sliced to its real tokens and run with ``is_causal``
-exactly as it would run alone, so padding costs nothing and a row's result does not depend on
+exactly as it would run alone (inference only: with gradients on it is ``sdpa``), so padding
+costs nothing and a row's result does not depend on
 its neighbours. Everything else (decode steps over a cache, unpadded batches, masks that are not
 plain causal-and-padding) is transformers' ``sdpa`` unchanged. Padding positions get zeros (no
 real token ever attends to them). The projections and MLPs still run on the whole batch, which
@@ -49,12 +50,14 @@ def row_sdpa_mask(
     The prefill qualifies when each row alone would run SDPA with ``is_causal`` and no mask:
     transformers allows that skip (``allow_is_causal_skip``: the mask is causal, or sliding-
     window causal, with no other overlay), no sliding window reaches back past the first token
-    (as ``sdpa`` checks), nothing is cached yet, and every row's tokens sit at its end."""
+    (as ``sdpa`` checks), nothing is cached yet, and every row's tokens sit at its end; and no
+    gradient is being recorded (training keeps ``sdpa`` as it is)."""
     from transformers.masking_utils import causal_mask_function, sdpa_mask
 
     local_size = kwargs.get("local_size")
     if (
-        isinstance(q_offset, int)
+        not torch.is_grad_enabled()
+        and isinstance(q_offset, int)
         and q_offset == 0
         and kv_offset == 0
         and q_length == kv_length > 1

@@ -44,20 +44,23 @@ def test_row_attention_mask_is_the_padding_mask_only_for_a_fresh_left_padded_pre
     from models_svc.backends.row_attention import row_sdpa_mask
 
     left = torch.tensor([[False, True, True], [True, True, True]])
-    common = {"batch_size": 2, "mask_function": causal_mask_function, "local_size": None}
-    assert row_sdpa_mask(q_length=3, kv_length=3, attention_mask=left, **common) is left
-    # a hole in the middle, a cache behind the queries, one query: transformers' sdpa mask
     hole = torch.tensor([[True, False, True], [True, True, True]])
-    made = row_sdpa_mask(q_length=3, kv_length=3, attention_mask=hole, **common)
-    assert made.shape == (2, 1, 3, 3) and not bool(made[0, 0, 2, 1])
-    cached = row_sdpa_mask(q_length=3, kv_length=3, q_offset=2, attention_mask=left, **common)
-    assert cached is not left
-    one = row_sdpa_mask(q_length=1, kv_length=3, attention_mask=left, **common)
-    assert one.shape == (2, 1, 1, 3)
-    windowed = row_sdpa_mask(
-        q_length=3, kv_length=3, attention_mask=left, **(common | {"local_size": 2})
-    )
-    assert windowed.shape == (2, 1, 3, 3)
+
+    def mask(attention_mask, q_length=3, **extra):
+        options = {"mask_function": causal_mask_function, "local_size": None} | extra
+        return row_sdpa_mask(2, q_length, 3, attention_mask=attention_mask, **options)
+
+    with torch.no_grad():
+        assert mask(left) is left
+        # a hole in the middle, a cache behind the queries, one query, a sliding window that
+        # reaches the first token: transformers' sdpa mask
+        made = mask(hole)
+        assert made.shape == (2, 1, 3, 3) and not bool(made[0, 0, 2, 1])
+        assert mask(left, q_offset=2) is not left
+        assert mask(left, q_length=1).shape == (2, 1, 1, 3)
+        assert mask(left, local_size=2).shape == (2, 1, 3, 3)
+    with torch.enable_grad():  # training: transformers' mask, whatever the padding
+        assert mask(left).shape == (2, 1, 3, 3)
 
 
 def test_a_padded_batch_with_row_attention_equals_sdpa_and_each_row_alone(tiny_idefics2):
