@@ -48,10 +48,15 @@ class ServedPolicy:
         self.name = name
         paths = [base, adapter] if adapter else [base]
         self.version = f"{fingerprint(*paths)}-{get_format(fmt).tag}"
+        self._batcher: Any = None
 
     def act(self, inputs: Sequence[PolicyInput]) -> list[PolicyDecision]:
-        batcher = self.server.batcher(self.base_path, self.prompt_format)
-        return batcher.submit(inputs, self.adapter_path)
+        """Queue ``inputs`` on the base's batcher, looked up once per view: the lookup keys
+        the base by its files (a realpath and a stat per weight file, under the cache lock),
+        too slow for every turn when many games ask within one batch window."""
+        if self._batcher is None:
+            self._batcher = self.server.batcher(self.base_path, self.prompt_format)
+        return self._batcher.submit(inputs, self.adapter_path)
 
     def score(self, item: PolicyInput, action: str) -> float:
         server = self.server

@@ -191,3 +191,23 @@ def test_a_batch_never_exceeds_its_size_and_a_lone_turn_does_not_wait_for_compan
     assert sum(sizes) == 6 and max(sizes) == 4
     view.act([items[0]])  # alone: answered once the window closes
     assert sizes[-1] == 1
+
+
+def test_a_view_finds_its_batcher_once_not_on_every_turn(tiny_idefics2, tiny_lora, tangram_images):
+    """Keying the base by its files on every turn (a realpath and a stat per weight file, under
+    the cache lock) made 16 games asking at once miss each other's 5 ms batch window."""
+    serving = server(max_wait=0.0)
+    view = serving.policy(tiny_idefics2, tiny_lora, FORMAT, "hf")
+    lookups = []
+    find = serving.batcher
+
+    def counted(base, fmt):
+        lookups.append((base, fmt))
+        return find(base, fmt)
+
+    serving.batcher = counted
+    items = inputs(tangram_images, 2)
+    first = view.act(items[:1]) + view.act(items[1:])
+    assert lookups == [(tiny_idefics2, FORMAT)]
+    assert [d.action for d in first] == [d.action for d in view.act(items)]
+    assert sum(find(tiny_idefics2, FORMAT).batch_sizes) == 4
