@@ -16,6 +16,7 @@ import torch
 from ..checkpoints import inspect_checkpoint
 from ..interfaces import CheckpointError
 from ..prompt_formats import plain_chat_text
+from .row_attention import use_row_attention
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ def load_model(
         raise CheckpointError(f"{what}: cannot load {path}: {exc}") from exc
     if need_images and processor is None:
         raise CheckpointError(f"{what}: {path} has no processor (processor_config.json)")
+    use_row_attention(model)
     if adapter:
         model = _attach_adapter(model, adapter, what)
     # PreTrainedModel.to is functools.wraps(nn.Module.to), which mypy does not bind as a method.

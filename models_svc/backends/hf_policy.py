@@ -26,7 +26,8 @@ from ..interfaces import CheckpointError, PolicyDecision, PolicyInput
 from ..prompt_formats import DEFAULT_FORMAT, get_format
 from .hf_common import LoadedModel, chat_text, load_model, stop_token_ids
 from .images import tangram_on_white
-from .sampling import TrieNode, _action_of, _generator, adapter_hooks, adapter_kwargs
+from .mixed_lora import row_adapters
+from .sampling import TrieNode, _action_of, _generator, adapter_hooks
 
 logger = logging.getLogger(__name__)
 
@@ -316,7 +317,6 @@ class HFPolicy:
         if not inputs:
             return []
         model = self._model()
-        extra = adapter_kwargs(model, adapters)
         batch = self._encode(inputs, adapters=adapters)
         mask = batch["attention_mask"]
         nodes = [self.trie(len(item.images), item.selection) for item in inputs]
@@ -324,7 +324,7 @@ class HFPolicy:
         generators = [_generator(item.seed) for item in inputs]
         done = [False] * len(inputs)
         pad = self.loaded.tokenizer.pad_token_id
-        with torch.inference_mode():
+        with torch.inference_mode(), row_adapters(model, adapters) as extra:
             out = model(
                 **batch,
                 position_ids=self._positions(mask),
@@ -378,11 +378,9 @@ class HFPolicy:
         batch = self._encode([item], [tokens], adapters=adapters)
         start = batch["input_ids"].shape[1] - len(tokens)
         model = self._model()
-        with torch.inference_mode():
+        with torch.inference_mode(), row_adapters(model, adapters) as extra:
             logits = model(
-                **batch,
-                position_ids=self._positions(batch["attention_mask"]),
-                **adapter_kwargs(model, adapters),
+                **batch, position_ids=self._positions(batch["attention_mask"]), **extra
             ).logits[0]
         node, probability = root, 1.0
         for offset, token in enumerate(tokens):

@@ -4,7 +4,7 @@ The cache holds base models by canonical key (``models_svc.model_keys``: real pa
 of the weight files, so differently written paths load once) and attaches each adapter to its
 base with peft's multi-adapter API (``PeftModel.load_adapter(path, adapter_name=...)``): round
 ρ+1's systems and CONTROL share one base in memory, each forward pass naming the adapter of
-each row (``adapter_names=``, peft's mixed-batch inference; ``__base__`` is the base alone).
+each row (``mixed_lora.row_adapters``; ``__base__`` is the base alone).
 
 A memory budget (``MODELS_SVC['MEMORY_BUDGET']``, bytes of parameters; 0 = no limit) is
 enforced after each load: least-recently-used adapters and bases are dropped until what the

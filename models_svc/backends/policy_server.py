@@ -3,7 +3,7 @@
 ``PolicyServer`` (one per worker process, ``models_svc.registry``) hands out ``ServedPolicy``
 views: light objects holding paths and a version, no weights. Their turns go to the micro-
 batcher of their base model (``models_svc.batching``), which answers turns of every adapter of
-that base, and of the base alone (CONTROL), in one forward pass (peft's ``adapter_names=``). The
+that base, and of the base alone (CONTROL), in one forward pass (``mixed_lora.mixed_rows``). The
 weights live in the ``ModelCache``, which attaches adapters to the base by name and evicts
 least-recently-used ones under the memory budget; a view whose adapter was evicted has it
 attached again on its next turn.
@@ -48,10 +48,15 @@ class ServedPolicy:
         self.name = name
         paths = [base, adapter] if adapter else [base]
         self.version = f"{fingerprint(*paths)}-{get_format(fmt).tag}"
+        self._batcher: Any = None
 
     def act(self, inputs: Sequence[PolicyInput]) -> list[PolicyDecision]:
-        batcher = self.server.batcher(self.base_path, self.prompt_format)
-        return batcher.submit(inputs, self.adapter_path)
+        """Queue ``inputs`` on the base's batcher, looked up once per view: the lookup keys
+        the base by its files (a realpath and a stat per weight file, under the cache lock),
+        too slow for every turn when many games ask within one batch window."""
+        if self._batcher is None:
+            self._batcher = self.server.batcher(self.base_path, self.prompt_format)
+        return self._batcher.submit(inputs, self.adapter_path)
 
     def score(self, item: PolicyInput, action: str) -> float:
         server = self.server

@@ -76,3 +76,27 @@ def tangram_images(ml_dir):
     from models_svc.tiny_models import write_tangram_pngs
 
     return [str(p) for p in write_tangram_pngs(ml_dir / "tangrams", NAMES)]
+
+
+@pytest.fixture(scope="session")
+def second_lora(ml_dir, tiny_idefics2):
+    """Another adapter, on the released target modules (text model, connector, resampler)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from models_svc.training.config import LORA_TARGETS
+
+    path = ml_dir / "lora-b"
+    if not path.exists():
+        torch.manual_seed(7)
+        model = get_peft_model(
+            AutoModelForImageTextToText.from_pretrained(tiny_idefics2),
+            LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=LORA_TARGETS),
+        )
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if "lora_B" in name:
+                    parameter.normal_(0, 0.5)
+        model.save_pretrained(path)
+    return str(path)

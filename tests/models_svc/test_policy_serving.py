@@ -17,30 +17,6 @@ pytestmark = pytest.mark.ml
 FORMAT = "respect-2024"
 
 
-@pytest.fixture(scope="module")
-def second_lora(ml_dir, tiny_idefics2):
-    """Another adapter, on the released target modules (text model, connector, resampler)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForImageTextToText
-
-    from models_svc.training.config import LORA_TARGETS
-
-    path = ml_dir / "lora-b"
-    if not path.exists():
-        torch.manual_seed(7)
-        model = get_peft_model(
-            AutoModelForImageTextToText.from_pretrained(tiny_idefics2),
-            LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=LORA_TARGETS),
-        )
-        with torch.no_grad():
-            for name, parameter in model.named_parameters():
-                if "lora_B" in name:
-                    parameter.normal_(0, 0.5)
-        model.save_pretrained(path)
-    return str(path)
-
-
 def server(**options):
     from models_svc.backends.policy_server import PolicyServer, ServingOptions
 
@@ -215,3 +191,23 @@ def test_a_batch_never_exceeds_its_size_and_a_lone_turn_does_not_wait_for_compan
     assert sum(sizes) == 6 and max(sizes) == 4
     view.act([items[0]])  # alone: answered once the window closes
     assert sizes[-1] == 1
+
+
+def test_a_view_finds_its_batcher_once_not_on_every_turn(tiny_idefics2, tiny_lora, tangram_images):
+    """Keying the base by its files on every turn (a realpath and a stat per weight file, under
+    the cache lock) made 16 games asking at once miss each other's 5 ms batch window."""
+    serving = server(max_wait=0.0)
+    view = serving.policy(tiny_idefics2, tiny_lora, FORMAT, "hf")
+    lookups = []
+    find = serving.batcher
+
+    def counted(base, fmt):
+        lookups.append((base, fmt))
+        return find(base, fmt)
+
+    serving.batcher = counted
+    items = inputs(tangram_images, 2)
+    first = view.act(items[:1]) + view.act(items[1:])
+    assert lookups == [(tiny_idefics2, FORMAT)]
+    assert [d.action for d in first] == [d.action for d in view.act(items)]
+    assert sum(find(tiny_idefics2, FORMAT).batch_sizes) == 4
