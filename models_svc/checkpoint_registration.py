@@ -11,6 +11,7 @@ from __future__ import annotations
 from celery import current_app
 from django.db import transaction
 
+from config.errors import ApplicationError
 from games.models import Round
 
 from .interfaces import CheckpointError
@@ -25,13 +26,13 @@ PATH_PREFIX: dict[str, str] = {
 }
 
 
-class RegistrationError(ValueError):
+class RegistrationError(ApplicationError):
     """A checkpoint that cannot be registered; ``field`` names the input at fault."""
 
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
 def spec_of(kind: str, text: str) -> str:

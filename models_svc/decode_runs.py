@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from config.errors import ApplicationError
 from games.models import Round, Study
 
 from .interfaces import KIND_LABELS, CheckpointError
@@ -24,13 +25,13 @@ from .training.selectors import TrainingError, decoder_kind, decoder_name
 ACTIVE = (DecodeRun.Status.QUEUED, DecodeRun.Status.RUNNING)
 
 
-class DecodeRequestError(ValueError):
+class DecodeRequestError(ApplicationError):
     """A decoding request that cannot run; ``field`` names the input at fault."""
 
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
 def normalized_decoder(text: str) -> str:

@@ -14,7 +14,6 @@ from annotation.models import AnnotationBatch
 from annotation.selectors import batch_progress
 from evaluation import selectors as metric_selectors
 from evaluation.board.steps import (
-    ACTIVE_TRAINING,
     DONE,
     AnnotateStep,
     AnnotateTarget,
@@ -33,12 +32,8 @@ from models_svc.interfaces import CheckpointError
 from models_svc.models import DecodeRun, ModelCheckpoint, TrainingRun
 from models_svc.registry import parse_spec
 from models_svc.selectors import label_coverage
-from models_svc.training.selectors import (
-    TrainingError,
-    decoder_kind,
-    decoder_name,
-    lineage_systems,
-)
+from models_svc.training.readiness import next_round_refusal, trained_systems, training_refusal
+from models_svc.training.selectors import TrainingError, decoder_kind, decoder_name
 
 
 def _kind_of(system_name: str) -> str:
@@ -167,13 +162,15 @@ def _metrics(round_: Round, collect: CollectStep, decode: DecodeStep) -> Metrics
 
 
 def base_checkpoints() -> list[str]:
-    """Registered, checked policy checkpoints a training run can start from (``hf:PATH``)."""
+    """Registered, checked policy checkpoints a training run can start from (``hf:PATH``); one
+    that failed to load on a worker (under any round) is not offered."""
     specs = ModelCheckpoint.objects.filter(
         kind=ModelCheckpoint.Kind.POLICY,
         status=ModelCheckpoint.Status.READY,
         spec__startswith="hf:",
     ).exclude(spec__contains="+lora:")
-    return sorted(set(specs.values_list("spec", flat=True)))
+    failed = ModelCheckpoint.objects.filter(status=ModelCheckpoint.Status.FAILED)
+    return sorted(set(specs.exclude(spec__in=failed.values("spec")).values_list("spec", flat=True)))
 
 
 def _needs_base(system: System) -> bool:
@@ -184,50 +181,26 @@ def _needs_base(system: System) -> bool:
         return True
 
 
-def _train_blocked(system: System, round_: Round, decode: DecodeStep, latest) -> str:
-    try:
-        kind = decoder_kind(system.name)
-    except TrainingError as error:
-        return str(error)
-    if latest is not None and latest.status in ACTIVE_TRAINING:
-        return (
-            f"run #{latest.pk} is under way (epoch {latest.epoch}, step {latest.step}/"
-            f"{latest.total_steps})"
-        )
-    decoder = decoder_name(system)
-    for past in learner_rounds(round_, system):
-        coverage = label_coverage(round_.study_id, past, decoder, kind)
-        if not coverage.complete and coverage.decodable:
-            where = "" if past == round_.index else f" round {past}"
-            return (
-                f"decode{where} first: {coverage.labelled} of {coverage.decodable} turns "
-                f"labelled ({kind}, {decoder})"
-            )
-    if decode.coverage and not decode.coverage[0].decodable:
-        return "collect games first: nothing to learn from yet"
-    return ""
-
-
-def learner_rounds(round_: Round, system: System) -> list[int]:
-    """The rounds ≤ this one whose games ``system`` learns from (its training lineage)."""
-    lineage = lineage_systems(round_.study, round_.index, system.name)
-    return sorted({s.round.index for s in lineage} | {round_.index})
-
-
 def _train(round_: Round, decode: DecodeStep) -> TrainStep:
-    systems = [
-        s for s in round_.systems.order_by("name") if s.name not in (System.HUMAN, System.CONTROL)
-    ]
+    systems = trained_systems(round_)
     runs = TrainingRun.objects.filter(study_id=round_.study_id, round_index=round_.index)
+    bases = base_checkpoints()
     targets = []
     for system in systems:
         mine = runs.filter(system_name=system.name).order_by("-created_at", "-pk")
-        latest = mine.first()
-        finished = mine.filter(status=TrainingRun.Status.DONE).first()
-        targets.append(
-            TrainTarget(system, latest, finished, _train_blocked(system, round_, decode, latest))
+        # The board offers the registered bases to choose from: only without one is the
+        # system's own policy the base the refusal checks.
+        refusal = training_refusal(
+            round_.study, round_.index, system.name, base=None if bases else ""
         )
-    bases = base_checkpoints()
+        targets.append(
+            TrainTarget(
+                system,
+                mine.first(),
+                mine.filter(status=TrainingRun.Status.DONE).first(),
+                refusal.message if refusal is not None else "",
+            )
+        )
     blocked = ""
     if not systems:
         blocked = "nothing to train: the round has no model system besides CONTROL and HH"
@@ -243,12 +216,7 @@ def _next_round(round_: Round, train: TrainStep) -> NextRoundStep:
     following = Round.objects.filter(study_id=round_.study_id, index=round_.index + 1).first()
     if following is not None:
         return NextRoundStep(following, "")
-    if not train.targets:
-        return NextRoundStep(None, train.blocked)
-    missing = [t.system.name for t in train.targets if t.finished is None]
-    if missing:
-        return NextRoundStep(None, f"train first: no finished run for {', '.join(missing)}")
-    return NextRoundStep(None, "")
+    return NextRoundStep(None, next_round_refusal(round_.study, round_.index))
 
 
 def round_board(round_: Round, is_last: bool) -> RoundBoard:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from config.errors import ApplicationError
 from games.actions import tangrams_to_letters
 from games.models import FeedbackLabel, Game, Study, System, Tangram
 
@@ -30,7 +31,7 @@ from .examples import (
 MAIN_SPLITS = ("train", "test")
 
 
-class TrainingError(ValueError):
+class TrainingError(ApplicationError):
     """Training cannot proceed; the message names the study, round, system or turns at fault."""
 
 
