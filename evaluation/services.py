@@ -15,6 +15,7 @@ from pathlib import Path
 from django.db import transaction
 
 from config import heartbeat
+from config.errors import ApplicationError
 from evaluation import selectors
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
@@ -77,19 +78,23 @@ def create_metric_run(
     user=None,
     extra: dict | None = None,
 ) -> MetricRun:
-    """A queued run, not yet sent (parameters validated: ``ValueError`` names the bad one).
+    """A queued run, not yet sent (parameters validated: ``ApplicationError`` names the bad
+    one).
 
     ``conventions``: ``platform`` or ``paper`` (``evaluation.stats.conventions``); ``method``
     None (or "") takes the conventions' interval method (BCa, or percentile for the paper's).
     """
-    params = MetricParameters(
-        resamples=resamples,
-        seed=seed,
-        confidence=confidence,
-        method=method or None,
-        conventions=conventions_named(conventions),
-        **(extra or {}),
-    ).validated()
+    try:
+        params = MetricParameters(
+            resamples=resamples,
+            seed=seed,
+            confidence=confidence,
+            method=method or None,
+            conventions=conventions_named(conventions),
+            **(extra or {}),
+        ).validated()
+    except ValueError as error:  # the parameters' contract: the message names the bad one
+        raise ApplicationError(str(error)) from error
     return MetricRun.objects.create(
         study=study,
         resamples=params.resamples,

@@ -75,9 +75,20 @@ def register_checkpoint(
 
 
 def queue_loading_check(checkpoint: ModelCheckpoint) -> None:
-    """Ask a ``gpu`` worker to load the checkpoint once the current transaction commits."""
+    """Ask a ``gpu`` worker to load the checkpoint once the current transaction commits; the
+    worker records ``ready`` or ``failed`` (or ``incompatible``) with the message."""
     transaction.on_commit(
         lambda: current_app.send_task(
             "models_svc.tasks.check_checkpoint", args=[checkpoint.pk], queue="gpu"
+        )
+    )
+
+
+def queue_embedding(embedder_spec: str) -> None:
+    """Ask a ``gpu`` worker to embed every tangram with an embedder, once the current
+    transaction commits."""
+    transaction.on_commit(
+        lambda: current_app.send_task(
+            "models_svc.tasks.embed_tangrams", args=[embedder_spec], queue="gpu"
         )
     )

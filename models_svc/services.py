@@ -155,11 +155,13 @@ def decode_study(
     one transaction as soon as it is decoded. ``progress(done, total)`` follows the chunks.
     """
     if kind not in KIND_LABELS:
-        raise ValueError(f"feedback kind must be binary or ternary, not {kind!r}")
+        raise ApplicationError(f"must be binary or ternary, not {kind!r}", field="kind")
     if round_index is not None and not study.rounds.filter(index=round_index).exists():
-        raise ValueError(f"study {study.name!r} has no round {round_index}")
+        raise ApplicationError(f"study {study.name!r} has no round {round_index}", field="round")
     if system_name and not System.objects.filter(round__study=study, name=system_name).exists():
-        raise ValueError(f"study {study.name!r} has no system {system_name!r}")
+        raise ApplicationError(
+            f"study {study.name!r} has no system {system_name!r}", field="system"
+        )
     decoder = get_decoder(decoder_spec)
     windows = feedback_windows(study_turns(study.pk, round_index, system_name))
     done_ids: set[int] = set()
@@ -281,13 +283,17 @@ def embed_tangrams(embedder_spec: str, names: Sequence[str] | None = None) -> Em
     if names is not None:
         unknown = sorted(set(names) - set(found))
         if unknown:
-            raise ValueError(f"unknown tangram(s): {', '.join(unknown[:10])}")
+            raise ApplicationError(f"unknown tangram(s): {', '.join(unknown[:10])}", field="names")
     missing = sorted(name for name, path in found.items() if path is None)
     if names is not None and missing:
-        raise ValueError(f"no image file for tangram(s): {', '.join(missing[:10])}")
+        raise ApplicationError(
+            f"no image file for tangram(s): {', '.join(missing[:10])}", field="names"
+        )
     todo = [(name, path) for name, path in sorted(found.items()) if path is not None]
     if not todo:
-        raise ValueError("no tangram has an image file to embed (set TANGRAM_DIR or import images)")
+        raise ApplicationError(
+            "no tangram has an image file to embed (set TANGRAM_DIR or import images)"
+        )
     embedder = get_embedder(embedder_spec)
     vectors = embedder.embed([path for _, path in todo])
     return store_embeddings(

@@ -34,8 +34,9 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
 
     def handle(self, *args, **options) -> None:
+        from config.errors import ApplicationError
         from models_svc.models import TrainingRun
-        from models_svc.training.runs import TrainingError, launch_training_run
+        from models_svc.training.runs import launch_training_run
 
         study = study_named(options["study"])
         overrides: dict = settings_from(options["set"])
@@ -51,7 +52,7 @@ class Command(BaseCommand):
                 base=options["base"],
                 overrides=overrides,
             )
-        except (TrainingError, ValueError) as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         summary = run.manifest.summary
         self.stdout.write(
