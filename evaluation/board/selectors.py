@@ -188,11 +188,8 @@ def _train(round_: Round, decode: DecodeStep) -> TrainStep:
     targets = []
     for system in systems:
         mine = runs.filter(system_name=system.name).order_by("-created_at", "-pk")
-        # The board offers the registered bases to choose from: only without one is the
-        # system's own policy the base the refusal checks.
-        refusal = training_refusal(
-            round_.study, round_.index, system.name, base=None if bases else ""
-        )
+        # The base is chosen in the form (the step says when none is registered).
+        refusal = training_refusal(round_.study, round_.index, system.name, base=None)
         targets.append(
             TrainTarget(
                 system,

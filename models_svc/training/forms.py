@@ -29,6 +29,7 @@ class TrainingLaunchForm(forms.Form):
     preset = forms.ChoiceField(
         choices=[(name, PRESET_LABELS.get(name, name)) for name in PRESETS],
         initial="paper",
+        required=False,
         help_text="tiny suits a CPU (minutes); paper is the study's settings, for a GPU",
     )
     epochs = forms.IntegerField(min_value=1, max_value=200, required=False)
@@ -38,7 +39,7 @@ class TrainingLaunchForm(forms.Form):
         """The preset's settings, then the epochs and seeds given."""
         data = self.cleaned_data
         chosen = {name: data[name] for name in ("epochs", "seeds") if data.get(name)}
-        return {**PRESETS[data["preset"]], **chosen}
+        return {**PRESETS[data.get("preset") or "paper"], **chosen}
 
     def launch_arguments(self) -> dict[str, Any]:
         """Keyword arguments of ``launch_training_run`` after the study."""

@@ -93,9 +93,9 @@ def base_refusal(system: System, base: str = "") -> str:
     if spec.backend != "hf":
         return (
             f"system {system.name} (round {system.round.index}) acts with policy "
-            f"{text or 'random'!r}, which has no weights to train: choose a base checkpoint "
-            "(hf:PATH, e.g. one written by make_tiny_checkpoint and registered on the "
-            "Checkpoints page) or set RESPECT_TRAINING_BASE"
+            f"{text or 'random'!r}, which has no weights to train: give a base checkpoint "
+            "(the Base field, or --base hf:PATH: a local image-text-to-text checkpoint, e.g. one "
+            "written by make_tiny_checkpoint) or set RESPECT_TRAINING_BASE"
         )
     if not Path(spec.path).is_dir():
         return f"base checkpoint {spec.path} is not a directory"
@@ -122,6 +122,12 @@ def training_refusal(
     """Why ``system_name`` of round ``round_index`` cannot start a training run now (None when
     it can), with the field at fault. ``base`` as the launch form gives it ("" means the
     system's own policy); None leaves the base out (a page that offers a choice of bases)."""
+    if system_name in (System.HUMAN, System.CONTROL):
+        return TrainingError(
+            f"round {round_index} has no model system {system_name!r} to train (HH has human "
+            "listeners; CONTROL is redeployed unchanged)",
+            field="system_name",
+        )
     try:
         system = training_system(study, round_index, system_name)
         decoder_kind(system_name)

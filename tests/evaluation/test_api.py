@@ -39,7 +39,7 @@ def test_start_list_and_read_runs(api):
     response = api.post(url, {"resamples": 500, "seed": 5}, format="json")
     assert response.status_code == 202
     run_id = response.json()["id"]
-    assert response.json()["status"] == "pending" and response.json()["method"] == "bca"
+    assert response.json()["status"] == "queued" and response.json()["method"] == "bca"
     again = api.post(url, {"resamples": 500, "seed": 5}, format="json")
     assert again.status_code == 200 and again.json()["id"] == run_id
     assert response.json()["conventions"] == "platform"
