@@ -13,7 +13,9 @@ MAX_WEB_RESAMPLES = 100_000
 class MetricRunForm(forms.Form):
     """A metric run from the dashboard; an empty ``method`` takes the conventions' own."""
 
-    resamples = forms.IntegerField(min_value=100, max_value=MAX_WEB_RESAMPLES, initial=DEFAULT_RESAMPLES)
+    resamples = forms.IntegerField(
+        min_value=100, max_value=MAX_WEB_RESAMPLES, initial=DEFAULT_RESAMPLES
+    )
     seed = forms.IntegerField(min_value=0, max_value=2**62, initial=0)
     conventions = forms.ChoiceField(
         choices=MetricRun.Conventions.choices, initial=MetricRun.Conventions.PLATFORM
