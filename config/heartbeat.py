@@ -231,7 +231,13 @@ def execute(
     except Exception as error:
         logger.exception("%s failed", name)
         finish(
-            model, pk, lease, status=FAILED, error=error_message(error), finished_at=timezone.now()
+            model,
+            pk,
+            lease,
+            status=FAILED,
+            error=error_message(error),
+            finished_at=timezone.now(),
+            **(failed or {}),
         )
         if isinstance(error, TRANSIENT):
             raise

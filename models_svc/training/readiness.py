@@ -110,8 +110,8 @@ def base_refusal(system: System, base: str = "") -> str:
     )
     if bad is not None:
         return (
-            f"base checkpoint {bad.spec} is {bad.get_status_display()} on the Checkpoints page: "
-            f"{bad.status_message or 'check it again'}"
+            f"base checkpoint {bad.spec} cannot be used (Checkpoints page: "
+            f"{bad.get_status_display()}): {bad.status_message or 'check it again'}"
         )
     return ""
 
