@@ -136,3 +136,32 @@ def test_a_programming_error_is_a_500_and_a_refusal_is_a_message(
     monkeypatch.setattr(runs, "launch_training_run", refusal)
     page = launch_from_page(researcher_client, study, 0, f"hf:{tmp_path}")
     assert page_messages(page) == ["Not launched: the service says no"]
+
+
+def test_the_api_launches_with_the_same_form_and_refuses_with_the_same_reason(
+    tmp_path, django_capture_on_commit_callbacks
+):
+    from rest_framework.test import APIClient
+
+    study = two_rounds()
+    api = APIClient()
+    api.force_authenticate(make_user("rhea", role="researcher"))
+    url = f"/models/api/studies/{study.pk}/training-runs/"
+    body = {"round_index": 1, "system_name": "B-FFT", "base": f"hf:{tmp_path}", "preset": "tiny"}
+    refused = api.post(url, body, format="json")
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"error": board_reason(study, 1), "field": "round_index"},
+    )
+    bad = api.post(url, {**body, "preset": "huge", "round_index": 10**9}, format="json")
+    assert bad.status_code == 400 and set(bad.json()) == {"preset", "round_index"}
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        launched = api.post(url, {**body, "round_index": 0}, format="json")
+    run = TrainingRun.objects.get()
+    assert (launched.status_code, launched.json()["id"], launched.json()["status"]) == (
+        202,
+        run.pk,
+        "queued",
+    )
+    assert len(sent) == 1 and run.hyperparameters["learning_rate"] == 5e-3
+    assert api.get(f"/models/api/training-runs/{run.pk}/").json()["system_name"] == "B-FFT"
