@@ -63,10 +63,8 @@ def put_in(model, pk: int, state: str) -> None:
     """The state a delivery finds the run in: waiting, failed before (a Celery retry), or
     running on a worker that was killed (no heartbeat for longer than its stale setting)."""
     if state == "running-stale":
-        lease = heartbeat.claim(model, pk)
-        assert lease is not None
-        silent = timezone.now() - timedelta(seconds=heartbeat.stale_seconds(model) + 1)
-        model.objects.filter(pk=pk).update(heartbeat_at=silent)
+        assert heartbeat.claim(model, pk) is not None
+        _silence(model, pk)
     else:
         model.objects.filter(pk=pk).update(status=state)
 
@@ -202,7 +200,24 @@ def test_a_queued_decode_run_whose_message_was_lost_is_queued_again_when_asked_a
         again, created = request_decode_run(study, 0, decoder="lexicon", kind="binary")
     assert (again.pk, created, again.status, len(sent)) == (run.pk, False, "queued", 1)
     assert not heartbeat.is_stale(again)
+    # claimed by a worker that was then killed: "already doing this (running)" no more
+    heartbeat.claim(DecodeRun, run.pk)
+    _silence(DecodeRun, run.pk)
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        again, created = request_decode_run(study, 0, decoder="lexicon", kind="binary")
+    assert (again.pk, created, again.status, again.lease, len(sent)) == (
+        run.pk,
+        False,
+        "queued",
+        "",
+        1,
+    )
     assert DecodeRun.objects.count() == 1
+
+
+def _silence(model, pk: int) -> None:
+    silent = timezone.now() - timedelta(seconds=heartbeat.stale_seconds(model) + 1)
+    model.objects.filter(pk=pk).update(heartbeat_at=silent)
 
 
 def test_a_queued_metric_run_whose_message_was_lost_is_queued_again_when_asked_again(
