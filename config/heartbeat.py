@@ -255,7 +255,7 @@ def send(run: HeartbeatRun):
     """Send the run's task to its queue now (``enqueue`` sends it when the save commits)."""
     result = current_app.send_task(run.task_name, args=[run.pk], queue=run.task_queue)
     if any(field.name == "task_id" for field in run._meta.fields):  # runs that show it
-        type(run)._default_manager.filter(pk=run.pk).update(task_id=result.id or "")
+        type(run)._default_manager.filter(pk=run.pk).update(**{"task_id": result.id or ""})
     return result
 
 

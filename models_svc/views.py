@@ -37,15 +37,15 @@ class TrainingView(ResearcherRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         study = get_object_or_404(Study, pk=self.kwargs["pk"])
         rounds = list(study.rounds.prefetch_related("systems").order_by("index"))
-        for round_ in rounds:
-            round_.targets = [(s, _blocked(study, round_.index, s)) for s in round_.systems.all()]
         names = sorted(
             {s.name for r in rounds for s in r.systems.all() if s.name not in ("HH", "CONTROL")}
         )
         last = rounds[-1] if rounds else None
         return super().get_context_data(
             study=study,
-            rounds=rounds,
+            rounds=[
+                (r, [(s, _blocked(study, r.index, s)) for s in r.systems.all()]) for r in rounds
+            ],
             last_round=last,
             next_round_blocked=next_round_refusal(study, last.index) if last else "",
             runs=study_training_runs(study)[:50],
