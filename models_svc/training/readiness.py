@@ -31,21 +31,27 @@ UNUSABLE_CHECKPOINT = (
 )
 
 
-def learner_rounds(study: Study, round_index: int, system_name: str) -> list[int]:
-    """The rounds ≤ ``round_index`` whose games the system learns from (its training lineage)."""
-    lineage = lineage_systems(study, round_index, system_name)
-    return sorted({s.round.index for s in lineage} | {round_index})
+def learner_rounds(study: Study, round_index: int, system_name: str) -> dict[int, list[str]]:
+    """The rounds ≤ ``round_index`` whose games the system learns from (its training lineage),
+    each with the systems whose games it learns from there (itself, or CONTROL in the rounds
+    before it first appears)."""
+    found: dict[int, list[str]] = {round_index: [system_name]}
+    for system in lineage_systems(study, round_index, system_name):
+        names = found.setdefault(system.round.index, [])
+        if system.name not in names:
+            names.append(system.name)
+    return dict(sorted(found.items()))
 
 
 def labels_refusal(study: Study, round_index: int, system: System) -> str:
-    """Why the system's training set is not ready ("" when it is): every round it learns from
-    must have all its decodable turns labelled by the system's decoder in its kind, and at
-    least one of them must have turns to learn from."""
+    """Why the system's training set is not ready ("" when it is): in every round it learns
+    from, the decodable turns of the games it learns from must all be labelled by the system's
+    decoder in its kind, and at least one such turn must exist."""
     kind = decoder_kind(system.name)
     decoder = decoder_name(system)
     decodable = 0
-    for past in learner_rounds(study, round_index, system.name):
-        coverage = label_coverage(study.pk, past, decoder, kind)
+    for past, names in learner_rounds(study, round_index, system.name).items():
+        coverage = label_coverage(study.pk, past, decoder, kind, names)
         decodable += coverage.decodable
         if coverage.decodable and not coverage.complete:
             where = "" if past == round_index else f" round {past}"

@@ -101,10 +101,8 @@ def test_earlier_rounds_a_system_learns_from_must_be_decoded_too():
     for kind in ("binary", "ternary"):
         decode_study(study, decoder_spec="lexicon", kind=kind, round_index=0)
     blocked = {t.system.name: t.blocked for t in board_of(round_one).train.targets}
-    assert blocked == {
-        "B-FFT": "",
-        "T-RL": "decode first: 0 of 2 turns labelled (ternary, lexicon)",
-    }
+    # T-RL learns from round 0's CONTROL games and its own (none yet), not B-FFT's: ready
+    assert blocked == {"B-FFT": "", "T-RL": ""}
 
 
 def test_runs_under_way_disable_their_buttons(tmp_path, django_capture_on_commit_callbacks):
