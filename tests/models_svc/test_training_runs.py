@@ -191,7 +191,8 @@ def test_open_next_round_deploys_trained_adapters_and_the_round_zero_control():
     study = system.round.study
     System.objects.create(round=system.round, name="CONTROL", policy_checkpoint="hf:/m/pi0")
     System.objects.create(round=system.round, name="HH")
-    with pytest.raises(TrainingError, match="cannot open round 1: train first: no finished run for B-FFT"):
+    refusal = "cannot open round 1: train first: no finished run for B-FFT"
+    with pytest.raises(TrainingError, match=refusal):
         open_next_round(study, 0)
     run = _finished_run(system, "/runs/1/adapter")
     next_round = open_next_round(study, 0)
