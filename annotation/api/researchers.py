@@ -54,9 +54,7 @@ class TaskOptionsSerializer(serializers.Serializer):
     mturk_reward = serializers.DecimalField(
         required=False, max_digits=6, decimal_places=2, min_value=Decimal("0.01")
     )
-    mturk_max_assignments = serializers.IntegerField(
-        required=False, min_value=1, max_value=INT_MAX
-    )
+    mturk_max_assignments = serializers.IntegerField(required=False, min_value=1, max_value=INT_MAX)
 
 
 class BatchCreateSerializer(serializers.Serializer):
