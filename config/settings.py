@@ -189,6 +189,10 @@ CELERY_RESULT_BACKEND = env.str(
 # setting lost its worker: launching it again (or Resume) queues it again. Size each stale
 # setting above the longest gap between two heartbeats of a live run of that kind.
 RUN_STALE_SECONDS = env.int("RESPECT_RUN_STALE_SECONDS", default=600)
+# A run still queued this long after its task was sent was never claimed (its broker message
+# was lost, e.g. a Redis restart): asking for it again sends it again. A duplicate message for
+# a run that merely waits behind others is harmless (one delivery claims it).
+RUN_QUEUED_STALE_SECONDS = env.int("RESPECT_RUN_QUEUED_STALE_SECONDS", default=900)
 # A task a killed worker had taken comes back after the broker's visibility timeout (Redis),
 # counted from when the worker took it; the delivery claims the run only once it is stale. So
 # size it as the largest stale setting plus a typical run's length (README: "Killed workers").

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evaluation import services
+from evaluation.forms import MAX_WEB_RESAMPLES
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 from games.models import Study
@@ -47,7 +48,7 @@ class MetricRunDetailSerializer(MetricRunSerializer):
 
 class MetricRunRequestSerializer(serializers.Serializer):
     resamples = serializers.IntegerField(
-        min_value=1, max_value=1_000_000, default=DEFAULT_RESAMPLES
+        min_value=1, max_value=MAX_WEB_RESAMPLES, default=DEFAULT_RESAMPLES
     )
     seed = serializers.IntegerField(min_value=0, max_value=2**62, default=0)
     confidence = serializers.FloatField(min_value=0.5, max_value=0.999, default=DEFAULT_CONFIDENCE)

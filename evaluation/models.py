@@ -1,6 +1,6 @@
 """Metric runs: one computation of every study metric, with its parameters and results.
 
-A run is created ``pending``, claimed by a Celery worker (``running``, with ``progress``,
+A run is created ``queued``, claimed by a Celery worker (``running``, with ``progress``,
 ``message`` and its heartbeat updated as it goes; ``config.heartbeat``) and ends ``done`` with
 ``results`` (the JSON that ``compute_metrics --json`` prints) or ``failed`` with ``error``. The
 same inputs, parameters (``conventions`` included) and code version give the same results, so a
@@ -21,13 +21,6 @@ from games.models import Study
 class MetricRun(HeartbeatRun):
     task_name = "evaluation.tasks.compute_metric_run"
     task_queue = "default"
-    waiting_status = "pending"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "waiting for a worker"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
 
     class Method(models.TextChoices):
         BCA = "bca", "BCa (bias-corrected and accelerated)"
@@ -40,7 +33,6 @@ class MetricRun(HeartbeatRun):
         PAPER = "paper", "paper (ReSpect study)"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="metric_runs")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     progress = models.FloatField(
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
@@ -93,7 +85,3 @@ class MetricRun(HeartbeatRun):
 
     def __str__(self) -> str:
         return f"metrics of {self.study.name} #{self.pk} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in (self.Status.PENDING, self.Status.RUNNING)

@@ -284,7 +284,7 @@ def latest_run(
 def active_run(study: Study) -> MetricRun | None:
     return (
         MetricRun.objects.filter(
-            study=study, status__in=[MetricRun.Status.PENDING, MetricRun.Status.RUNNING]
+            study=study, status__in=[MetricRun.Status.QUEUED, MetricRun.Status.RUNNING]
         )
         .order_by("-created_at", "-id")
         .first()

@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 from django.db import transaction
-from django.utils import timezone
 
 from config import heartbeat
+from config.errors import ApplicationError
 from evaluation import selectors
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
@@ -78,19 +78,23 @@ def create_metric_run(
     user=None,
     extra: dict | None = None,
 ) -> MetricRun:
-    """A pending run (parameters validated: ``ValueError`` names the bad one).
+    """A queued run, not yet sent (parameters validated: ``ApplicationError`` names the bad
+    one).
 
     ``conventions``: ``platform`` or ``paper`` (``evaluation.stats.conventions``); ``method``
     None (or "") takes the conventions' interval method (BCa, or percentile for the paper's).
     """
-    params = MetricParameters(
-        resamples=resamples,
-        seed=seed,
-        confidence=confidence,
-        method=method or None,
-        conventions=conventions_named(conventions),
-        **(extra or {}),
-    ).validated()
+    try:
+        params = MetricParameters(
+            resamples=resamples,
+            seed=seed,
+            confidence=confidence,
+            method=method or None,
+            conventions=conventions_named(conventions),
+            **(extra or {}),
+        ).validated()
+    except ValueError as error:  # the parameters' contract: the message names the bad one
+        raise ApplicationError(str(error)) from error
     return MetricRun.objects.create(
         study=study,
         resamples=params.resamples,
@@ -106,21 +110,20 @@ def create_metric_run(
 
 
 def request_metric_run(study: Study, *, user=None, **parameters) -> tuple[MetricRun, bool]:
-    """Start a run on the ``default`` queue unless the same one is already waiting or running.
+    """Start a run on the ``default`` queue unless the same one is already queued or running.
 
     "The same": same resamples, seed, confidence, interval method and conventions. Returns the
     run and whether it was created (a double submit gets the first run back). When that run is
-    stale (its worker stopped: ``RUN_STALE_SECONDS`` without a heartbeat) it is queued again.
+    stale (``config.heartbeat``: its worker stopped, or its message was lost while queued) it
+    is queued again.
     """
-    from evaluation.tasks import compute_metric_run
-
     with transaction.atomic():
         Study.objects.select_for_update().get(pk=study.pk)
         candidate = create_metric_run(study, user=user, **parameters)
         same = (
             MetricRun.objects.filter(
                 study=study,
-                status__in=[MetricRun.Status.PENDING, MetricRun.Status.RUNNING],
+                status__in=heartbeat.ACTIVE,
                 resamples=candidate.resamples,
                 seed=candidate.seed,
                 confidence=candidate.confidence,
@@ -133,16 +136,10 @@ def request_metric_run(study: Study, *, user=None, **parameters) -> tuple[Metric
         )
         if same is not None:
             candidate.delete()
-            heartbeat.requeue_if_stale(same, lambda: _enqueue(same.pk, compute_metric_run))
+            heartbeat.requeue_if_stale(same)
             return same, False
-        run = candidate
-        transaction.on_commit(lambda: _enqueue(run.pk, compute_metric_run))
+        run = heartbeat.enqueue(candidate)
     return run, True
-
-
-def _enqueue(run_id: int, task) -> None:
-    result = task.apply_async(args=[run_id], queue="default")
-    MetricRun.objects.filter(pk=run_id).update(task_id=result.id or "")
 
 
 def report_progress(run_id: int, lease: str, fraction: float, message: str) -> None:
@@ -156,71 +153,48 @@ def report_progress(run_id: int, lease: str, fraction: float, message: str) -> N
     )
 
 
+def _compute(run: MetricRun, lease: str) -> dict:
+    stamp = selectors.data_stamp(run.study)
+    inputs = selectors.study_input(run.study)
+    games = sum(group.n_games for group in inputs.groups)
+    message = f"computing {len(inputs.groups)} groups ({games} games)"
+    report_progress(run.pk, lease, 0.05, message)
+    results = compute_study(
+        inputs,
+        parameters_of(run),
+        progress=lambda fraction, message: report_progress(
+            run.pk, lease, 0.05 + 0.9 * fraction, message
+        ),
+    )
+    results["run"] = run.pk
+    results["code_version"] = run.code_version or code_version()
+    parameters = {**results["parameters"], "code_version": results["code_version"]}
+    return {
+        "progress": 1.0,
+        "message": f"done: {len(results['rows'])} groups",
+        "results": results,
+        "parameters": parameters,
+        "data_stamp": stamp,
+    }
+
+
 def execute_metric_run(run_id: int) -> MetricRun:
     """Compute and store every metric of the run's study (idempotent: done runs are kept).
 
-    The run is claimed first (``config.heartbeat``): a delivery that finds it done, or running
-    on a worker that still beats, leaves it alone; a stale one is computed again from the start
-    (the same inputs, parameters and code give the same numbers). A failure marks the run
-    ``failed`` with the reason and is not raised again: a metric run that cannot be computed
-    from the stored data will not succeed on a retry either.
+    The run goes through ``config.heartbeat.execute``: a delivery that finds it done, or
+    running on a worker that still beats, leaves it alone; a stale one is computed again from
+    the start (the same inputs, parameters and code give the same numbers); any failure marks
+    it ``failed`` with the reason.
     """
-    run = MetricRun.objects.select_related("study").get(pk=run_id)
-    startable = [MetricRun.Status.PENDING, MetricRun.Status.FAILED]
-    lease = heartbeat.claim(MetricRun, run_id, startable=startable)
-    if lease is None:
-        return MetricRun.objects.get(pk=run_id)
-    heartbeat.beat(
+    return heartbeat.execute(
         MetricRun,
         run_id,
-        lease,
-        finished_at=None,
-        results=None,
-        error="",
-        progress=0.0,
-        message="reading games, turns, annotations and labels",
+        _compute,
+        reset={
+            "finished_at": None,
+            "results": None,
+            "progress": 0.0,
+            "message": "reading games, turns, annotations and labels",
+        },
+        failed={"message": "failed"},
     )
-    try:
-        stamp = selectors.data_stamp(run.study)
-        inputs = selectors.study_input(run.study)
-        games = sum(group.n_games for group in inputs.groups)
-        message = f"computing {len(inputs.groups)} groups ({games} games)"
-        report_progress(run_id, lease, 0.05, message)
-        results = compute_study(
-            inputs,
-            parameters_of(run),
-            progress=lambda fraction, message: report_progress(
-                run_id, lease, 0.05 + 0.9 * fraction, message
-            ),
-        )
-    except heartbeat.LeaseLost:
-        logger.warning("metric run %s was taken over by another worker", run_id)
-        return MetricRun.objects.get(pk=run_id)
-    except Exception as error:  # noqa: BLE001 - every failure is recorded on the run
-        logger.exception("metric run %s failed", run_id)
-        heartbeat.finish(
-            MetricRun,
-            run_id,
-            lease,
-            status=MetricRun.Status.FAILED,
-            finished_at=timezone.now(),
-            error=f"{type(error).__name__}: {error}"[:5000],
-            message="failed",
-        )
-        return MetricRun.objects.get(pk=run_id)
-    results["run"] = run_id
-    results["code_version"] = run.code_version or code_version()
-    parameters = {**results["parameters"], "code_version": results["code_version"]}
-    heartbeat.finish(
-        MetricRun,
-        run_id,
-        lease,
-        status=MetricRun.Status.DONE,
-        progress=1.0,
-        message=f"done: {len(results['rows'])} groups",
-        results=results,
-        parameters=parameters,
-        data_stamp=stamp,
-        finished_at=timezone.now(),
-    )
-    return MetricRun.objects.get(pk=run_id)

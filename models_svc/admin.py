@@ -96,28 +96,25 @@ class ModelCheckpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Load the selected checkpoints on a GPU worker (queued)")
     def check_on_worker(self, request, queryset) -> None:
-        from celery import current_app
+        from .checkpoint_registration import queue_loading_check
 
-        ids = list(queryset.values_list("pk", flat=True))
-        for pk in ids:
-            current_app.send_task(
-                "models_svc.tasks.check_checkpoint", args=[pk], queue=settings.GPU_BATCH_QUEUE
-            )
+        checkpoints = list(queryset)
+        for checkpoint in checkpoints:
+            queue_loading_check(checkpoint)
         self.message_user(
-            request, f"Queued {len(ids)} loading check(s) on the {settings.GPU_BATCH_QUEUE} queue."
+            request,
+            f"Queued {len(checkpoints)} loading check(s) on the {settings.GPU_BATCH_QUEUE} queue.",
         )
 
     @admin.action(description="Embed all tangrams with the selected embedders (queued)")
     def embed_tangrams(self, request, queryset) -> None:
-        from celery import current_app
+        from .checkpoint_registration import queue_embedding
 
         specs = list(
             queryset.filter(kind=ModelCheckpoint.Kind.EMBEDDER).values_list("spec", flat=True)
         )
         for spec in specs:
-            current_app.send_task(
-                "models_svc.tasks.embed_tangrams", args=[spec], queue=settings.GPU_BATCH_QUEUE
-            )
+            queue_embedding(spec)
         level = messages.INFO if specs else messages.WARNING
         self.message_user(
             request,

@@ -12,6 +12,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
+from config.errors import ApplicationError
 from games.models import Round
 
 from .checkpoint_paths import confined_spec
@@ -27,13 +28,13 @@ PATH_PREFIX: dict[str, str] = {
 }
 
 
-class RegistrationError(ValueError):
+class RegistrationError(ApplicationError):
     """A checkpoint that cannot be registered; ``field`` names the input at fault."""
 
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
 def spec_of(kind: str, text: str) -> str:
@@ -77,11 +78,22 @@ def register_checkpoint(
 
 
 def queue_loading_check(checkpoint: ModelCheckpoint) -> None:
-    """Ask a ``gpu-batch`` worker to load the checkpoint once the current transaction commits."""
+    """Ask a ``gpu-batch`` worker to load the checkpoint once the current transaction commits; the
+    worker records ``ready`` or ``failed`` (or ``incompatible``) with the message."""
     transaction.on_commit(
         lambda: current_app.send_task(
             "models_svc.tasks.check_checkpoint",
             args=[checkpoint.pk],
             queue=settings.GPU_BATCH_QUEUE,
+        )
+    )
+
+
+def queue_embedding(embedder_spec: str) -> None:
+    """Ask a ``gpu-batch`` worker to embed every tangram with an embedder, once the current
+    transaction commits."""
+    transaction.on_commit(
+        lambda: current_app.send_task(
+            "models_svc.tasks.embed_tangrams", args=[embedder_spec], queue=settings.GPU_BATCH_QUEUE
         )
     )

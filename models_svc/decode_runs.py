@@ -2,7 +2,8 @@
 
 A request names a study round, a decoder spec and a feedback kind; it is refused with a
 ``DecodeRequestError`` naming the field at fault before anything is written. A second request
-for the same decoding while one is queued or running gets that run back instead of a copy.
+for the same decoding while one is queued or running gets that run back instead of a copy
+(queued again first when it is stale: ``config.heartbeat``).
 The run itself goes to the ``gpu-batch`` queue (``models_svc.tasks.decode_feedback_run``).
 ``decode_closed_round`` queues what a round's systems ask for when its lobby closes.
 """
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from config import heartbeat
+from config.errors import ApplicationError
 from games.models import Round, Study
 
 from .checkpoint_paths import confined_spec
@@ -25,13 +28,13 @@ from .training.selectors import TrainingError, decoder_kind, decoder_name
 ACTIVE = (DecodeRun.Status.QUEUED, DecodeRun.Status.RUNNING)
 
 
-class DecodeRequestError(ValueError):
+class DecodeRequestError(ApplicationError):
     """A decoding request that cannot run; ``field`` names the input at fault."""
 
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
 def normalized_decoder(text: str) -> str:
@@ -59,6 +62,7 @@ def request_decode_run(
         ).filter(status__in=ACTIVE)
         running = same.order_by("created_at", "pk").first()
         if running is not None:
+            heartbeat.requeue_if_stale(running)  # its worker stopped, or its message was lost
             return running, False
         run = DecodeRun(
             study=study,

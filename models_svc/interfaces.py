@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from config.errors import ApplicationError
+
 LABEL_POSITIVE = "positive"
 LABEL_NEUTRAL = "neutral"
 LABEL_NEGATIVE = "negative"
@@ -121,5 +123,5 @@ class ImageEmbedder(Protocol):
         ...
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ApplicationError, RuntimeError):
     """A checkpoint path is missing, unreadable or not the kind of model the backend needs."""

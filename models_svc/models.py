@@ -22,6 +22,7 @@ class ModelCheckpoint(models.Model):
         READY = "ready", "ready"
         MISSING = "missing", "path missing"
         INCOMPATIBLE = "incompatible", "incompatible"
+        FAILED = "failed", "failed to load"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     spec = models.CharField(
@@ -65,18 +66,11 @@ class DecodeRun(HeartbeatRun):
     task_name = "models_svc.tasks.decode_feedback_run"
     task_queue = settings.GPU_BATCH_QUEUE
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
-
     study = models.ForeignKey("games.Study", on_delete=models.CASCADE, related_name="decode_runs")
     round_index = models.PositiveSmallIntegerField(null=True, blank=True)
     system_name = models.CharField(max_length=40, blank=True)
     decoder = models.CharField(max_length=600)
     kind = models.CharField(max_length=8, choices=[("binary", "binary"), ("ternary", "ternary")])
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0, help_text="labels newly stored")
@@ -197,13 +191,6 @@ class TrainingRun(HeartbeatRun):
         RL = "rl", "REINFORCE"
         KTO = "kto", "KTO"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
-        CANCELLED = "cancelled", "cancelled"
-
     study = models.ForeignKey("games.Study", on_delete=models.CASCADE, related_name="training_runs")
     round_index = models.PositiveSmallIntegerField(help_text="trained on rounds ≤ this one")
     system_name = models.CharField(max_length=40)
@@ -227,7 +214,6 @@ class TrainingRun(HeartbeatRun):
         related_name="validation_runs",
     )
     hyperparameters = models.JSONField(default=dict)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)
     seed_index = models.PositiveSmallIntegerField(default=0)
     epoch = models.PositiveIntegerField(default=0, help_text="epochs finished in this seed")
@@ -267,17 +253,10 @@ class ScoringRun(HeartbeatRun):
     task_name = "models_svc.tasks.score_turns_run"
     task_queue = settings.GPU_BATCH_QUEUE
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
-
     study = models.ForeignKey("games.Study", on_delete=models.CASCADE, related_name="scoring_runs")
     round_index = models.PositiveSmallIntegerField(null=True, blank=True)
     system_name = models.CharField(max_length=40, blank=True)
     policy = models.CharField(max_length=600, help_text="hf:PATH or hf:PATH+lora:PATH")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     scored = models.PositiveIntegerField(default=0)

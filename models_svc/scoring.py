@@ -13,11 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from config import heartbeat
+from config.errors import ApplicationError
 from games.models import System, Turn
 
 from .action_space import valid_actions
@@ -111,48 +110,20 @@ def score_turns(
 
 
 def execute_scoring_run(run_id: int) -> ScoringRun:
-    """Run a queued scoring run (safe to run again: finished turns are skipped, and the counts
-    are stored with each batch). A delivery that finds the run done, or running on a worker
-    that still beats, leaves it alone (``config.heartbeat``)."""
-    run = ScoringRun.objects.select_related("study").get(pk=run_id)
-    startable = [ScoringRun.Status.QUEUED, ScoringRun.Status.FAILED]
-    lease = heartbeat.claim(ScoringRun, run_id, startable=startable)
-    if lease is None:
-        return ScoringRun.objects.get(pk=run_id)
-    heartbeat.beat(ScoringRun, run_id, lease, error="")
-    run.refresh_from_db()
-    try:
-        run = score_turns(run, lease=lease)
-    except heartbeat.LeaseLost:
-        logger.warning("scoring run %s was taken over by another worker", run_id)
-        return ScoringRun.objects.get(pk=run_id)
-    except Exception as error:
-        heartbeat.finish(
-            ScoringRun,
-            run_id,
-            lease,
-            status=ScoringRun.Status.FAILED,
-            error=str(error)[:4000],
-            finished_at=timezone.now(),
-        )
-        raise
-    heartbeat.finish(
-        ScoringRun, run_id, lease, status=ScoringRun.Status.DONE, finished_at=timezone.now()
-    )
-    run.refresh_from_db()
-    return run
+    """Run a queued scoring run through ``config.heartbeat.execute`` (safe to run again:
+    finished turns are skipped, and the counts are stored with each batch; any failure ends
+    it ``failed`` with the message)."""
+
+    def work(run: ScoringRun, lease: str) -> None:
+        score_turns(run, lease=lease)
+
+    return heartbeat.execute(ScoringRun, run_id, work)
 
 
 def launch_scoring_run(run: ScoringRun) -> ScoringRun:
-    """Validate and save a run, and queue it on the gpu-batch queue once the save commits."""
-    from celery import current_app
-
+    """Validate and save a run queued, and send it to the gpu-batch queue once the save commits."""
     if parse_spec(run.policy, "policy").backend != "hf":
-        raise ValueError(f"score_turns needs an hf:PATH[+lora:PATH] policy, not {run.policy!r}")
-    run.save()
-    transaction.on_commit(
-        lambda: current_app.send_task(
-            "models_svc.tasks.score_turns_run", args=[run.pk], queue=settings.GPU_BATCH_QUEUE
+        raise ApplicationError(
+            f"score_turns needs an hf:PATH[+lora:PATH] policy, not {run.policy!r}", field="policy"
         )
-    )
-    return run
+    return heartbeat.enqueue(run)

@@ -7,12 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from celery import current_app
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from config import heartbeat
+from config.errors import ApplicationError
 from games.models import FeedbackLabel, Game, Study, System, Tangram, Turn
 
 from .checkpoints import fingerprint, inspect_checkpoint
@@ -156,11 +155,13 @@ def decode_study(
     one transaction as soon as it is decoded. ``progress(done, total)`` follows the chunks.
     """
     if kind not in KIND_LABELS:
-        raise ValueError(f"feedback kind must be binary or ternary, not {kind!r}")
+        raise ApplicationError(f"must be binary or ternary, not {kind!r}", field="kind")
     if round_index is not None and not study.rounds.filter(index=round_index).exists():
-        raise ValueError(f"study {study.name!r} has no round {round_index}")
+        raise ApplicationError(f"study {study.name!r} has no round {round_index}", field="round")
     if system_name and not System.objects.filter(round__study=study, name=system_name).exists():
-        raise ValueError(f"study {study.name!r} has no system {system_name!r}")
+        raise ApplicationError(
+            f"study {study.name!r} has no system {system_name!r}", field="system"
+        )
     decoder = get_decoder(decoder_spec)
     windows = feedback_windows(study_turns(study.pk, round_index, system_name))
     done_ids: set[int] = set()
@@ -234,70 +235,38 @@ def store_feedback_labels(
 
 
 def launch_decode_run(run: DecodeRun) -> DecodeRun:
-    """Validate a new run, save it and queue it on the gpu-batch queue once the save commits."""
+    """Validate a new run, save it queued and send it to the gpu-batch queue on commit."""
     parse_spec(run.decoder or "lexicon", "decoder")
     if run.kind not in KIND_LABELS:
-        raise ValueError(f"feedback kind must be binary or ternary, not {run.kind!r}")
-    run.status = DecodeRun.Status.QUEUED
-    run.save()
-    transaction.on_commit(
-        lambda: current_app.send_task(
-            "models_svc.tasks.decode_feedback_run", args=[run.pk], queue=settings.GPU_BATCH_QUEUE
-        )
-    )
-    return run
+        raise ApplicationError(f"must be binary or ternary, not {run.kind!r}", field="kind")
+    return heartbeat.enqueue(run)
 
 
-def execute_decode_run(run_id: int) -> DecodeRun:
-    """Run a queued decoding run, recording progress with a heartbeat at every chunk; safe to
-    run again (labelled turns are skipped, and a label is stored once per turn, decoder,
-    version and kind). A delivery that finds the run done, or running on a worker that still
-    beats, leaves it alone (``config.heartbeat``)."""
-    run = DecodeRun.objects.select_related("study").get(pk=run_id)
-    startable = [DecodeRun.Status.QUEUED, DecodeRun.Status.FAILED]
-    lease = heartbeat.claim(DecodeRun, run_id, startable=startable)
-    if lease is None:
-        return DecodeRun.objects.get(pk=run_id)
-    heartbeat.beat(DecodeRun, run_id, lease, error="")
+def _decode_work(run: DecodeRun, lease: str) -> dict:
     stored_before = run.created  # by an earlier attempt that was stopped
 
     def progress(done: int, total: int) -> None:
         heartbeat.beat(
-            DecodeRun, run_id, lease, done=done, total=total, created=stored_before + done
+            DecodeRun, run.pk, lease, done=done, total=total, created=stored_before + done
         )
 
-    try:
-        summary = decode_study(
-            run.study,
-            decoder_spec=run.decoder or "lexicon",
-            kind=run.kind,
-            round_index=run.round_index,
-            system_name=run.system_name or None,
-            progress=progress,
-        )
-    except heartbeat.LeaseLost:
-        logger.warning("decode run %s was taken over by another worker", run_id)
-        return DecodeRun.objects.get(pk=run_id)
-    except (CheckpointError, ValueError) as exc:
-        heartbeat.finish(
-            DecodeRun,
-            run_id,
-            lease,
-            status=DecodeRun.Status.FAILED,
-            error=str(exc),
-            finished_at=timezone.now(),
-        )
-        raise
-    heartbeat.finish(
-        DecodeRun,
-        run_id,
-        lease,
-        status=DecodeRun.Status.DONE,
-        created=stored_before + summary.labelled,
-        finished_at=timezone.now(),
+    summary = decode_study(
+        run.study,
+        decoder_spec=run.decoder or "lexicon",
+        kind=run.kind,
+        round_index=run.round_index,
+        system_name=run.system_name or None,
+        progress=progress,
     )
-    run.refresh_from_db()
-    return run
+    return {"created": stored_before + summary.labelled}
+
+
+def execute_decode_run(run_id: int) -> DecodeRun:
+    """Run a queued decoding run through ``config.heartbeat.execute`` (progress with a
+    heartbeat at every chunk; any failure ends it ``failed`` with the message). Safe to run
+    again: labelled turns are skipped, and a label is stored once per turn, decoder, version
+    and kind."""
+    return heartbeat.execute(DecodeRun, run_id, _decode_work)
 
 
 # -- embeddings ------------------------------------------------------------------------------
@@ -314,13 +283,17 @@ def embed_tangrams(embedder_spec: str, names: Sequence[str] | None = None) -> Em
     if names is not None:
         unknown = sorted(set(names) - set(found))
         if unknown:
-            raise ValueError(f"unknown tangram(s): {', '.join(unknown[:10])}")
+            raise ApplicationError(f"unknown tangram(s): {', '.join(unknown[:10])}", field="names")
     missing = sorted(name for name, path in found.items() if path is None)
     if names is not None and missing:
-        raise ValueError(f"no image file for tangram(s): {', '.join(missing[:10])}")
+        raise ApplicationError(
+            f"no image file for tangram(s): {', '.join(missing[:10])}", field="names"
+        )
     todo = [(name, path) for name, path in sorted(found.items()) if path is not None]
     if not todo:
-        raise ValueError("no tangram has an image file to embed (set TANGRAM_DIR or import images)")
+        raise ApplicationError(
+            "no tangram has an image file to embed (set TANGRAM_DIR or import images)"
+        )
     embedder = get_embedder(embedder_spec)
     vectors = embedder.embed([path for _, path in todo])
     return store_embeddings(
@@ -347,8 +320,18 @@ def register_system_checkpoints() -> int:
     return created
 
 
-def check_checkpoint_files(checkpoint: ModelCheckpoint) -> ModelCheckpoint:
-    """Check a checkpoint's spec and files without loading it (safe in the web process)."""
+def check_checkpoint_files(
+    checkpoint: ModelCheckpoint, *, keep_load_failure: bool = True
+) -> ModelCheckpoint:
+    """Check a checkpoint's spec and files without loading it (safe in the web process).
+
+    A checkpoint that ``failed`` to load on a worker stays failed while its files are the ones
+    that failed (same fingerprint): only a new loading check can clear it."""
+    failed_version = (
+        checkpoint.model_version
+        if keep_load_failure and checkpoint.status == ModelCheckpoint.Status.FAILED
+        else None
+    )
     status, message, version = ModelCheckpoint.Status.READY, "", ""
     try:
         spec = parse_spec(checkpoint.spec, checkpoint.kind)
@@ -368,6 +351,8 @@ def check_checkpoint_files(checkpoint: ModelCheckpoint) -> ModelCheckpoint:
             if "does not exist" in message or "no checkpoint path" in message
             else ModelCheckpoint.Status.INCOMPATIBLE
         )
+    if status == ModelCheckpoint.Status.READY and version and version == failed_version:
+        return checkpoint
     checkpoint.status, checkpoint.status_message = status, message
     checkpoint.model_version, checkpoint.checked_at = version, timezone.now()
     checkpoint.save(update_fields=["status", "status_message", "model_version", "checked_at"])
@@ -375,11 +360,15 @@ def check_checkpoint_files(checkpoint: ModelCheckpoint) -> ModelCheckpoint:
 
 
 def check_checkpoint_load(checkpoint_id: int) -> ModelCheckpoint:
-    """Load a checkpoint through its backend (worker side) and record whether that worked."""
+    """Load a checkpoint through its backend (worker side) and record whether that worked.
+
+    Whatever loading raises (a pickled ``.bin`` refused, a name too long, a bad config), the
+    checkpoint ends ``failed`` with the message and is offered nowhere (the traceback is
+    logged)."""
     from . import registry
 
     checkpoint = ModelCheckpoint.objects.get(pk=checkpoint_id)
-    check_checkpoint_files(checkpoint)
+    check_checkpoint_files(checkpoint, keep_load_failure=False)
     if checkpoint.status != ModelCheckpoint.Status.READY:
         return checkpoint
     loaders: dict[str, Callable[[str], ListenerPolicy | FeedbackDecoder | ImageEmbedder]] = {
@@ -393,6 +382,10 @@ def check_checkpoint_load(checkpoint_id: int) -> ModelCheckpoint:
         checkpoint.status_message = f"loaded by a worker ({backend.name})"
     except CheckpointError as exc:
         checkpoint.status, checkpoint.status_message = ModelCheckpoint.Status.INCOMPATIBLE, str(exc)
+    except Exception as exc:
+        logger.exception("loading checkpoint %s (%s) failed", checkpoint.pk, checkpoint.spec)
+        checkpoint.status = ModelCheckpoint.Status.FAILED
+        checkpoint.status_message = heartbeat.error_message(exc)
     checkpoint.checked_at = timezone.now()
     checkpoint.save(update_fields=["status", "status_message", "checked_at"])
     return checkpoint

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import api, views
 
 app_name = "models_svc"
 urlpatterns = [
@@ -12,6 +12,14 @@ urlpatterns = [
     path("training/<int:pk>/cancel/", views.CancelRunView.as_view(), name="cancel"),
     path("training/<int:pk>/resume/", views.ResumeRunView.as_view(), name="resume"),
     path("checkpoints/", views.CheckpointsView.as_view(), name="checkpoints"),
+    path(
+        "api/studies/<int:pk>/training-runs/",
+        api.StudyTrainingRunsView.as_view(),
+        name="api-training-runs",
+    ),
+    path(
+        "api/training-runs/<int:pk>/", api.TrainingRunDetailView.as_view(), name="api-training-run"
+    ),
     path("checkpoints/<int:pk>/check/", views.CheckFilesView.as_view(), name="check_files"),
     path("checkpoints/<int:pk>/load/", views.LoadCheckView.as_view(), name="check_load"),
 ]

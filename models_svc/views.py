@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
-from games.models import Round, Study
+from config.errors import ApplicationError
+from games.models import Round, Study, System
 from games.roles import ResearcherRequiredMixin
 
 from .checkpoint_registration import RegistrationError, queue_loading_check, register_checkpoint
@@ -21,31 +22,17 @@ from .models import ModelCheckpoint, TrainingRun
 from .selectors import registered_checkpoints
 from .services import check_checkpoint_files
 from .training import runs
+from .training.forms import TrainingLaunchForm, form_errors
 from .training.plots import history_plot
-from .training.selectors import TrainingError, policy_lineage, study_training_runs
-
-
-class LaunchForm(forms.Form):
-    round_index = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
-    system_name = forms.CharField(max_length=40, widget=forms.HiddenInput)
-    objective = forms.ChoiceField(
-        choices=[("", "from the system's name"), ("fft", "FFT"), ("rl", "RL"), ("kto", "KTO")],
-        required=False,
-    )
-    base = forms.CharField(
-        required=False,
-        max_length=600,
-        help_text="hf:PATH; empty: the system's own policy checkpoint",
-    )
-    epochs = forms.IntegerField(min_value=1, max_value=200, required=False)
-    seeds = forms.IntegerField(min_value=1, max_value=10, required=False)
-
-    def overrides(self) -> dict:
-        data = self.cleaned_data
-        return {name: data[name] for name in ("epochs", "seeds") if data.get(name)}
+from .training.readiness import next_round_refusal, training_refusal
+from .training.selectors import policy_lineage, study_training_runs
 
 
 class TrainingView(ResearcherRequiredMixin, TemplateView):
+    """Every round's systems with the launch form, greyed out with the reason of
+    ``training_refusal``; "Open round N" greyed out with ``next_round_refusal``'s (the board's
+    rules)."""
+
     template_name = "models_svc/training.html"
 
     def get_context_data(self, **kwargs):
@@ -54,38 +41,40 @@ class TrainingView(ResearcherRequiredMixin, TemplateView):
         names = sorted(
             {s.name for r in rounds for s in r.systems.all() if s.name not in ("HH", "CONTROL")}
         )
+        last = rounds[-1] if rounds else None
         return super().get_context_data(
             study=study,
-            rounds=rounds,
-            last_round=rounds[-1] if rounds else None,
+            rounds=[
+                (r, [(s, _blocked(study, r.index, s)) for s in r.systems.all()]) for r in rounds
+            ],
+            last_round=last,
+            next_round_blocked=next_round_refusal(study, last.index) if last else "",
             runs=study_training_runs(study)[:50],
             lineages={name: policy_lineage(study, name) for name in names},
-            form=LaunchForm(),
+            form=TrainingLaunchForm(),
             **kwargs,
         )
+
+
+def _blocked(study: Study, round_index: int, system: System) -> str:
+    if system.name in (System.HUMAN, System.CONTROL):
+        return ""
+    refusal = training_refusal(study, round_index, system.name, base=None)
+    return refusal.message if refusal is not None else ""
 
 
 class LaunchRunView(ResearcherRequiredMixin, View):
     def post(self, request, pk: int):
         study = get_object_or_404(Study, pk=pk)
-        form = LaunchForm(request.POST)
+        form = TrainingLaunchForm(request.POST)
         back = reverse("models_svc:training", kwargs={"pk": study.pk})
         if not form.is_valid():
-            messages.error(request, f"Not launched: {form.errors.as_text()}")
+            messages.error(request, f"Not launched: {form_errors(form)}")
             return HttpResponseRedirect(back)
-        data = form.cleaned_data
         try:
-            run = runs.launch_training_run(
-                study,
-                data["round_index"],
-                data["system_name"],
-                objective=data["objective"],
-                base=data["base"].strip(),
-                overrides=form.overrides(),
-                user=request.user,
-            )
-        except (TrainingError, ValueError) as error:
-            messages.error(request, f"Not launched: {error}")
+            run = runs.launch_training_run(study, user=request.user, **form.launch_arguments())
+        except ApplicationError as error:
+            messages.error(request, f"Not launched: {error.message}")
             return HttpResponseRedirect(back)
         messages.success(
             request, f"Training run {run.pk} queued on the {settings.GPU_BATCH_QUEUE} queue."
@@ -97,13 +86,21 @@ class OpenRoundView(ResearcherRequiredMixin, View):
     def post(self, request, pk: int):
         study = get_object_or_404(Study, pk=pk)
         back = reverse("models_svc:training", kwargs={"pk": study.pk})
+        form = OpenRoundForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, f"Round not opened: {form_errors(form)}")
+            return HttpResponseRedirect(back)
         try:
-            new_round = runs.open_next_round(study, int(request.POST.get("from_round", "")))
-        except (TrainingError, ValueError) as error:
-            messages.error(request, f"Round not opened: {error}")
+            new_round = runs.open_next_round(study, form.cleaned_data["from_round"])
+        except ApplicationError as error:
+            messages.error(request, f"Round not opened: {error.message}")
         else:
             messages.success(request, f"Round {new_round.index} opened.")
         return HttpResponseRedirect(back)
+
+
+class OpenRoundForm(forms.Form):
+    from_round = forms.IntegerField(min_value=0, max_value=32767)
 
 
 class RunView(ResearcherRequiredMixin, TemplateView):
@@ -148,8 +145,8 @@ class ResumeRunView(ResearcherRequiredMixin, View):
     def post(self, request, pk: int):
         try:
             run = runs.resume_training_run(get_object_or_404(TrainingRun, pk=pk))
-        except TrainingError as error:
-            messages.error(request, str(error))
+        except ApplicationError as error:
+            messages.error(request, error.message)
         else:
             messages.success(
                 request, f"Run {run.pk} queued again; it resumes after its last epoch."

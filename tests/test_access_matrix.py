@@ -383,6 +383,8 @@ RULES: dict[str, Rule] = {
     "models_svc:run_progress": Rule(STAFF, kwargs=training_pk, why=STAFF_ONLY),
     "models_svc:cancel": Rule(STAFF, method="post", kwargs=training_pk, why=STAFF_ONLY),
     "models_svc:resume": Rule(STAFF, method="post", kwargs=training_pk, why=STAFF_ONLY),
+    "models_svc:api-training-runs": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    "models_svc:api-training-run": Rule(STAFF, kwargs=training_pk, why=STAFF_ONLY),
 }
 
 # Views of the admin site itself (ModelAdmin views carry ``model_admin`` and pass through

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.db_ranges import BIGINT_MAX, BIGINT_MIN, INT_MAX, SMALLINT_MAX
 from games.models import Round, Study
 from games.roles import IsResearcher
 
@@ -53,21 +54,21 @@ class TaskOptionsSerializer(serializers.Serializer):
     mturk_reward = serializers.DecimalField(
         required=False, max_digits=6, decimal_places=2, min_value=Decimal("0.01")
     )
-    mturk_max_assignments = serializers.IntegerField(required=False, min_value=1)
+    mturk_max_assignments = serializers.IntegerField(required=False, min_value=1, max_value=INT_MAX)
 
 
 class BatchCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     study = serializers.PrimaryKeyRelatedField(queryset=Study.objects.all())
-    round = serializers.IntegerField(min_value=0)
+    round = serializers.IntegerField(min_value=0, max_value=SMALLINT_MAX)
     system = serializers.CharField(max_length=40)
-    games = serializers.IntegerField(required=False, min_value=1)
-    turns = serializers.IntegerField(required=False, min_value=1)
+    games = serializers.IntegerField(required=False, min_value=1, max_value=INT_MAX)
+    turns = serializers.IntegerField(required=False, min_value=1, max_value=INT_MAX)
     redundancy_fraction = serializers.FloatField(required=False, min_value=0, max_value=1)
     redundancy_count = serializers.IntegerField(required=False, min_value=2, max_value=20)
     gold_interval = serializers.IntegerField(required=False, min_value=0, max_value=100)
     timeout_minutes = serializers.IntegerField(required=False, min_value=1, max_value=1440)
-    seed = serializers.IntegerField(required=False)
+    seed = serializers.IntegerField(required=False, min_value=BIGINT_MIN, max_value=BIGINT_MAX)
     pay_per_turn = amount_field()
     pay_per_error_turn = amount_field()
     pay_per_game = amount_field()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from models_svc.training.config import PRESETS
+from models_svc.training.forms import TrainingLaunchForm
 
 KINDS = [("binary", "binary"), ("ternary", "ternary")]
 
@@ -33,22 +34,8 @@ class DecodeForm(RoundForm):
     kind = forms.ChoiceField(choices=KINDS)
 
 
-class TrainForm(RoundForm):
-    system_name = forms.CharField(max_length=40, widget=forms.HiddenInput)
-    base = forms.CharField(
-        max_length=600,
-        required=False,
-        help_text="hf:PATH; empty: the system's own policy checkpoint",
-    )
-    preset = forms.ChoiceField(choices=[(name, name) for name in PRESETS], initial="paper")
-    epochs = forms.IntegerField(min_value=1, max_value=200, required=False)
-    seeds = forms.IntegerField(min_value=1, max_value=10, required=False)
-
-    def overrides(self) -> dict:
-        """The preset's settings, then the epochs and seeds given."""
-        data = self.cleaned_data
-        chosen = {name: data[name] for name in ("epochs", "seeds") if data.get(name)}
-        return {**PRESETS[data["preset"]], **chosen}
+class TrainForm(TrainingLaunchForm, RoundForm):
+    """The Training page's launch form (``models_svc.training.forms``), posted from the board."""
 
 
 def form_errors(form: forms.Form) -> str:

@@ -15,7 +15,6 @@ from annotation.selectors import batch_progress
 from evaluation import selectors as metric_selectors
 from evaluation.board.seed import seed_step
 from evaluation.board.steps import (
-    ACTIVE_TRAINING,
     DONE,
     AnnotateStep,
     AnnotateTarget,
@@ -34,7 +33,7 @@ from models_svc.interfaces import CheckpointError
 from models_svc.models import DecodeRun, ModelCheckpoint, TrainingRun
 from models_svc.registry import parse_spec
 from models_svc.selectors import label_coverage
-from models_svc.training.labels import label_readiness
+from models_svc.training.readiness import next_round_refusal, trained_systems, training_refusal
 from models_svc.training.selectors import TrainingError, decoder_kind, decoder_name
 
 
@@ -164,13 +163,15 @@ def _metrics(round_: Round, collect: CollectStep, decode: DecodeStep) -> Metrics
 
 
 def base_checkpoints() -> list[str]:
-    """Registered, checked policy checkpoints a training run can start from (``hf:PATH``)."""
+    """Registered, checked policy checkpoints a training run can start from (``hf:PATH``); one
+    that failed to load on a worker (under any round) is not offered."""
     specs = ModelCheckpoint.objects.filter(
         kind=ModelCheckpoint.Kind.POLICY,
         status=ModelCheckpoint.Status.READY,
         spec__startswith="hf:",
     ).exclude(spec__contains="+lora:")
-    return sorted(set(specs.values_list("spec", flat=True)))
+    failed = ModelCheckpoint.objects.filter(status=ModelCheckpoint.Status.FAILED)
+    return sorted(set(specs.exclude(spec__in=failed.values("spec")).values_list("spec", flat=True)))
 
 
 def _needs_base(system: System) -> bool:
@@ -181,36 +182,23 @@ def _needs_base(system: System) -> bool:
         return True
 
 
-def _train_blocked(system: System, round_: Round, latest) -> str:
-    """Why ``system`` cannot be trained yet: a run under way, else the launch's own label and
-    game check (``models_svc.training.labels.label_readiness``)."""
-    if latest is not None and latest.status in ACTIVE_TRAINING:
-        return (
-            f"run #{latest.pk} is under way (epoch {latest.epoch}, step {latest.step}/"
-            f"{latest.total_steps})"
-        )
-    return label_readiness(round_.study, round_.index, system).refusal or ""
-
-
-def learner_rounds(round_: Round, system: System) -> list[int]:
-    """The rounds ≤ this one whose games ``system`` learns from (its training lineage)."""
-    return [row.round_index for row in label_readiness(round_.study, round_.index, system).rounds]
-
-
 def _train(round_: Round) -> TrainStep:
-    systems = [
-        s for s in round_.systems.order_by("name") if s.name not in (System.HUMAN, System.CONTROL)
-    ]
+    systems = trained_systems(round_)
     runs = TrainingRun.objects.filter(study_id=round_.study_id, round_index=round_.index)
+    bases = base_checkpoints()
     targets = []
     for system in systems:
         mine = runs.filter(system_name=system.name).order_by("-created_at", "-pk")
-        latest = mine.first()
-        finished = mine.filter(status=TrainingRun.Status.DONE).first()
+        # The base is chosen in the form (the step says when none is registered).
+        refusal = training_refusal(round_.study, round_.index, system.name, base=None)
         targets.append(
-            TrainTarget(system, latest, finished, _train_blocked(system, round_, latest))
+            TrainTarget(
+                system,
+                mine.first(),
+                mine.filter(status=TrainingRun.Status.DONE).first(),
+                refusal.message if refusal is not None else "",
+            )
         )
-    bases = base_checkpoints()
     blocked = ""
     if not systems:
         blocked = "nothing to train: the round has no model system besides CONTROL and HH"
@@ -226,12 +214,7 @@ def _next_round(round_: Round, train: TrainStep) -> NextRoundStep:
     following = Round.objects.filter(study_id=round_.study_id, index=round_.index + 1).first()
     if following is not None:
         return NextRoundStep(following, "")
-    if not train.targets:
-        return NextRoundStep(None, train.blocked)
-    missing = [t.system.name for t in train.targets if t.finished is None]
-    if missing:
-        return NextRoundStep(None, f"train first: no finished run for {', '.join(missing)}")
-    return NextRoundStep(None, "")
+    return NextRoundStep(None, next_round_refusal(round_.study, round_.index))
 
 
 def round_board(round_: Round, is_last: bool) -> RoundBoard:

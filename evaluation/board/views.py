@@ -7,6 +7,7 @@ app that owns the step and comes back to the round on the board with a message.
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseRedirect
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
+from config.errors import ApplicationError, message_for
 from evaluation import services as metric_services
 from evaluation.board import selectors
 from evaluation.board.forms import (
@@ -33,10 +35,8 @@ from evaluation.stats.bootstrap import DEFAULT_RESAMPLES
 from games.live.lobby import set_decode_when_lobby_closes
 from games.models import Round, Study
 from games.roles import ResearcherRequiredMixin
-from models_svc.decode_runs import DecodeRequestError, request_decode_run
+from models_svc.decode_runs import request_decode_run
 from models_svc.training import runs
-from models_svc.training.config import PRESETS
-from models_svc.training.selectors import TrainingError
 
 
 def board_url(study: Study, round_index: int | None = None) -> str:
@@ -55,7 +55,7 @@ class BoardView(ResearcherRequiredMixin, TemplateView):
             boards=boards,
             refresh=any(board.active for board in boards),
             kinds=[value for value, _ in KINDS],
-            presets=list(PRESETS),
+            train_form=TrainForm(),
             resamples=DEFAULT_RESAMPLES,
             conventions=MetricRun.Conventions.choices,
             **kwargs,
@@ -66,7 +66,7 @@ class RoundActionView(ResearcherRequiredMixin, View):
     """Parses the form, finds the round and hands both to ``act``; refusals come back as
     messages on the board."""
 
-    form_class: type[RoundForm] = RoundForm
+    form_class: type[forms.Form] = RoundForm
 
     def post(self, request, pk: int):
         study = get_object_or_404(Study, pk=pk)
@@ -138,8 +138,8 @@ class DecodeView(RoundActionView):
                 kind=data["kind"],
                 user=request.user,
             )
-        except DecodeRequestError as error:
-            messages.error(request, f"Not decoded: {error}")
+        except ApplicationError as error:
+            messages.error(request, f"Not decoded: {message_for(error)}")
             return
         if created:
             messages.success(
@@ -176,35 +176,18 @@ class MetricsView(RoundActionView):
 
 
 class TrainView(RoundActionView):
+    """Launches with the Training page's form; ``launch_training_run`` owns every refusal
+    (the same rule that greys out the board's button)."""
+
     form_class = TrainForm
 
     def act(self, request, round_: Round, form) -> None:
-        data = form.cleaned_data
-        board = selectors.round_board(round_, is_last=False)
-        target = next(
-            (t for t in board.train.targets if t.system.name == data["system_name"]), None
-        )
-        if target is None:
-            messages.error(
-                request,
-                f"Not launched: round {round_.index} has no model system "
-                f"{data['system_name']!r} to train",
-            )
-            return
-        if target.blocked:
-            messages.error(request, f"Not launched: {target.blocked}")
-            return
         try:
             run = runs.launch_training_run(
-                round_.study,
-                round_.index,
-                data["system_name"],
-                base=data["base"].strip(),
-                overrides=form.overrides(),
-                user=request.user,
+                round_.study, user=request.user, **form.launch_arguments()
             )
-        except (TrainingError, ValueError) as error:
-            messages.error(request, f"Not launched: {error}")
+        except ApplicationError as error:
+            messages.error(request, f"Not launched: {error.message}")
             return
         messages.success(
             request,
@@ -219,8 +202,8 @@ class NextRoundView(RoundActionView):
     def act(self, request, round_: Round, form) -> None:
         try:
             self.opened = runs.open_next_round(round_.study, round_.index)
-        except TrainingError as error:
-            messages.error(request, f"Round not opened: {error}")
+        except ApplicationError as error:
+            messages.error(request, f"Round not opened: {error.message}")
             return
         messages.success(
             request,

@@ -15,12 +15,13 @@ import random
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 
+from config.errors import ApplicationError
 from games.models import Game, GameConfig, Round, RoundSlot, Study, System, Tangram
 
 MAIN_SPLITS = (Tangram.Split.TRAIN, Tangram.Split.TEST)
 
 
-class ConfigError(ValueError):
+class ConfigError(ApplicationError):
     """Configs cannot be generated as asked (too few tangrams, no systems)."""
 
 

@@ -31,6 +31,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from config.errors import ApplicationError
 from games.live import clock, engine
 from games.live.configs import next_free_slot
 from games.models import Game, GameEarning, LobbyEntry, Round, RoundSlot, Study, System, Worker
@@ -41,7 +42,7 @@ PRESENCE = timedelta(seconds=20)
 ACTIVE = (Game.Status.WAITING, Game.Status.PLAYING)
 
 
-class LobbyError(ValueError):
+class LobbyError(ApplicationError):
     """The worker cannot wait in this lobby now (message says why)."""
 
 

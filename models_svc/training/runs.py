@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -24,12 +23,18 @@ from games.models import Round, Study, System
 from games.rounds import RoundAlreadyOpen, SystemSpec, open_round
 
 from ..checkpoint_paths import confined_spec
-from ..interfaces import CheckpointError
 from ..models import ModelCheckpoint, TrainingManifest, TrainingRun
 from ..registry import parse_spec
 from ..selectors import image_paths
 from .config import PROBABILITY_NEEDED, training_config
 from .manifests import build_training_manifest, build_validation_manifest
+from .readiness import (
+    base_refusal,
+    finished_run,
+    next_round_refusal,
+    trained_systems,
+    training_refusal,
+)
 from .selectors import (
     TrainingError,
     manifest_examples,
@@ -44,19 +49,12 @@ logger = logging.getLogger(__name__)
 def base_checkpoint(system: System, base: str = "") -> tuple[str, str]:
     """``(hf:PATH, adapter)``: the pretrained checkpoint a run starts from and the system's
     current adapter (KTO continues from it). ``base`` overrides the system's policy."""
-    text = base or system.policy_checkpoint or settings.TRAINING_BASE
-    spec = parse_spec(text or "random", "policy")
-    if spec.backend != "hf":
-        raise TrainingError(
-            f"system {system.name} (round {system.round.index}) acts with policy "
-            f"{text or 'random'!r}, which has no weights to train: pass --base hf:PATH (a local "
-            "image-text-to-text checkpoint, e.g. one written by make_tiny_checkpoint) or set "
-            "RESPECT_TRAINING_BASE"
-        )
-    try:
-        spec = confined_spec(spec)
-    except CheckpointError as error:
-        raise TrainingError(f"base checkpoint: {error}") from error
+    reason = base_refusal(system, base)
+    if reason:
+        raise TrainingError(reason, field="base")
+    spec = confined_spec(
+        parse_spec(base or system.policy_checkpoint or settings.TRAINING_BASE, "policy")
+    )
     current = parse_spec(system.policy_checkpoint or "random", "policy")
     adapter = current.adapter if current.backend == "hf" and not base else ""
     return f"hf:{spec.path}", adapter
@@ -82,11 +80,20 @@ def launch_training_run(
     user=None,
 ) -> TrainingRun:
     """Validate, store the manifests and the run, and queue it on the gpu-batch queue once the
-    transaction commits. Raises TrainingError (nothing is written) when the run cannot train."""
+    transaction commits. Raises TrainingError (nothing is written) when the run cannot train:
+    first ``training_refusal`` (the rule every entry point shows), then the refusals that need
+    the training set (no examples of the labels the objective learns from, p_t missing)."""
     with transaction.atomic():
+        Study.objects.select_for_update().get(pk=study.pk)  # one launch at a time per study
+        refusal = training_refusal(study, round_index, system_name, base=base)
+        if refusal is not None:
+            raise refusal
         system = training_system(study, round_index, system_name)
         objective = objective or objective_of(system_name)
-        config = training_config(objective, settings.TRAINING, overrides)
+        try:
+            config = training_config(objective, settings.TRAINING, overrides)
+        except ValueError as error:  # the config's contract: a bad name or value, named
+            raise TrainingError(str(error), field="overrides") from error
         base_spec, system_adapter = base_checkpoint(system, base)
         manifest = build_training_manifest(study, round_index, system_name)
         missing = _missing_probabilities(manifest, objective)
@@ -106,7 +113,7 @@ def launch_training_run(
                 f"the training set of {system_name} has no {' or '.join(wanted)} examples "
                 f"for {objective.upper()} (labels: {labels or 'none'})"
             )
-        run = TrainingRun.objects.create(
+        run = TrainingRun(
             study=study,
             round_index=round_index,
             system_name=system_name,
@@ -120,11 +127,7 @@ def launch_training_run(
             hyperparameters=config.as_dict(),
             requested_by=user,
         )
-        transaction.on_commit(
-            lambda: current_app.send_task(
-                "models_svc.tasks.train_policy_run", args=[run.pk], queue=settings.GPU_BATCH_QUEUE
-            )
-        )
+        heartbeat.enqueue(run)
     return run
 
 
@@ -208,64 +211,31 @@ def training_job(run: TrainingRun, device: str = "auto"):
 
 
 def execute_training_run(run_id: int) -> TrainingRun:
-    """Train a queued (or interrupted) run to the end; a finished or cancelled run, or one that
-    a live worker is training (``config.heartbeat``), is left as it is. A run started before
-    resumes after its last complete epoch checkpoint. Records the selected adapter as a policy
-    checkpoint of the run."""
+    """Train a queued (or interrupted) run to the end through ``config.heartbeat.execute``: a
+    finished or cancelled run, or one that a live worker is training, is left as it is; any
+    failure ends it ``failed`` with the message. A run started before resumes after its last
+    complete epoch checkpoint. Records the selected adapter as a policy checkpoint of the run."""
+    before = TrainingRun.objects.only("resumed", "started_at").get(pk=run_id)
+    resumed = before.resumed + int(before.started_at is not None)
+    return heartbeat.execute(
+        TrainingRun, run_id, _train, reset={"resumed": resumed}, on_done=_record_checkpoint
+    )
+
+
+def _train(run: TrainingRun, lease: str) -> dict:
     from .trainer import TrainingCancelled, train
 
-    run = TrainingRun.objects.select_related(
-        "manifest", "seed_manifest", "validation_manifest"
-    ).get(pk=run_id)
-    startable = [TrainingRun.Status.QUEUED, TrainingRun.Status.FAILED]
-    lease = heartbeat.claim(TrainingRun, run_id, startable=startable)
-    if lease is None:
-        run.refresh_from_db()
-        return run
-    heartbeat.beat(
-        TrainingRun, run_id, lease, error="", resumed=run.resumed + int(run.started_at is not None)
-    )
     try:
-        result = train(training_job(run), DatabaseProgress(run_id, lease))
-    except heartbeat.LeaseLost:
-        logger.warning("training run %s was taken over by another worker", run_id)
-    except TrainingCancelled:
-        heartbeat.finish(
-            TrainingRun,
-            run_id,
-            lease,
-            status=TrainingRun.Status.CANCELLED,
-            finished_at=timezone.now(),
-        )
-    except Exception as exc:
-        logger.exception("training run %s failed", run_id)
-        heartbeat.finish(
-            TrainingRun,
-            run_id,
-            lease,
-            status=TrainingRun.Status.FAILED,
-            error=str(exc)[:4000],
-            finished_at=timezone.now(),
-        )
-        raise
-    else:
-        _finish(run_id, lease, result)
-    run.refresh_from_db()
-    return run
+        result = train(training_job(run), DatabaseProgress(run.pk, lease))
+    except TrainingCancelled as cancelled:
+        raise heartbeat.RunCancelled(str(cancelled)) from cancelled
+    return {
+        "output_adapter": result.adapter,
+        "selected": {k: v for k, v in result.selected.items() if k != "step_losses"},
+    }
 
 
-@transaction.atomic
-def _finish(run_id: int, lease: str, result) -> None:
-    run = TrainingRun.objects.select_for_update().get(pk=run_id)
-    if run.lease != lease:
-        logger.warning("training run %s was taken over by another worker", run_id)
-        return
-    run.status = TrainingRun.Status.DONE
-    run.output_adapter = result.adapter
-    run.selected = {k: v for k, v in result.selected.items() if k != "step_losses"}
-    run.finished_at = timezone.now()
-    run.lease = ""
-    run.save(update_fields=["status", "output_adapter", "selected", "finished_at", "lease"])
+def _record_checkpoint(run: TrainingRun) -> None:
     ModelCheckpoint.objects.get_or_create(
         kind=ModelCheckpoint.Kind.POLICY,
         spec=run.policy_spec,
@@ -300,41 +270,17 @@ def resume_training_run(run: TrainingRun) -> TrainingRun:
     return run
 
 
-def finished_run(study: Study, round_index: int, system_name: str) -> TrainingRun | None:
-    return (
-        TrainingRun.objects.filter(
-            study=study,
-            round_index=round_index,
-            system_name=system_name,
-            status=TrainingRun.Status.DONE,
-        )
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
-
-
 @transaction.atomic
 def open_next_round(study: Study, from_round: int) -> Round:
     """Round ``from_round + 1``: each trained system with its run's adapter, CONTROL with the
     round-0 policy, HH again if the round had it; decoders and prompt formats carried over.
-    Refuses, naming them, when a model system has no finished run."""
-    current = Round.objects.filter(study=study, index=from_round).first()
-    if current is None:
-        raise TrainingError(f"study {study.name!r} has no round {from_round}")
-    if Round.objects.filter(study=study, index=from_round + 1).exists():
-        raise TrainingError(f"study {study.name!r} already has round {from_round + 1}")
+    Refuses with ``next_round_refusal``'s reason (the board's and the Training page's)."""
+    refusal = next_round_refusal(study, from_round)
+    if refusal:
+        raise TrainingError(f"cannot open round {from_round + 1}: {refusal}")
+    current = Round.objects.get(study=study, index=from_round)
     systems = list(current.systems.order_by("name"))
-    trained = [s for s in systems if s.name not in (System.HUMAN, System.CONTROL)]
-    runs = {s.name: finished_run(study, from_round, s.name) for s in trained}
-    missing = sorted(name for name, run in runs.items() if run is None)
-    if missing:
-        raise TrainingError(
-            f"cannot open round {from_round + 1}: no finished training run of round "
-            f"{from_round} for {', '.join(missing)} (run train_policy --study {study.name} "
-            f"--round {from_round} --system NAME)"
-        )
-    if not trained:
-        raise TrainingError(f"round {from_round} has no model system to train")
+    runs = {s.name: finished_run(study, from_round, s.name) for s in trained_systems(current)}
     control = _round_zero_control(study)
     specs = []
     for system in systems:

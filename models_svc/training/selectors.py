@@ -14,6 +14,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from config.errors import ApplicationError
 from games.actions import tangrams_to_letters
 from games.models import Game, Study, System, Tangram
 
@@ -33,7 +34,7 @@ from .examples import (
 MAIN_SPLITS = ("train", "test")
 
 
-class TrainingError(ValueError):
+class TrainingError(ApplicationError):
     """Training cannot proceed; the message names the study, round, system or turns at fault."""
 
 

@@ -166,3 +166,32 @@ def test_the_batch_page_creates_a_batch_and_shows_progress_and_links(client, sys
     bad = client.post("/annotation/", form | {"games": 9, "name": "again"})
     assert bad.status_code == 400 and "only 4 games are eligible" in bad.content.decode()
     assert AnnotationBatch.objects.count() == 1
+
+
+def at_most(limit: int) -> list[str]:
+    return [f"Ensure this value is less than or equal to {limit}."]
+
+
+@pytest.mark.parametrize(
+    ("change", "errors"),
+    [
+        ({"seed": 10**300}, {"seed": at_most(2**63 - 1)}),
+        (
+            {"task": {"mturk_max_assignments": 10**18}},
+            {"task": {"mturk_max_assignments": at_most(2**31 - 1)}},
+        ),
+        ({"round": 10**18}, {"round": at_most(2**15 - 1)}),
+        ({"games": 10**18}, {"games": at_most(2**31 - 1)}),
+    ],
+)
+def test_integers_beyond_their_columns_are_refused_naming_the_field(
+    researcher, system, change, errors
+):
+    """Not a 500 "integer out of range" from the database: a 400 naming the field."""
+    from .conftest import add_games
+
+    add_games(system, 3)
+    body = {"name": "b", "study": system.round.study.pk, "round": 0, "system": "B-FFT"}
+    response = researcher.post("/annotation/api/batches/", body | change, format="json")
+    assert (response.status_code, response.json()) == (400, errors)
+    assert not AnnotationBatch.objects.exists()

@@ -120,7 +120,7 @@ def test_metrics_start_from_the_board_once(researcher, django_capture_on_commit_
     assert (run.resamples, run.conventions, run.status, len(queued)) == (
         200,
         "platform",
-        "pending",
+        "queued",
         1,
     )
     again = board_post(researcher, round_, "metrics", form)
@@ -144,7 +144,10 @@ def test_training_launches_with_the_preset_once_decoded(
         "decode_feedback --study train --round 0 --decoder lexicon --kind binary"
     ]
     unknown = board_post(researcher, round_, "train", {**form, "system_name": "CONTROL"})
-    assert messages_of(unknown) == ["Not launched: round 0 has no model system 'CONTROL' to train"]
+    assert messages_of(unknown) == [
+        "Not launched: round 0 has no model system 'CONTROL' to train (HH has human listeners; "
+        "CONTROL is redeployed unchanged)"
+    ]
     assert not TrainingRun.objects.exists()
 
     decode_study(round_.study, decoder_spec="lexicon", kind="binary")
@@ -167,7 +170,7 @@ def test_the_next_round_opens_once_every_system_is_trained(researcher):
     round_ = letters_round("next")
     refused = board_post(researcher, round_, "next-round", {})
     assert messages_of(refused)[0].startswith(
-        "Round not opened: cannot open round 1: no finished training run of round 0 for B-FFT"
+        "Round not opened: cannot open round 1: train first: no finished run for B-FFT"
     )
     finish_run(round_, "B-FFT", adapter="/runs/7/adapter")
     opened = board_post(researcher, round_, "next-round", {})

@@ -39,7 +39,7 @@ def test_start_list_and_read_runs(api):
     response = api.post(url, {"resamples": 500, "seed": 5}, format="json")
     assert response.status_code == 202
     run_id = response.json()["id"]
-    assert response.json()["status"] == "pending" and response.json()["method"] == "bca"
+    assert response.json()["status"] == "queued" and response.json()["method"] == "bca"
     again = api.post(url, {"resamples": 500, "seed": 5}, format="json")
     assert again.status_code == 200 and again.json()["id"] == run_id
     assert response.json()["conventions"] == "platform"
@@ -55,3 +55,13 @@ def test_start_list_and_read_runs(api):
     assert detail["status"] == "done" and detail["progress"] == 1.0
     assert detail["results"]["rows"][0]["system"] == "B-FFT"
     assert detail["results"] == MetricRun.objects.get(pk=run_id).results
+
+
+def test_the_api_caps_resamples_like_the_page(api):
+    study = annotated_study()["study"]
+    url = reverse("evaluation:api-study-runs", kwargs={"pk": study.pk})
+    refused = api.post(url, {"resamples": 1_000_000}, format="json")
+    assert refused.status_code == 400
+    assert refused.json() == {"resamples": ["Ensure this value is less than or equal to 100000."]}
+    assert api.post(url, {"resamples": 100_000}, format="json").status_code == 202
+    assert list(MetricRun.objects.values_list("resamples", flat=True)) == [100_000]

@@ -40,7 +40,7 @@ def test_a_worker_computes_the_same_numbers_as_the_command(celery_worker, import
 
     study = Study.objects.get(name="sample")
     run, created = services.request_metric_run(study, resamples=1000, seed=21)
-    assert created and run.status == MetricRun.Status.PENDING
+    assert created and run.status == MetricRun.Status.QUEUED
     finished = wait_for(run.pk)
     assert finished.status == MetricRun.Status.DONE, finished.error
     assert finished.progress == 1.0 and finished.message == "done: 1 groups"
@@ -114,7 +114,7 @@ def test_redelivered_runs_recompute_the_same_numbers_and_done_runs_stay():
 def test_a_delivery_leaves_a_run_alone_while_its_worker_beats():
     study = annotated_study()["study"]
     run = services.create_metric_run(study, resamples=400, seed=3)
-    lease = heartbeat.claim(MetricRun, run.pk, startable=[MetricRun.Status.PENDING])
+    lease = heartbeat.claim(MetricRun, run.pk, startable=[MetricRun.Status.QUEUED])
     services.report_progress(run.pk, lease, 0.5, "halfway")
     # the broker hands the task out again (visibility timeout) while the first worker computes
     again = services.execute_metric_run(run.pk)
@@ -135,7 +135,7 @@ def test_requesting_a_stale_run_again_queues_it_again(django_capture_on_commit_c
     with django_capture_on_commit_callbacks(execute=False) as queued:
         run, _ = services.request_metric_run(study, resamples=500, seed=1)
     assert len(queued) == 1
-    lease = heartbeat.claim(MetricRun, run.pk, startable=[MetricRun.Status.PENDING])
+    lease = heartbeat.claim(MetricRun, run.pk, startable=[MetricRun.Status.QUEUED])
     with django_capture_on_commit_callbacks(execute=False) as queued:
         live, created = services.request_metric_run(study, resamples=500, seed=1)
     assert (live.pk, created, live.status, len(queued)) == (run.pk, False, "running", 0)
@@ -146,7 +146,7 @@ def test_requesting_a_stale_run_again_queues_it_again(django_capture_on_commit_c
     assert (stale.pk, created, stale.status, stale.lease, len(queued)) == (
         run.pk,
         False,
-        "pending",
+        "queued",
         "",
         1,
     )

@@ -49,7 +49,7 @@ def test_a_metric_run_whose_worker_was_killed_is_computed_once(settings, tmp_pat
     wait_for(lambda: heartbeat.is_stale(row(run)), 60, "the run to go stale", first_log)
     with transaction.atomic():
         again, created = services.request_metric_run(study, **PARAMETERS)
-    assert (again.pk, created, again.status, again.lease) == (run.pk, False, "pending", "")
+    assert (again.pk, created, again.status, again.lease) == (run.pk, False, "queued", "")
     second = start_worker("default", env, second_log)
     try:
         # two deliveries: the one queued again and the killed worker's, handed out again

@@ -80,7 +80,7 @@ def test_refusals_are_shown_on_the_page_and_create_nothing(researcher_client):
     response = researcher_client.post(
         f"/models/studies/{study.pk}/rounds/open/", {"from_round": 0}, follow=True
     )
-    assert "Round not opened: cannot open round 1: no finished training run" in (
+    assert "Round not opened: cannot open round 1: train first: no finished run" in (
         response.content.decode()
     )
     assert not TrainingRun.objects.exists()
@@ -116,4 +116,5 @@ def test_a_stale_run_can_be_resumed_from_its_page(
     with django_capture_on_commit_callbacks(execute=False) as queued:
         researcher_client.post(f"/models/training/{run.pk}/resume/")
     assert len(queued) == 1
-    assert TrainingRun.objects.get(pk=run.pk).heartbeat_at > silent
+    resumed = TrainingRun.objects.get(pk=run.pk)
+    assert (resumed.status, resumed.lease) == ("queued", "") and resumed.queued_at > silent

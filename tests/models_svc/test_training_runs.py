@@ -114,9 +114,9 @@ def test_bad_input_is_refused_by_name_and_writes_nothing(tmp_path):
         TrainingError, match=r"decode first: 0 of 9 turns labelled \(binary, lexicon\)"
     ):
         launch_training_run(study, 0, "B-FFT", base=f"hf:{tmp_path}")
-    with pytest.raises(TrainingError, match="acts with policy 'random'.* pass --base hf:PATH"):
-        launch_training_run(study, 0, "B-FFT")
     decode_study(study, decoder_spec="lexicon", kind="binary")
+    with pytest.raises(TrainingError, match="acts with policy 'random'.* --base hf:PATH"):
+        launch_training_run(study, 0, "B-FFT")
     with pytest.raises(TrainingError, match="RL needs the logged action probability p_t"):
         launch_training_run(study, 0, "B-FFT", objective="rl", base=f"hf:{tmp_path}")
     assert not TrainingRun.objects.exists()
@@ -193,7 +193,8 @@ def test_open_next_round_deploys_trained_adapters_and_the_round_zero_control():
     study = system.round.study
     System.objects.create(round=system.round, name="CONTROL", policy_checkpoint="hf:/m/pi0")
     System.objects.create(round=system.round, name="HH")
-    with pytest.raises(TrainingError, match="no finished training run of round 0 for B-FFT"):
+    refusal = "cannot open round 1: train first: no finished run for B-FFT"
+    with pytest.raises(TrainingError, match=refusal):
         open_next_round(study, 0)
     run = _finished_run(system, "/runs/1/adapter")
     next_round = open_next_round(study, 0)

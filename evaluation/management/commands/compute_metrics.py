@@ -13,6 +13,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.errors import ApplicationError
 from evaluation import planning, services, terminal
 from evaluation.models import MetricRun
 from evaluation.stats.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, METHODS
@@ -62,7 +63,7 @@ class Command(BaseCommand):
                 method=options["method"],
                 conventions=options["conventions"],
             )
-        except ValueError as error:
+        except ApplicationError as error:
             raise CommandError(str(error)) from None
         run = services.execute_metric_run(run.pk)
         if run.status != MetricRun.Status.DONE or run.results is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from config.errors import ApplicationError
 from games.demo import DEMO_PASSWORD, DEMO_STUDY, load_demo
 from games.records import RecordError
 from games.tangrams import TangramImportError
@@ -27,7 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args, seed: int, tangrams: int, **options) -> None:
         try:
             result = load_demo(seed=seed, tangram_count=tangrams)
-        except (TangramImportError, ValueError) as error:
+        except (ApplicationError, TangramImportError, ValueError) as error:
             hint = ""
             if isinstance(error, RecordError):
                 hint = (

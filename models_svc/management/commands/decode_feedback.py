@@ -6,8 +6,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.errors import ApplicationError
 from games.models import Study
-from models_svc.interfaces import CheckpointError
 
 
 class Command(BaseCommand):
@@ -56,7 +56,7 @@ class Command(BaseCommand):
                 chunk_size=options["chunk_size"],
                 progress=progress,
             )
-        except (CheckpointError, ValueError) as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         if tty:
             self.stderr.write("")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from models_svc.interfaces import CheckpointError
+from config.errors import ApplicationError
 
 
 class Command(BaseCommand):
@@ -25,7 +25,7 @@ class Command(BaseCommand):
             raise CommandError("no embedder: pass --embedder clip:PATH or set RESPECT_EMBEDDER")
         try:
             embedding_set = embed_tangrams(spec, options["names"] or None)
-        except (CheckpointError, ValueError) as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"{embedding_set.embedder} ({embedding_set.model_version}): "

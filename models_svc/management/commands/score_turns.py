@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--here", action="store_true", help="score in this process")
 
     def handle(self, *args, **options) -> None:
-        from models_svc.interfaces import CheckpointError
+        from config.errors import ApplicationError
         from models_svc.models import ScoringRun
         from models_svc.scoring import execute_scoring_run, launch_scoring_run
 
@@ -43,7 +43,7 @@ class Command(BaseCommand):
             else:
                 run = launch_scoring_run(run)
                 run = self._follow(run)
-        except (CheckpointError, ValueError) as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         if run.status != ScoringRun.Status.DONE:
             raise CommandError(f"scoring run {run.pk} {run.status}: {run.error}")

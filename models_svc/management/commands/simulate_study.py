@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from config.errors import ApplicationError
+
 from ._study import settings_from
 
 
@@ -92,7 +94,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             study = simulate(plan, self._progress)
-        except (ValueError, RuntimeError) as exc:
+        except (ApplicationError, ValueError, RuntimeError) as exc:
             raise CommandError(str(exc)) from exc
         finally:
             if worker is not None:

@@ -49,8 +49,8 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
 
     def handle(self, *args, **options) -> None:
+        from config.errors import ApplicationError
         from models_svc.models import TrainingRun
-        from models_svc.training.runs import TrainingError
 
         study = study_named(options["study"])
         overrides: dict = settings_from(options["set"])
@@ -62,7 +62,7 @@ class Command(BaseCommand):
             return
         try:
             run = self._launch(study, overrides, options)
-        except (TrainingError, ValueError) as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         summary = run.manifest.summary
         self.stdout.write(
@@ -109,16 +109,16 @@ class Command(BaseCommand):
         )
 
     def _deploy(self, study, run_id: int) -> None:
+        from config.errors import ApplicationError
         from models_svc.models import TrainingRun
         from models_svc.training.seed_runs import deploy_seed_policy
-        from models_svc.training.selectors import TrainingError
 
         run = TrainingRun.objects.filter(study=study, pk=run_id).first()
         if run is None:
             raise CommandError(f"study {study.name!r} has no training run {run_id}")
         try:
             systems = deploy_seed_policy(run)
-        except TrainingError as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         names = ", ".join(s.name for s in systems)
         self.stdout.write(f"round 0 policy of {names}: {run.policy_spec}")
