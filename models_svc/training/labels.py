@@ -12,7 +12,6 @@ the board never offers a run the launch would refuse, nor the other way round.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -121,8 +120,7 @@ def _refusal(
             where = "" if row.round_index == round_index else f" round {row.round_index}"
             return (
                 f"decode{where} first: {row.labelled} of {row.needed} turns labelled ({kind}, "
-                f"{decoder}): run decode_feedback --study {shlex.quote(study.name)} --round "
-                f"{row.round_index} --decoder {shlex.quote(decoder)} --kind {kind}"
+                f"{decoder})"
             )
     if not any(row.needed for row in rounds if row.round_index == round_index):
         return "collect games first: nothing to learn from yet"

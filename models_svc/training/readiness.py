@@ -11,13 +11,12 @@ system learns from, and whether they are decoded enough). ``next_round_refusal``
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.conf import settings
 
 from config import heartbeat
 from games.models import Round, Study, System
 
+from ..checkpoint_paths import confined_spec
 from ..interfaces import CheckpointError
 from ..models import ModelCheckpoint, TrainingRun
 from ..registry import parse_spec
@@ -78,8 +77,10 @@ def base_refusal(system: System, base: str = "") -> str:
             "(the Base field, or --base hf:PATH: a local image-text-to-text checkpoint, e.g. one "
             "written by make_tiny_checkpoint) or set RESPECT_TRAINING_BASE"
         )
-    if not Path(spec.path).is_dir():
-        return f"base checkpoint {spec.path} is not a directory"
+    try:
+        spec = confined_spec(spec)
+    except CheckpointError as error:
+        return f"base checkpoint: {error}"
     bad = (
         ModelCheckpoint.objects.filter(
             kind=ModelCheckpoint.Kind.POLICY,

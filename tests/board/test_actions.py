@@ -140,8 +140,7 @@ def test_training_launches_with_the_preset_once_decoded(
     form = {"system_name": "B-FFT", "base": f"hf:{tmp_path}", "preset": "tiny", "epochs": 2}
     early = board_post(researcher, round_, "train", form)
     assert messages_of(early) == [
-        "Not launched: decode first: 0 of 4 turns labelled (binary, lexicon): run "
-        "decode_feedback --study train --round 0 --decoder lexicon --kind binary"
+        "Not launched: decode first: 0 of 4 turns labelled (binary, lexicon)"
     ]
     unknown = board_post(researcher, round_, "train", {**form, "system_name": "CONTROL"})
     assert messages_of(unknown) == [

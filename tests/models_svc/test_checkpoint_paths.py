@@ -73,7 +73,7 @@ def test_a_path_outside_the_roots_gets_one_message_whether_it_exists_or_not(root
     system = make_system(make_study("paths"), 0, "B-FFT")
     with pytest.raises(TrainingError) as refused_training:
         base_checkpoint(system, f"hf:{text}")
-    assert str(refused_training.value) == f"base checkpoint: {outside(text, root)}"
+    assert refused_training.value.message == f"base checkpoint: {outside(text, root)}"
     assert not ModelCheckpoint.objects.exists()
 
 

@@ -19,6 +19,13 @@ from models_svc.services import decode_study
 from models_svc.training import runs
 from tests.factories import make_game, make_study, make_system, make_user
 
+
+@pytest.fixture(autouse=True)
+def _no_seed_set(settings):
+    """These studies have no human–human games, hence no D₀ to rehearse."""
+    settings.TRAINING = {"rehearse_seed_set": False}
+
+
 pytestmark = pytest.mark.django_db
 
 PICKS = [["page9-9"], ["page9-9", "page9-8"], ["page9-9", "page9-8", "page9-1"]]

@@ -25,6 +25,13 @@ from models_svc.services import check_checkpoint_load, decode_study, execute_dec
 from models_svc.training.readiness import training_refusal
 from tests.factories import make_game, make_study, make_system
 
+
+@pytest.fixture(autouse=True)
+def _no_seed_set(settings):
+    """These studies have no human–human games, hence no D₀ to rehearse."""
+    settings.TRAINING = {"rehearse_seed_set": False}
+
+
 pytestmark = pytest.mark.django_db
 
 TOO_LONG = "/tmp/" + "a" * 585  # one path component longer than any file system allows

@@ -46,7 +46,7 @@ def test_a_seed_run_without_d0_says_so_and_writes_nothing(tmp_path):
     build_seed_manifest(study, 0, prompt_format="platform-p1")  # D₀ in another format only
     with pytest.raises(TrainingError, match=r"build_seed_set --study no-d0 --format respect-2024"):
         launch_seed_run(study, base=f"hf:{tmp_path}")
-    with pytest.raises(TrainingError, match="acts with policy 'random'.* pass --base hf:PATH"):
+    with pytest.raises(TrainingError, match="acts with policy 'random'.* --base hf:PATH"):
         launch_seed_run(study)
     assert not TrainingRun.objects.exists()
     with pytest.raises(CommandError, match="has no seed set D₀"):

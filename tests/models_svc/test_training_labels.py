@@ -76,13 +76,10 @@ def test_the_board_and_the_launch_give_the_same_reason(tmp_path):
     study = two_rounds()
     decode_study(study, decoder_spec="lexicon", kind="binary", round_index=1)
     reason = board_reason(study, 1, "B-FFT")
-    assert reason == (
-        "decode round 0 first: 0 of 9 turns labelled (binary, lexicon): run decode_feedback "
-        "--study relabel --round 0 --decoder lexicon --kind binary"
-    )
+    assert reason == "decode round 0 first: 0 of 9 turns labelled (binary, lexicon)"
     with pytest.raises(TrainingError) as refused:
         launch_training_run(study, 1, "B-FFT", base=f"hf:{tmp_path}")
-    assert str(refused.value) == reason
+    assert refused.value.message == reason
     # One turn of round 0 labelled: still refused, by both, with the same count.
     first = FeedbackLabel.objects.filter(turn__game__round__index=1).order_by("turn_id").first()
     zero_turn = (
@@ -94,5 +91,5 @@ def test_the_board_and_the_launch_give_the_same_reason(tmp_path):
     store_feedback_labels("lexicon", VERSION, "binary", [(zero_turn.pk, first.label, None, "")])
     reason = board_reason(study, 1, "B-FFT")
     assert reason.startswith("decode round 0 first: 1 of 9 turns labelled")
-    with pytest.raises(TrainingError, match="^decode round 0 first: 1 of 9 turns labelled"):
+    with pytest.raises(TrainingError, match="decode round 0 first: 1 of 9 turns labelled"):
         launch_training_run(study, 1, "B-FFT", base=f"hf:{tmp_path}")
