@@ -185,9 +185,7 @@ def test_each_script_runs_at_its_smoke_size_and_prints_its_results(name, bench_e
     output = result.stdout
     assert result.returncode == 0, f"exit {result.returncode}\n{output}\n{result.stderr[-3000:]}"
     printed = output.splitlines()
-    missing = [
-        line for line in smoke.lines if not any(re.fullmatch(line, out) for out in printed)
-    ]
+    missing = [line for line in smoke.lines if not any(re.fullmatch(line, out) for out in printed)]
     assert not missing, f"result lines not printed: {missing}\n--- output:\n{output}"
 
 

@@ -100,17 +100,14 @@ def arrive(round_: Round, worker: Worker, system: System | None = None) -> Lobby
             return LobbyEntry.objects.get(worker=worker, status=LobbyEntry.Status.WAITING)
 
 
-def heartbeat(round_id: int, worker_id: int) -> LobbyEntry | None:
-    """Mark the worker present; None if they are not waiting in this round."""
-    now = clock.now()
-    updated = LobbyEntry.objects.filter(
-        round_id=round_id, worker_id=worker_id, status=LobbyEntry.Status.WAITING
-    ).update(last_seen_at=now)
-    if not updated:
-        return None
-    return LobbyEntry.objects.filter(
-        round_id=round_id, worker_id=worker_id, status=LobbyEntry.Status.WAITING
-    ).first()
+def heartbeat(round_id: int, worker_id: int) -> bool:
+    """Mark the worker present (one UPDATE, the lobby's most frequent query); False if they are
+    not waiting in this round."""
+    return bool(
+        LobbyEntry.objects.filter(
+            round_id=round_id, worker_id=worker_id, status=LobbyEntry.Status.WAITING
+        ).update(last_seen_at=clock.now())
+    )
 
 
 @dataclass(frozen=True)
@@ -126,7 +123,7 @@ def presence(round_id: int, worker_id: int) -> Presence:
 
     Presence is read before the game: a partner may pair this worker between the two reads.
     """
-    if heartbeat(round_id, worker_id) is not None:
+    if heartbeat(round_id, worker_id):
         return Presence(waiting=True)
     game = active_game(worker_id)
     if game is None:
