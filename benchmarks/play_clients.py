@@ -117,20 +117,33 @@ async def wait_in_lobby(url: str, headers: dict[str, str], stats: Stats) -> dict
 async def player(
     url: str, lobby_url: str, round_id: int, session_key: str, stats: Stats, args, rng
 ) -> None:
-    from websockets.asyncio.client import connect
-
     origin = url.replace("ws://", "http://")
     lobby_origin = lobby_url.replace("ws://", "http://")
     headers = {"Cookie": f"sessionid={session_key}", "Origin": origin}
     started = time.perf_counter()
     # Arrival: the lobby page puts the worker in the lobby, then its socket waits for a partner.
     status = await fetch(f"{lobby_origin}/play/lobby/{round_id}/", headers, stats)
-    assert status == 200, status
-    message = await wait_in_lobby(f"{lobby_url}/ws/play/lobby/{round_id}/", headers, stats)
+    if status != 200:
+        raise RuntimeError(f"lobby page: HTTP {status}")
+    try:
+        message = await wait_in_lobby(f"{lobby_url}/ws/play/lobby/{round_id}/", headers, stats)
+    except Exception as error:
+        raise RuntimeError(f"lobby socket: {error!r}") from error
     stats.pairing_s.append(time.perf_counter() - started)
     game_id = message["game"]
     status = await fetch(f"{origin}{message['url']}", headers, stats)
-    assert status == 200, status
+    if status != 200:
+        raise RuntimeError(f"game page: HTTP {status}")
+    try:
+        await play(url, game_id, headers, stats, args, rng)
+    except Exception as error:
+        raise RuntimeError(f"game socket: {error!r}") from error
+
+
+async def play(url: str, game_id: int, headers, stats: Stats, args, rng) -> None:
+    """Play the game on its socket until it ends."""
+    from websockets.asyncio.client import connect
+
     async with connect(
         f"{url}/ws/play/game/{game_id}/",
         additional_headers=headers,

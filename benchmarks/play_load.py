@@ -323,6 +323,9 @@ def server_command(kind: str, port: int) -> list[str]:
     if kind == "daphne":
         # Twisted's default listen backlog is 50: a burst of arrivals overflows it.
         options = ["-e", f"tcp:port={port}:interface=127.0.0.1:backlog={BACKLOG}"]
+        # Daphne closes a socket not accepted within 5 s by default: under a burst of arrivals
+        # the client would see a broken connection instead of a slow one.
+        options += ["--websocket_connect_timeout", "30"]
     else:
         options = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
         options += ["--log-level", "warning", "--backlog", str(BACKLOG)]

@@ -8,7 +8,9 @@ hundreds at once would otherwise queue in the process until the server's own han
 cut the sockets (Daphne closes a socket the application has not accepted within 5 s, and the
 browser sees a connection that failed).
 
-``ArrivalGate`` counts them per process. Beyond ``PLAY_ARRIVALS_IN_PROGRESS`` it answers
+``ArrivalGate`` counts them per process, pages and sockets apart (a worker's socket follows their
+page, and should not be turned away by the pages of those arriving after them). Beyond
+``PLAY_ARRIVALS_IN_PROGRESS`` of a kind it answers
 
 - the page with ``503`` and ``Retry-After: <s>``, a page saying that many people are arriving
   and that it tries again in ``s`` seconds (a ``<meta http-equiv="refresh">`` reloads it);
@@ -67,7 +69,7 @@ class ArrivalGate:
 
     def __init__(self, app) -> None:
         self.app = app
-        self.in_progress = 0
+        self.in_progress = {"page": 0, "socket": 0}
         self.turned_away = 0
 
     async def __call__(self, scope, receive, send) -> None:
@@ -75,14 +77,14 @@ class ArrivalGate:
         if kind is None:
             await self.app(scope, receive, send)
             return
-        if self.in_progress >= arrivals_limit():
+        if self.in_progress[kind] >= arrivals_limit():
             self.turned_away += 1
             seconds = retry_seconds()
             logger.info(
                 "lobby busy: %s arrival asked to retry in %s s (%s in progress, %s so far)",
                 kind,
                 seconds,
-                self.in_progress,
+                self.in_progress[kind],
                 self.turned_away,
             )
             if kind == "page":
@@ -90,14 +92,14 @@ class ArrivalGate:
             else:
                 await busy_socket(receive, send, seconds)
             return
-        self.in_progress += 1
+        self.in_progress[kind] += 1
         counted = True
 
         def finish() -> None:
             nonlocal counted
             if counted:
                 counted = False
-                self.in_progress -= 1
+                self.in_progress[kind] -= 1
 
         async def watched(message: dict) -> None:
             if message["type"] in ("http.response.start", "websocket.accept", "websocket.close"):

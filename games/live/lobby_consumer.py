@@ -36,6 +36,7 @@ _last_runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # arrival already runs one, and a run pairs everybody waiting, so heartbeats need only catch a
 # worker who was absent at the last run (a page that lost its socket for a while).
 HEARTBEAT_PAIRING_SECONDS = 5.0
+PRESENCE_WRITE_SECONDS = 9.0
 
 
 def request_pairing(round_id: int, *, unless_ran_within: float = 0.0) -> None:
@@ -102,6 +103,7 @@ class LobbyConsumer(PlayConsumer):
         self.round_id = int(self.scope["url_route"]["kwargs"]["round_id"])
         self.group = None
         self.bucket = TokenBucket(size=5, rate=1.0)
+        self.present_at = asyncio.get_running_loop().time()
         self.worker_id = await lobby_db(_session_worker_id)(self.scope)
         if self.worker_id is None:
             await self.close(code=4403)
@@ -138,8 +140,15 @@ class LobbyConsumer(PlayConsumer):
         await self.leave_group()
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
+        """A heartbeat: mark the worker present, at most every ``PRESENCE_WRITE_SECONDS`` (the
+        page beats every 5 s; presence lasts ``lobby.PRESENCE``, so every other beat is enough
+        and a full lobby costs half the writes)."""
         if not self.bucket.take():
             return
+        now = asyncio.get_running_loop().time()
+        if now - self.present_at < PRESENCE_WRITE_SECONDS:
+            return
+        self.present_at = now
         here = await lobby_db(lobby.presence)(self.round_id, self.worker_id)
         if here.game_id is not None:
             await self.send_paired(here.game_id, here.partner)
