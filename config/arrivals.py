@@ -36,7 +36,7 @@ from django.conf import settings
 logger = logging.getLogger("games.live")
 
 BUSY_CLOSE_CODE = 4503
-RETRY_SECONDS = (2.0, 6.0)
+RETRY_SECONDS = (3.0, 10.0)
 LOBBY_PAGE = re.compile(r"^/play/lobby/\d+/$")
 LOBBY_SOCKET = re.compile(r"^/ws/play/lobby/\d+/$")
 BUSY_MESSAGE = (
