@@ -1,12 +1,12 @@
 """Arrivals under overload: a web process takes a bounded number of lobby arrivals at a time and
 answers the rest at once with "come back in a few seconds", never with a broken connection.
 
-An arrival is a lobby page request (``GET /play/lobby/<round>/``) or a lobby socket's handshake
-(``/ws/play/lobby/<round>/``), from the moment it reaches the process until the response starts
-(the page) or the socket is accepted or closed. Each costs a few database queries; a burst of
-hundreds at once would otherwise queue in the process until the server's own handshake timeout
-cut the sockets (Daphne closes a socket the application has not accepted within 5 s, and the
-browser sees a connection that failed).
+An arrival is a lobby page request (``GET /play/lobby/<round>/``) or a lobby socket
+(``/ws/play/lobby/<round>/``), from the moment it reaches the process until it is answered: the
+page's response starts, the socket sends its first message or closes. Each costs a few database
+queries; a burst of hundreds at once would otherwise queue in the process for a minute and more
+(and a socket not accepted within 5 s is cut by Daphne, so the browser saw a failed connection:
+the lobby socket now accepts at once, ``games.live.lobby_consumer``).
 
 ``ArrivalGate`` counts them per process, pages and sockets apart (a worker's socket follows their
 page, and should not be turned away by the pages of those arriving after them). Beyond
@@ -36,6 +36,9 @@ from django.conf import settings
 logger = logging.getLogger("games.live")
 
 BUSY_CLOSE_CODE = 4503
+# An arrival is answered by its response (the page) or its first message or close (the socket:
+# the lobby socket accepts at once, then says "waiting", "paired" or why it refuses).
+ANSWERED = ("http.response.start", "websocket.send", "websocket.close")
 RETRY_SECONDS = (3.0, 10.0)
 LOBBY_PAGE = re.compile(r"^/play/lobby/\d+/$")
 LOBBY_SOCKET = re.compile(r"^/ws/play/lobby/\d+/$")
@@ -102,7 +105,7 @@ class ArrivalGate:
                 self.in_progress[kind] -= 1
 
         async def watched(message: dict) -> None:
-            if message["type"] in ("http.response.start", "websocket.accept", "websocket.close"):
+            if message["type"] in ANSWERED:
                 finish()
             await send(message)
 

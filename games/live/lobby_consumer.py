@@ -96,14 +96,27 @@ class LobbyConsumer(PlayConsumer):
 
     Messages to the page: ``waiting`` (for another player), ``paired`` (game, url, partner:
     ``human`` or ``model``), ``refused`` (reason, message; then the socket closes with 4403,
-    4409 for a closed lobby, or 4429 for too many sockets).
+    4409 for a closed lobby, or 4429 for too many sockets). Without a worker it closes with 4403,
+    and with 4404 for a worker neither waiting nor playing (the page reloads).
     """
 
+    accepted = False
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        if not self.accepted:
+            self.accepted = True
+            await super().accept(subprotocol, headers)
+
     async def connect(self) -> None:
+        """Accept at once, then look the worker up: the lookups wait in the lobby's thread pool,
+        behind other arrivals in a burst, and a handshake left waiting would be cut by the server
+        (Daphne's handshake timeout) where an accepted socket just waits. Refusals are messages
+        and close codes the page reads; ``config.arrivals`` bounds the arrivals waiting here."""
         self.round_id = int(self.scope["url_route"]["kwargs"]["round_id"])
         self.group = None
         self.bucket = TokenBucket(size=5, rate=1.0)
         self.present_at = asyncio.get_running_loop().time()
+        await self.accept()
         self.worker_id = await lobby_db(_session_worker_id)(self.scope)
         if self.worker_id is None:
             await self.close(code=4403)

@@ -81,3 +81,14 @@ async def test_an_arrival_counts_until_its_response_starts(settings):
     third = await HttpCommunicator(gate, "GET", "/play/lobby/1/").get_response(5)
     assert third["status"] == 200
     assert (answered, gate.turned_away) == (["/play/lobby/1/", "/play/lobby/1/"], 1)
+
+
+async def test_the_lobby_socket_accepts_before_it_looks_the_worker_up():
+    """A handshake never waits on the database (a server cuts handshakes that wait): a socket
+    without a worker is accepted, then closed with 4403, which the page reads."""
+    socket = WebsocketCommunicator(
+        application, "/ws/play/lobby/7/", headers=[(b"origin", b"http://localhost")]
+    )
+    assert await socket.connect(timeout=5) == (True, None)
+    closed = await socket.receive_output(timeout=5)
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4403)
