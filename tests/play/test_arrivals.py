@@ -92,3 +92,30 @@ async def test_the_lobby_socket_accepts_before_it_looks_the_worker_up():
     assert await socket.connect(timeout=5) == (True, None)
     closed = await socket.receive_output(timeout=5)
     assert (closed["type"], closed["code"]) == ("websocket.close", 4403)
+
+
+async def test_a_socket_handshake_never_waits_for_the_thread_that_renders_pages():
+    """Pages render in the process's one thread for synchronous code; while it is busy (here:
+    held until the end of the test), a lobby socket is still accepted and answered."""
+    from asgiref.sync import sync_to_async
+
+    held = asyncio.Event()
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def busy_page_thread() -> None:
+        loop.call_soon_threadsafe(held.set)
+        asyncio.run_coroutine_threadsafe(release.wait(), loop).result()
+
+    page = asyncio.ensure_future(sync_to_async(busy_page_thread, thread_sensitive=True)())
+    await held.wait()
+    try:
+        socket = WebsocketCommunicator(
+            application, "/ws/play/lobby/7/", headers=[(b"origin", b"http://localhost")]
+        )
+        assert await socket.connect(timeout=5) == (True, None)
+        closed = await socket.receive_output(timeout=5)
+        assert (closed["type"], closed["code"]) == ("websocket.close", 4403)
+    finally:
+        release.set()
+        await page
