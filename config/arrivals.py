@@ -8,9 +8,8 @@ queries; a burst of hundreds at once would otherwise queue in the process for a 
 (and a socket not accepted within 5 s is cut by Daphne, so the browser saw a failed connection:
 the lobby socket now accepts at once, ``games.live.lobby_consumer``).
 
-``ArrivalGate`` counts them per process, pages and sockets apart (a worker's socket follows their
-page, and should not be turned away by the pages of those arriving after them). Beyond
-``PLAY_ARRIVALS_IN_PROGRESS`` of a kind it answers
+``ArrivalGate`` counts them per process, pages and sockets apart. Beyond
+``PLAY_ARRIVALS_IN_PROGRESS`` pages, or ``SOCKETS_PER_PAGE`` times as many sockets, it answers
 
 - the page with ``503`` and ``Retry-After: <s>``, a page saying that many people are arriving
   and that it tries again in ``s`` seconds (a ``<meta http-equiv="refresh">`` reloads it);
@@ -48,8 +47,14 @@ BUSY_MESSAGE = (
 )
 
 
-def arrivals_limit() -> int:
-    return int(getattr(settings, "PLAY_ARRIVALS_IN_PROGRESS", 24))
+# A worker whose page was served waits in the lobby from then on (and may be paired): their
+# socket is turned away only far beyond what the page limit lets in, so that it comes in.
+SOCKETS_PER_PAGE = 4
+
+
+def arrivals_limit(kind: str = "page") -> int:
+    pages = int(getattr(settings, "PLAY_ARRIVALS_IN_PROGRESS", 24))
+    return pages if kind == "page" else SOCKETS_PER_PAGE * pages
 
 
 def arrival_kind(scope: dict) -> str | None:
@@ -80,7 +85,7 @@ class ArrivalGate:
         if kind is None:
             await self.app(scope, receive, send)
             return
-        if self.in_progress[kind] >= arrivals_limit():
+        if self.in_progress[kind] >= arrivals_limit(kind):
             self.turned_away += 1
             seconds = retry_seconds()
             logger.info(
