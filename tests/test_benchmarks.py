@@ -51,6 +51,7 @@ SMOKE: dict[str, Smoke] = {
             r" *answers: n=\d+ p50=.* ms",
             r"games submitted \d+, sessions completed 3, double submits acknowledged \d+",
             r"answers sent \d+, storage problems 0, errors 0",
+            r"PASS \(smoke: every session completes, every answer stored once; latency .*\)",
         ],
     ),
     "evaluation_metrics": Smoke(
