@@ -34,6 +34,13 @@ Measured:
 
 The machine is shared: the load average before and after is printed. Compare runs at the same
 load, and trust the CPU per action more than wall-clock numbers when the machine is noisy.
+The clients are ``play_clients.py``'s: like the pages, they wait out a server's "come back in s
+seconds" (``config.arrivals``) and arrive again; the retries are counted and are not errors. The
+servers listen with a backlog of 1024, and Daphne waits 30 s for a handshake (the README's
+command lines). The verdict: PASS when every game completes, no turn is lost, no client saw an
+error and the move p95 (both directions) is under 100 ms; ``--smoke`` (3 games, brief thinking,
+what the test suite runs) judges all but the latency.
+
 Bounded: it stops after ``--timeout`` seconds whatever happens, and only talks to 127.0.0.1.
 """
 
