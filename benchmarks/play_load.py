@@ -34,6 +34,13 @@ Measured:
 
 The machine is shared: the load average before and after is printed. Compare runs at the same
 load, and trust the CPU per action more than wall-clock numbers when the machine is noisy.
+The clients are ``play_clients.py``'s: like the pages, they wait out a server's "come back in s
+seconds" (``config.arrivals``) and arrive again; the retries are counted and are not errors. The
+servers listen with a backlog of 1024, and Daphne waits 30 s for a handshake (the README's
+command lines). The verdict: PASS when every game completes, no turn is lost, no client saw an
+error and the move p95 (both directions) is under 100 ms; ``--smoke`` (3 games, brief thinking,
+what the test suite runs) judges all but the latency.
+
 Bounded: it stops after ``--timeout`` seconds whatever happens, and only talks to 127.0.0.1.
 """
 
@@ -42,7 +49,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
 import random
 import secrets
@@ -51,13 +57,11 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass, field
-from urllib.parse import urlparse
 
 from harness import ROOT, free_port, percentile, scratch_database
+from play_clients import CpuMeter, Stats, run_clients
 
-HEARTBEAT_SECONDS = 5.0
+BACKLOG = 1024  # listen backlog of each web process (the README's production command lines)
 
 
 def setup(games: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
@@ -98,145 +102,6 @@ def setup(games: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
     return round_.pk, workers
 
 
-@dataclass
-class Stats:
-    utterance_ms: list[float] = field(default_factory=list)
-    submit_ms: list[float] = field(default_factory=list)
-    toggle_ms: list[float] = field(default_factory=list)
-    pairing_s: list[float] = field(default_factory=list)
-    sent: dict[tuple[int, int, str], float] = field(default_factory=dict)
-    client_turns: dict[int, int] = field(default_factory=dict)
-    ended: dict[int, str] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    actions: int = 0
-    received: int = 0
-    received_bytes: int = 0
-    # game id -> (first state seen, end seen), perf_counter seconds
-    spans: dict[int, list[float]] = field(default_factory=dict)
-
-
-def think(rng: random.Random, bounds: tuple[float, float]) -> float:
-    return rng.uniform(*bounds)
-
-
-def fetch(url: str, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as page:
-        page.read()
-        return page.status
-
-
-async def stamp_messages(ws, inbox: asyncio.Queue) -> None:
-    try:
-        async for raw in ws:
-            inbox.put_nowait((time.perf_counter(), raw))
-    finally:
-        inbox.put_nowait((time.perf_counter(), None))
-
-
-async def player(
-    url: str, lobby_url: str, round_id: int, session_key: str, stats: Stats, args, rng
-) -> None:
-    from websockets.asyncio.client import connect
-
-    origin = url.replace("ws://", "http://")
-    lobby_origin = lobby_url.replace("ws://", "http://")
-    headers = {"Cookie": f"sessionid={session_key}", "Origin": origin}
-    started = time.perf_counter()
-    # Arrival: the lobby page puts the worker in the lobby, then its socket waits for a partner.
-    status = await asyncio.to_thread(fetch, f"{lobby_origin}/play/lobby/{round_id}/", headers)
-    assert status == 200, status
-    async with connect(
-        f"{lobby_url}/ws/play/lobby/{round_id}/",
-        additional_headers=headers,
-        open_timeout=60,
-        ping_interval=None,
-    ) as ws:
-        while True:
-            try:
-                message = json.loads(await asyncio.wait_for(ws.recv(), HEARTBEAT_SECONDS))
-            except TimeoutError:
-                await ws.send('{"type": "heartbeat"}')  # as the lobby page does
-                continue
-            if message["type"] == "paired":
-                break
-    stats.pairing_s.append(time.perf_counter() - started)
-    game_id = message["game"]
-    status = await asyncio.to_thread(fetch, f"{origin}{message['url']}", headers)
-    assert status == 200, status
-    async with connect(
-        f"{url}/ws/play/game/{game_id}/",
-        additional_headers=headers,
-        max_queue=None,
-        open_timeout=60,
-        ping_interval=None,
-    ) as ws:
-        answered = -1
-        spoken = -1
-        toggled_at = 0.0
-        # Messages are stamped as the socket delivers them, while this player may be thinking.
-        inbox: asyncio.Queue = asyncio.Queue()
-        reader = asyncio.create_task(stamp_messages(ws, inbox))
-        while True:
-            now, raw = await inbox.get()
-            if raw is None:
-                await reader
-                return
-            stats.received += 1
-            stats.received_bytes += len(raw)
-            state = json.loads(raw)
-            kind = state["type"]
-            if kind == "error":
-                stats.errors.append(state["code"])
-                continue
-            if kind == "draft":
-                if toggled_at:
-                    stats.toggle_ms.append((now - toggled_at) * 1000)
-                    toggled_at = 0.0
-                continue
-            if kind != "state":
-                continue
-            stats.spans.setdefault(game_id, [now, now])[1] = now
-            role, turn = state["role"], state["turn"]
-            if role == "listener" and state["phase"] == "listener":
-                key = (game_id, turn, "utterance")
-                if key in stats.sent and turn > answered:
-                    stats.utterance_ms.append((now - stats.sent.pop(key)) * 1000)
-                if turn > answered and state["utterance"]:
-                    answered = turn
-                    name = state["utterance"].split()[-1]
-                    await asyncio.sleep(think(rng, args.toggle_think))
-                    toggled_at = time.perf_counter()
-                    stats.actions += 1
-                    await ws.send(json.dumps({"type": "toggle", "tangram": name}))
-                    await asyncio.sleep(think(rng, args.submit_think))
-                    stats.sent[(game_id, turn, "submit")] = time.perf_counter()
-                    stats.actions += 1
-                    await ws.send('{"type": "submit"}')
-                    stats.client_turns[game_id] = turn + 1
-            if role == "speaker":
-                done_turn = turn - 1 if state["status"] == "playing" else turn
-                key = (game_id, done_turn, "submit")
-                if key in stats.sent and state["phase"] != "listener":
-                    stats.submit_ms.append((now - stats.sent.pop(key)) * 1000)
-            if state["status"] == "ended":
-                stats.ended[game_id] = state["outcome"]
-                reader.cancel()
-                return
-            if role == "speaker" and state["phase"] == "speaker" and turn > spoken:
-                spoken = turn
-                chosen = set(state["selection"])
-                remaining = [
-                    i["id"] for i in state["images"] if i["target"] and i["id"] not in chosen
-                ]
-                await asyncio.sleep(think(rng, args.utterance_think))
-                stats.sent[(game_id, turn, "utterance")] = time.perf_counter()
-                stats.actions += 1
-                await ws.send(
-                    json.dumps({"type": "utterance", "text": f"please pick {remaining[0]}"})
-                )
-
-
 def report(name: str, values: list[float]) -> str:
     if not values:
         return f"{name:<28} n=0"
@@ -263,104 +128,6 @@ def peak_concurrency(spans: dict[int, list[float]]) -> int:
     return peak
 
 
-async def watch_play_phase(stats: Stats, clients: int, meter: CpuMeter, phase: dict) -> None:
-    """Sample the CPU once every client is in its game, so moves can be costed apart from
-    arrivals and pairing."""
-    while len(stats.spans) * 2 < clients:
-        await asyncio.sleep(0.05)
-    phase["actions"] = stats.actions
-    phase["cpu"] = await asyncio.to_thread(meter.sample)
-
-
-async def run_clients(urls, lobby_urls, round_id, workers, stats, args, meter, phase) -> None:
-    rng = random.Random(args.seed)
-    watcher = asyncio.create_task(watch_play_phase(stats, len(workers), meter, phase))
-    tasks = []
-    for index, (_, key) in enumerate(workers):
-        url = urls[index % len(urls)]
-        lobby_url = lobby_urls[index % len(lobby_urls)]
-        tasks.append(
-            asyncio.create_task(
-                player(url, lobby_url, round_id, key, stats, args, random.Random(rng.random()))
-            )
-        )
-        if index % 20 == 19:
-            await asyncio.sleep(args.ramp / (len(workers) / 20))
-    done, pending = await asyncio.wait(tasks, timeout=args.timeout)
-    watcher.cancel()
-    for task in pending:
-        task.cancel()
-    for task in done:
-        if task.exception() is not None:
-            stats.errors.append(repr(task.exception())[:200])
-
-
-class CpuMeter:
-    """CPU seconds of the processes that serve the games, read from /proc through psutil."""
-
-    def __init__(self, servers: list[subprocess.Popen], db_url: str) -> None:
-        import psutil
-
-        self.psutil = psutil
-        self.servers = [psutil.Process(server.pid) for server in servers]
-        self.db_name = urlparse(db_url).path.lstrip("/")
-        self.db_url = db_url
-
-    def _cpu(self, process) -> float:
-        try:
-            times = process.cpu_times()
-        except self.psutil.Error:
-            return 0.0
-        return times.user + times.system
-
-    def backends(self) -> dict[int, float]:
-        """CPU of each PostgreSQL backend connected to the benchmark database (same machine)."""
-        import psycopg
-
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
-            pids = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
-                    "pg_backend_pid()",
-                    (self.db_name,),
-                )
-            ]
-        result = {}
-        for pid in pids:
-            try:
-                result[pid] = self._cpu(self.psutil.Process(pid))
-            except self.psutil.Error:
-                continue
-        return result
-
-    def redis(self) -> float:
-        import redis
-
-        info = redis.Redis.from_url(os.environ["REDIS_URL"]).info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-    def sample(self) -> dict:
-        return {
-            "servers": sum(self._cpu(p) for p in self.servers),
-            "client": time.process_time(),
-            "backends": self.backends(),
-            "redis": self.redis(),
-        }
-
-    @staticmethod
-    def delta(before: dict, after: dict) -> dict[str, float]:
-        backends = sum(
-            cpu - before["backends"].get(pid, 0.0) for pid, cpu in after["backends"].items()
-        )
-        return {
-            "web": after["servers"] - before["servers"],
-            "client": after["client"] - before["client"],
-            "postgres": backends,
-            "redis": after["redis"] - before["redis"],
-        }
-
-
 def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -382,7 +149,15 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds to connect everyone")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the test suite's size: 3 games, brief thinking; latency is printed, not judged",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.games, args.servers, args.ramp, args.timeout = 3, 1, 0.5, 120.0
+        args.utterance_think = args.toggle_think = args.submit_think = (0.05, 0.1)
     if (
         not 1 <= args.games <= 1000
         or not 1 <= args.servers <= 4
@@ -513,6 +288,10 @@ def main() -> None:
         f"client errors {len(stats.errors)} {sorted(set(stats.errors))[:5]}"
     )
     print(
+        f"told to retry (overload answers, not errors): lobby page {stats.page_retries}  "
+        f"lobby socket {stats.lobby_retries}"
+    )
+    print(
         "cpu seconds  "
         + "  ".join(f"{k} {v:.2f}" for k, v in cpu.items())
         + f"  (redis: the whole server; {arrival_requests} arrival requests included)"
@@ -535,22 +314,28 @@ def main() -> None:
     print(report("both (ms)", stats.utterance_ms + stats.submit_ms))
     print(report("toggle -> own echo (ms)", stats.toggle_ms))
     print(report("lobby to paired (s)", stats.pairing_s))
-    ok = (
-        successful == args.games
-        and lost == 0
-        and percentile(stats.utterance_ms + stats.submit_ms, 95) < 100
-    )
-    print("PASS" if ok else "FAIL", "(every game completes, no turn lost, p95 < 100 ms)")
+    complete = successful == args.games and lost == 0 and not stats.errors
+    if args.smoke:
+        rule = "smoke: every game completes, no turn lost; latency not judged"
+        ok = complete
+    else:
+        rule = "every game completes, no turn lost, no client error, p95 < 100 ms"
+        ok = complete and percentile(stats.utterance_ms + stats.submit_ms, 95) < 100
+    print("PASS" if ok else "FAIL", f"({rule})")
     sys.exit(0 if ok else 1)
 
 
 def server_command(kind: str, port: int) -> list[str]:
     """One ASGI web process of the project on ``port`` (Daphne or Uvicorn, as in the README)."""
     if kind == "daphne":
-        options = ["-b", "127.0.0.1", "-p", str(port)]
+        # Twisted's default listen backlog is 50: a burst of arrivals overflows it.
+        options = ["-e", f"tcp:port={port}:interface=127.0.0.1:backlog={BACKLOG}"]
+        # Daphne closes a socket not accepted within 5 s by default: under a burst of arrivals
+        # the client would see a broken connection instead of a slow one.
+        options += ["--websocket_connect_timeout", "30"]
     else:
         options = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-        options += ["--log-level", "warning"]
+        options += ["--log-level", "warning", "--backlog", str(BACKLOG)]
     return [str(ROOT / ".venv" / "bin" / kind), *options, "config.asgi:application"]
 
 

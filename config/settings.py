@@ -383,6 +383,9 @@ PLAY_CURRENCY_SYMBOL = os.environ.get("PLAY_CURRENCY_SYMBOL", "$")
 PLAY_LOCAL_ENTRY = env.bool("PLAY_LOCAL_ENTRY", default=DEBUG)
 # Open sockets (game and lobby pages together) one player may hold in one web process.
 PLAY_MAX_SOCKETS_PER_PLAYER = env.int("PLAY_MAX_SOCKETS_PER_PLAYER", default=4)
+# Lobby arrivals (page loads and socket handshakes) one web process takes at a time; more are
+# answered at once with "try again in a few seconds" (config.arrivals).
+PLAY_ARRIVALS_IN_PROGRESS = env.int("PLAY_ARRIVALS_IN_PROGRESS", default=24)
 
 # The zero-setup demo's Celery folders (filesystem broker and result backend) must exist before a
 # worker starts.

@@ -117,6 +117,43 @@ def prepare_round(round_: Round, blocks: int) -> list[RoundSlot]:
         return slots
 
 
+def _free_slots(round_: Round, system: System | None = None):
+    taken = Game.objects.filter(slot=OuterRef("pk")).exclude(outcome=Game.Outcome.IDLE)
+    slots = RoundSlot.objects.filter(round=round_).exclude(Exists(taken))
+    if system is not None:
+        slots = slots.filter(system=system)
+    return slots.select_related("system", "config").order_by("position")
+
+
+class FreeSlots:
+    """The round's free slots for one pairing run: read once, then handed out in order
+    (``first``, then ``take`` once a game is created on it), adding blocks when they run out.
+
+    Gives the slots ``next_free_slot`` would give one call at a time, with one query per run
+    instead of one per game: the caller holds the round's row lock for the whole run, so no
+    other process takes a slot meanwhile, and no game of the run ends idle within it.
+    """
+
+    def __init__(self, round_: Round) -> None:
+        self.round = round_
+        self.free: list[RoundSlot] | None = None
+
+    def first(self, system: System | None = None) -> RoundSlot:
+        if system is not None and system.round_id != self.round.pk:
+            raise ConfigError(f"system {system.name!r} is not a system of {self.round}")
+        if self.free is None:
+            self.free = list(_free_slots(self.round))
+        for slot in self.free:
+            if system is None or slot.system_id == system.pk:
+                return slot
+        self.free.extend(add_block(self.round))
+        return self.first(system)
+
+    def take(self, slot: RoundSlot) -> None:
+        if self.free is not None:
+            self.free.remove(slot)
+
+
 def next_free_slot(round_: Round, system: System | None = None) -> RoundSlot:
     """The first slot (of ``system``, if given) with no game on it except games that ended idle
     (those are replayed); a new block is added when none is free.
@@ -125,11 +162,7 @@ def next_free_slot(round_: Round, system: System | None = None) -> RoundSlot:
     """
     if system is not None and system.round_id != round_.pk:
         raise ConfigError(f"system {system.name!r} is not a system of {round_}")
-    taken = Game.objects.filter(slot=OuterRef("pk")).exclude(outcome=Game.Outcome.IDLE)
-    slots = RoundSlot.objects.filter(round=round_).exclude(Exists(taken))
-    if system is not None:
-        slots = slots.filter(system=system)
-    slot = slots.select_related("system", "config").order_by("position").first()
+    slot = _free_slots(round_, system).first()
     if slot is None:
         add_block(round_)
         return next_free_slot(round_, system)

@@ -8,8 +8,9 @@ connection has a token bucket against flooding, and a player holds a bounded num
 (``games.live.sockets``). The lobby socket admits whom the lobby page admits
 (``games.live.admission``); a refusal is a message saying why, then a close code.
 
-Database work runs in two thread pools of this process: one for moves, one for the lobby, so a
-burst of arrivals (pairing waits on the round's row lock) never delays a move.
+Database work runs in thread pools of this process: one for moves, one for the lobby's arrivals
+and heartbeats, one thread for pairing runs (which wait on the round's row lock), so a burst of
+arrivals never delays a move, and a pairing run never delays an arrival.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ _move_pool = ThreadPoolExecutor(
 _lobby_pool = ThreadPoolExecutor(
     max_workers=getattr(settings, "PLAY_LOBBY_THREADS", 2), thread_name_prefix="play-lobby"
 )
+# Pairing runs hold the round's row lock and may wait for it: a thread of their own, so arrivals
+# and heartbeats (the lobby pool) never queue behind a pairing run.
+_pairing_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="play-pairing")
 
 
 def monotonic() -> float:
@@ -67,6 +71,11 @@ def db(fn):
 def lobby_db(fn):
     """Run ORM code of the lobby in its own pool: pairing may wait on the round's lock."""
     return DatabaseSyncToAsync(fn, thread_sensitive=False, executor=_lobby_pool)
+
+
+def pairing_db(fn):
+    """Run a pairing run in the pairing thread (one per process; runs are serial anyway)."""
+    return DatabaseSyncToAsync(fn, thread_sensitive=False, executor=_pairing_pool)
 
 
 def background(fn):

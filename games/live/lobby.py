@@ -7,7 +7,7 @@ Who plays whom, deterministically, in arrival order (``try_pair``):
 1. A worker who arrives while another person is waiting for a human partner is paired with that
    person in a human-human (HH) game, unless they asked for a model system: waiting people are
    paired with each other first.
-2. Otherwise the worker gets the next free slot of the round (``configs.next_free_slot``): the
+2. Otherwise the worker gets the next free slot of the round (``configs.FreeSlots``): the
    round's configured mix of systems, in the seeded order of its blocks. A model slot starts a
    game with the model at once ("your partner is a model"); an HH slot makes them wait for the
    next person ("waiting for another player").
@@ -33,7 +33,7 @@ from django.db.models import Q
 
 from config.errors import ApplicationError
 from games.live import clock, engine
-from games.live.configs import next_free_slot
+from games.live.configs import FreeSlots
 from games.models import Game, GameEarning, LobbyEntry, Round, RoundSlot, Study, System, Worker
 
 logger = logging.getLogger("games.live")
@@ -101,17 +101,14 @@ def arrive(round_: Round, worker: Worker, system: System | None = None) -> Lobby
             return LobbyEntry.objects.get(worker=worker, status=LobbyEntry.Status.WAITING)
 
 
-def heartbeat(round_id: int, worker_id: int) -> LobbyEntry | None:
-    """Mark the worker present; None if they are not waiting in this round."""
-    now = clock.now()
-    updated = LobbyEntry.objects.filter(
-        round_id=round_id, worker_id=worker_id, status=LobbyEntry.Status.WAITING
-    ).update(last_seen_at=now)
-    if not updated:
-        return None
-    return LobbyEntry.objects.filter(
-        round_id=round_id, worker_id=worker_id, status=LobbyEntry.Status.WAITING
-    ).first()
+def heartbeat(round_id: int, worker_id: int) -> bool:
+    """Mark the worker present (one UPDATE, the lobby's most frequent query); False if they are
+    not waiting in this round."""
+    return bool(
+        LobbyEntry.objects.filter(
+            round_id=round_id, worker_id=worker_id, status=LobbyEntry.Status.WAITING
+        ).update(last_seen_at=clock.now())
+    )
 
 
 @dataclass(frozen=True)
@@ -127,7 +124,7 @@ def presence(round_id: int, worker_id: int) -> Presence:
 
     Presence is read before the game: a partner may pair this worker between the two reads.
     """
-    if heartbeat(round_id, worker_id) is not None:
+    if heartbeat(round_id, worker_id):
         return Presence(waiting=True)
     game = active_game(worker_id)
     if game is None:
@@ -267,21 +264,23 @@ def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing]:
         if round_ is None or not round_.lobby_open:
             return []
         waiting = _pairable(round_, now)
+        slots = FreeSlots(round_)
         people: list[tuple[LobbyEntry, System]] = []  # waiting for another person, in order
         for entry in waiting:
             if people and (entry.system is None or entry.system.is_human):
                 partner, system = people.pop(0)
-                slot = next_free_slot(round_, system)
+                slot = slots.first(system)
                 speaker, listener = assign_roles(
                     round_.study, partner.worker_id, entry.worker_id, rng
                 )
                 taken = [partner, entry]
             else:
-                slot = next_free_slot(round_, entry.system)
+                slot = slots.first(entry.system)
                 if slot.system.is_human:
                     people.append((entry, slot.system))
                     continue
                 speaker, listener, taken = entry.worker_id, None, [entry]
+            slots.take(slot)
             slot.round = round_
             game = _create_game(slot, speaker, listener, now)
             for paired in taken:

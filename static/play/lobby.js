@@ -1,13 +1,15 @@
 // Lobby: waits for the server to pair this worker, then opens the game. The server says what the
 // worker waits for ("waiting": another player; "paired" with partner "model": a model game) and,
-// when it refuses the worker, why ("refused", then a close code).
+// when it refuses the worker, why ("refused", then a close code). A server taking too many
+// arrivals at once says "busy" (then closes with 4503): the page shows its message and opens the
+// socket again after the seconds it names.
 (function () {
   "use strict";
   const root = document.getElementById("lobby");
   const offset = Number(root.dataset.server) - Date.now();
   const arrived = Number(root.dataset.arrived), leaveAt = Number(root.dataset.leave);
   const status = document.getElementById("lobby-status");
-  let socket = null, retry = 0, done = false;
+  let socket = null, retry = 0, done = false, busyFor = 0;
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
@@ -19,6 +21,10 @@
       if (done) return;
       const message = JSON.parse(event.data);
       if (message.type === "waiting") status.textContent = "Waiting for another player…";
+      else if (message.type === "busy") {
+        busyFor = Number(message.retry_in) || 3;
+        status.textContent = message.message;
+      }
       else if (message.type === "paired") {
         done = true;
         status.textContent = message.partner === "model" ? "Your partner is a model, starting…" : "Partner found! Starting…";
@@ -32,6 +38,7 @@
     socket.onclose = (event) => {
       if (done) return;
       if (event.code === 4404 || event.code === 4403 || event.code === 4409) { location.reload(); return; }
+      if (event.code === 4503 && busyFor) { setTimeout(connect, busyFor * 1000); busyFor = 0; return; }
       status.textContent = "Reconnecting…";
       retry = Math.min(retry + 1, 5);
       setTimeout(connect, 300 * Math.pow(2, retry - 1));
