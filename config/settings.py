@@ -144,6 +144,18 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'demo.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+# SQLite as a real embedded database: readers never wait for the writer (write-ahead log), a
+# writer waits its turn (busy timeout) instead of failing with "database is locked", and every
+# transaction takes the write lock when it begins (IMMEDIATE), so two transactions that read and
+# then write never deadlock on upgrading their locks (SQLite cannot wait for that case).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _sqlite_options.setdefault("timeout", env.int("SQLITE_BUSY_TIMEOUT", default=60))
+    _sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
+    _sqlite_options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
+    # SQLite ignores the conditional unique constraints (nulls distinct) that PostgreSQL holds; the
+    # services check those cases before writing, and the warning would open every command.
+    SILENCED_SYSTEM_CHECKS = ["models.W047"]
 # Lets several test runs share one PostgreSQL server without colliding on the test database.
 if env.str("TEST_DB_SUFFIX", default=""):
     DATABASES["default"]["TEST"] = {
@@ -295,6 +307,10 @@ MODELS_SVC |= {
 TRAINING_DIR = Path(env.str("RESPECT_TRAINING_DIR", default=str(VAR_DIR / "training")))
 TRAINING_BASE = env.str("RESPECT_TRAINING_BASE", default="")
 TRAINING = env.json("RESPECT_TRAINING", default={})
+# The preset the launch forms choose by default (models_svc.training.config.PRESETS): the
+# paper's settings, or "tiny" (1 epoch, 1 seed, settings that teach the tiny checkpoint), which
+# run.py demo picks on a machine without an NVIDIA GPU.
+TRAINING_PRESET = env.str("RESPECT_TRAINING_PRESET", default="paper")
 # A running training run whose worker has been silent this long is stale: it can be resumed
 # from its page (model loading and one optimiser step or epoch save must fit well inside it).
 TRAINING_STALE_SECONDS = env.int("RESPECT_TRAINING_STALE_SECONDS", default=1800)

@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
-from models_svc.training.config import PRESETS
+from models_svc.training.config import PRESETS, preset_summary
 
 KINDS = [("binary", "binary"), ("ternary", "ternary")]
+
+
+def default_preset() -> str:
+    """The preset the launch forms start on: ``RESPECT_TRAINING_PRESET`` (``run.py demo`` sets
+    ``tiny`` on a machine without an NVIDIA GPU), else the paper's settings."""
+    name = settings.TRAINING_PRESET
+    if name not in PRESETS:
+        raise ImproperlyConfigured(
+            f"RESPECT_TRAINING_PRESET={name!r}: must be one of {', '.join(PRESETS)}"
+        )
+    return name
+
+
+def preset_choices() -> list[tuple[str, str]]:
+    """``("tiny", "tiny (1 epoch × 1 seed)")``, the default first."""
+    first = default_preset()
+    names = [first, *(name for name in PRESETS if name != first)]
+    return [(name, f"{name} ({preset_summary(name)})") for name in names]
 
 
 class RoundForm(forms.Form):
@@ -40,7 +60,7 @@ class TrainForm(RoundForm):
         required=False,
         help_text="hf:PATH; empty: the system's own policy checkpoint",
     )
-    preset = forms.ChoiceField(choices=[(name, name) for name in PRESETS], initial="paper")
+    preset = forms.ChoiceField(choices=preset_choices)
     epochs = forms.IntegerField(min_value=1, max_value=200, required=False)
     seeds = forms.IntegerField(min_value=1, max_value=10, required=False)
 

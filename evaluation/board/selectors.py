@@ -177,7 +177,8 @@ def base_checkpoints() -> list[str]:
 
 
 def _needs_base(system: System) -> bool:
-    spec = system.policy_checkpoint.strip() or settings.TRAINING_BASE
+    own = system.policy_checkpoint.strip()
+    spec = (own if own.startswith("hf:") else "") or settings.TRAINING_BASE or own
     try:
         return not spec or parse_spec(spec, "policy").backend != "hf"
     except CheckpointError:

@@ -23,7 +23,9 @@ from evaluation.board.forms import (
     LobbyForm,
     RoundForm,
     TrainForm,
+    default_preset,
     form_errors,
+    preset_choices,
 )
 from evaluation.board.services import set_round_lobby
 from evaluation.forms import MetricRunForm
@@ -34,7 +36,6 @@ from games.models import Round, Study
 from games.roles import ResearcherRequiredMixin
 from models_svc.decode_runs import DecodeRequestError, request_decode_run
 from models_svc.training import runs
-from models_svc.training.config import PRESETS
 from models_svc.training.selectors import TrainingError
 
 
@@ -54,7 +55,8 @@ class BoardView(ResearcherRequiredMixin, TemplateView):
             boards=boards,
             refresh=any(board.active for board in boards),
             kinds=[value for value, _ in KINDS],
-            presets=list(PRESETS),
+            presets=preset_choices(),
+            default_preset=default_preset(),
             resamples=DEFAULT_RESAMPLES,
             conventions=MetricRun.Conventions.choices,
             **kwargs,

@@ -41,7 +41,9 @@ logger = logging.getLogger(__name__)
 def base_checkpoint(system: System, base: str = "") -> tuple[str, str]:
     """``(hf:PATH, adapter)``: the pretrained checkpoint a run starts from and the system's
     current adapter (KTO continues from it). ``base`` overrides the system's policy."""
-    text = base or system.policy_checkpoint or settings.TRAINING_BASE
+    own = system.policy_checkpoint.strip()
+    # RESPECT_TRAINING_BASE stands in for a policy without weights (empty or "random").
+    text = base or (own if own.startswith("hf:") else "") or settings.TRAINING_BASE or own
     spec = parse_spec(text or "random", "policy")
     if spec.backend != "hf":
         raise TrainingError(
