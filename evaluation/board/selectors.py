@@ -33,6 +33,7 @@ from models_svc.interfaces import CheckpointError
 from models_svc.models import DecodeRun, ModelCheckpoint, TrainingRun
 from models_svc.registry import parse_spec
 from models_svc.selectors import label_coverage
+from models_svc.training.selection import ranked_runs
 from models_svc.training.selectors import (
     TrainingError,
     decoder_kind,
@@ -224,10 +225,9 @@ def _train(round_: Round, decode: DecodeStep) -> TrainStep:
     for system in systems:
         mine = runs.filter(system_name=system.name).order_by("-created_at", "-pk")
         latest = mine.first()
-        finished = mine.filter(status=TrainingRun.Status.DONE).first()
-        targets.append(
-            TrainTarget(system, latest, finished, _train_blocked(system, round_, decode, latest))
-        )
+        ranked = tuple(ranked_runs(round_.study_id, round_.index, system.name))
+        blocked = _train_blocked(system, round_, decode, latest)
+        targets.append(TrainTarget(system, latest, ranked[0] if ranked else None, blocked, ranked))
     bases = base_checkpoints()
     blocked = ""
     if not systems:

@@ -108,8 +108,9 @@ class MetricsStep:
 class TrainTarget:
     system: System
     latest: TrainingRun | None
-    finished: TrainingRun | None
+    finished: TrainingRun | None  # the best finished run: the next round deploys it by default
     blocked: str
+    ranked: tuple[TrainingRun, ...] = ()  # every finished run, the best first
 
 
 @dataclass(frozen=True)

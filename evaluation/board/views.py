@@ -214,12 +214,27 @@ class TrainView(RoundActionView):
         )
 
 
+def chosen_runs(data) -> dict[str, int]:
+    """``run-<system>`` fields of the next-round form: the run each system deploys (the
+    service refuses one that is not a finished run of that system and round)."""
+    chosen = {}
+    for key, value in data.items():
+        if key.startswith("run-") and value.strip():
+            try:
+                chosen[key.removeprefix("run-")] = int(value)
+            except ValueError:
+                raise TrainingError(f"{key}: {value[:40]!r} is not a run number") from None
+    return chosen
+
+
 class NextRoundView(RoundActionView):
     opened: Round | None = None
 
     def act(self, request, round_: Round, form) -> None:
         try:
-            self.opened = runs.open_next_round(round_.study, round_.index)
+            self.opened = runs.open_next_round(
+                round_.study, round_.index, chosen_runs(request.POST)
+            )
         except TrainingError as error:
             messages.error(request, f"Round not opened: {error}")
             return

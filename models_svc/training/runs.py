@@ -12,6 +12,7 @@ page, then runs it again from after its last complete epoch checkpoint.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from celery import current_app
@@ -27,6 +28,7 @@ from ..registry import parse_spec
 from ..selectors import image_paths
 from .config import PROBABILITY_NEEDED, training_config
 from .manifests import build_training_manifest, build_validation_manifest
+from .selection import chosen_runs, finished_run, ranked_runs, selection_key
 from .selectors import (
     TrainingError,
     latest_manifest,
@@ -297,24 +299,14 @@ def resume_training_run(run: TrainingRun) -> TrainingRun:
     return run
 
 
-def finished_run(study: Study, round_index: int, system_name: str) -> TrainingRun | None:
-    return (
-        TrainingRun.objects.filter(
-            study=study,
-            round_index=round_index,
-            system_name=system_name,
-            status=TrainingRun.Status.DONE,
-        )
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
-
-
 @transaction.atomic
-def open_next_round(study: Study, from_round: int) -> Round:
-    """Round ``from_round + 1``: each trained system with its run's adapter, CONTROL with the
-    round-0 policy, HH again if the round had it; decoders and prompt formats carried over.
-    Refuses, naming them, when a model system has no finished run."""
+def open_next_round(
+    study: Study, from_round: int, chosen: Mapping[str, int] | None = None
+) -> Round:
+    """Round ``from_round + 1``: each trained system with its run's adapter (the run ``chosen``
+    names for it, else its best finished run), CONTROL with the round-0 policy, HH again if the
+    round had it; decoders and prompt formats carried over. Refuses, naming them, when a model
+    system has no finished run or a chosen run is not one of its finished runs."""
     current = Round.objects.filter(study=study, index=from_round).first()
     if current is None:
         raise TrainingError(f"study {study.name!r} has no round {from_round}")
@@ -322,7 +314,7 @@ def open_next_round(study: Study, from_round: int) -> Round:
         raise TrainingError(f"study {study.name!r} already has round {from_round + 1}")
     systems = list(current.systems.order_by("name"))
     trained = [s for s in systems if s.name not in (System.HUMAN, System.CONTROL)]
-    runs = {s.name: finished_run(study, from_round, s.name) for s in trained}
+    runs = chosen_runs(study, from_round, [s.name for s in trained], chosen or {})
     missing = sorted(name for name, run in runs.items() if run is None)
     if missing:
         raise TrainingError(
@@ -372,6 +364,9 @@ def _round_zero_control(study: Study) -> System | None:
 
 __all__ = [
     "TrainingError",
+    "finished_run",
+    "ranked_runs",
+    "selection_key",
     "cancel_training_run",
     "execute_training_run",
     "launch_training_run",

@@ -215,3 +215,35 @@ def test_automatic_decoding_is_off_until_turned_on(researcher):
     assert not DecodeRun.objects.exists()
     human = board_post(researcher, round_, "auto-decode", {"system_name": "HH", "enabled": "1"})
     assert messages_of(human) == ["Round 0 has no model system 'HH'."]
+
+
+def test_the_next_round_deploys_the_best_run_or_the_one_picked_on_the_board(researcher):
+    round_ = letters_round("best")
+    best = finish_run(round_, "B-FFT", adapter="/runs/best/adapter")
+    newest = finish_run(round_, "B-FFT", adapter="/runs/newest/adapter")
+    TrainingRun.objects.filter(pk=best.pk).update(selected={"exact_match": 0.083, "loss": 2.0})
+    TrainingRun.objects.filter(pk=newest.pk).update(selected={"exact_match": 0.0, "loss": 1.0})
+    page = researcher.get(f"/studies/{round_.study_id}/board/").content.decode()
+    assert (
+        f'<select name="run-B-FFT"><option value="{best.pk}">run #{best.pk}: exact match 0.083 '
+        f'(best)</option><option value="{newest.pk}">run #{newest.pk}: exact match 0.000</option>'
+    ) in page
+    foreign = board_post(researcher, round_, "next-round", {"run-B-FFT": "999999"})
+    assert messages_of(foreign) == [
+        "Round not opened: run #999999 is not a finished training run of B-FFT in round 0"
+    ]
+    picked = board_post(researcher, round_, "next-round", {"run-B-FFT": str(newest.pk)})
+    assert messages_of(picked) == ["Round 1 opened with the trained policies (B-FFT, CONTROL)."]
+    deployed = Round.objects.get(study=round_.study, index=1).systems.get(name="B-FFT")
+    assert deployed.policy_checkpoint == "hf:/models/base+lora:/runs/newest/adapter"
+
+
+def test_without_a_pick_the_next_round_deploys_the_best_run_by_exact_match(researcher):
+    round_ = letters_round("default-best")
+    best = finish_run(round_, "B-FFT", adapter="/runs/best/adapter")
+    newest = finish_run(round_, "B-FFT", adapter="/runs/newest/adapter")
+    TrainingRun.objects.filter(pk=best.pk).update(selected={"exact_match": 0.083, "loss": 2.0})
+    TrainingRun.objects.filter(pk=newest.pk).update(selected={"exact_match": 0.0, "loss": 1.0})
+    board_post(researcher, round_, "next-round", {})
+    deployed = Round.objects.get(study=round_.study, index=1).systems.get(name="B-FFT")
+    assert deployed.policy_checkpoint == "hf:/models/base+lora:/runs/best/adapter"
