@@ -266,7 +266,12 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReSpect study platform API",
-    "DESCRIPTION": "Studies, games, annotation batches, metric runs and model jobs.",
+    "DESCRIPTION": (
+        "Metric runs of a study; annotation batches, their gold items and agreement, quizzes "
+        "and game tasks (researchers); the crowdworkers' survey work; payments, bonuses and "
+        "session pay (admins). Studies, rounds, games and model runs are managed on the pages "
+        "and with management commands."
+    ),
     "VERSION": "0.1.0",
     # Swagger UI's files come from the app (drf-spectacular-sidecar), not a CDN: /api/docs/
     # works without internet access.

@@ -82,8 +82,10 @@ class AnnotateStep:
 
     @property
     def state(self) -> str:
+        """Done once every batch's games are fully annotated; under way before."""
         if self.batches:
-            return DONE
+            annotated = all(row.games and row.complete >= row.games for row in self.batches)
+            return DONE if annotated else RUNNING
         return READY if any(not t.blocked for t in self.targets) else WAITING
 
 
@@ -97,11 +99,12 @@ class MetricsStep:
 
     @property
     def state(self) -> str:
+        """A round with nothing to compute (no ended game) waits, whatever earlier runs did."""
         if self.active is not None:
             return RUNNING
-        if self.latest is not None and not self.stale:
-            return DONE
-        return WAITING if self.blocked else READY
+        if self.blocked:
+            return WAITING
+        return DONE if self.latest is not None and not self.stale else READY
 
 
 @dataclass(frozen=True)
@@ -164,4 +167,6 @@ class RoundBoard:
 
     @property
     def active(self) -> bool:
-        return any(state == RUNNING for key, _, state in self.steps if key != "collect")
+        return any(
+            state == RUNNING for key, _, state in self.steps if key not in ("collect", "annotate")
+        )

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config import heartbeat
+from games.live.lobby import set_lobby_open
 from games.models import Round, Study, System
 
 from ..models import ModelCheckpoint, TrainingManifest, TrainingRun
@@ -305,8 +306,9 @@ def open_next_round(
 ) -> Round:
     """Round ``from_round + 1``: each trained system with its run's adapter (the run ``chosen``
     names for it, else its best finished run), CONTROL with the round-0 policy, HH again if the
-    round had it; decoders and prompt formats carried over. Refuses, naming them, when a model
-    system has no finished run or a chosen run is not one of its finished runs."""
+    round had it; decoders and prompt formats carried over. The lobbies of this round and earlier
+    ones close. Refuses, naming them, when a model system has no finished run or a chosen run is
+    not one of its finished runs."""
     current = Round.objects.filter(study=study, index=from_round).first()
     if current is None:
         raise TrainingError(f"study {study.name!r} has no round {from_round}")
@@ -351,6 +353,10 @@ def open_next_round(
                 round=next_round,
                 defaults={"training_run": run, "notes": f"{new.name} of round {next_round.index}"},
             )
+    # The new round replaces the old ones in live play: their lobbies close (workers still
+    # waiting are paid for their wait; games in play go on).
+    for old in Round.objects.filter(study=study, index__lte=from_round, lobby_open=True):
+        set_lobby_open(old, False)
     return next_round
 
 
