@@ -182,6 +182,7 @@ def play_round(round_: Round, plan: SimulationPlan, progress: Progress) -> int:
     population = plan.speakers()
     done = 0
     lock = threading.Lock()
+    stopping = threading.Event()
 
     def play(start: Callable[[], Game]) -> None:
         nonlocal done
@@ -189,7 +190,7 @@ def play_round(round_: Round, plan: SimulationPlan, progress: Progress) -> int:
             game = start()
             listener = LISTENERS["oracle"] if game.system.is_human else None
             seed = f"{plan.seed}:{game.external_id}"
-            played = play_game(game.pk, population, seed, listener=listener)
+            played = play_game(game.pk, population, seed, listener=listener, stop=stopping.is_set)
             record_truth(played.game_id, played.satisfied, population)
         finally:
             close_old_connections()
@@ -204,8 +205,9 @@ def play_round(round_: Round, plan: SimulationPlan, progress: Progress) -> int:
             for future in futures:
                 future.result()
         except BaseException:
-            # Stop starting games; those in play finish their current turn or stay in play
+            # Start no more games; those in play stop at their next move and stay in play
             # for the next run to resume.
+            stopping.set()
             for future in futures:
                 future.cancel()
             raise

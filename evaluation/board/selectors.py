@@ -210,6 +210,22 @@ def _train_blocked(system: System, round_: Round, decode: DecodeStep, latest) ->
     return ""
 
 
+def undecoded_rounds(round_: Round, system: System) -> list[int]:
+    """The rounds ``system`` learns from whose decodable turns its decoder has not all labelled
+    in its kind (what "Decode every round it learns from" queues)."""
+    try:
+        kind = decoder_kind(system.name)
+    except TrainingError:
+        return []
+    decoder = decoder_name(system)
+    return [
+        past
+        for past in learner_rounds(round_, system)
+        if (coverage := label_coverage(round_.study_id, past, decoder, kind)).decodable
+        and not coverage.complete
+    ]
+
+
 def learner_rounds(round_: Round, system: System) -> list[int]:
     """The rounds ≤ this one whose games ``system`` learns from (its training lineage)."""
     lineage = lineage_systems(round_.study, round_.index, system.name)
@@ -227,7 +243,16 @@ def _train(round_: Round, decode: DecodeStep) -> TrainStep:
         latest = mine.first()
         ranked = tuple(ranked_runs(round_.study_id, round_.index, system.name))
         blocked = _train_blocked(system, round_, decode, latest)
-        targets.append(TrainTarget(system, latest, ranked[0] if ranked else None, blocked, ranked))
+        targets.append(
+            TrainTarget(
+                system,
+                latest,
+                ranked[0] if ranked else None,
+                blocked,
+                ranked,
+                tuple(undecoded_rounds(round_, system)),
+            )
+        )
     bases = base_checkpoints()
     blocked = ""
     if not systems:

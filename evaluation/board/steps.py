@@ -114,6 +114,7 @@ class TrainTarget:
     finished: TrainingRun | None  # the best finished run: the next round deploys it by default
     blocked: str
     ranked: tuple[TrainingRun, ...] = ()  # every finished run, the best first
+    undecoded: tuple[int, ...] = ()  # rounds it learns from that still lack its labels
 
 
 @dataclass(frozen=True)

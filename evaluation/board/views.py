@@ -22,6 +22,7 @@ from evaluation.board.forms import (
     DecodeForm,
     LobbyForm,
     RoundForm,
+    SystemForm,
     TrainForm,
     default_preset,
     form_errors,
@@ -36,7 +37,7 @@ from games.models import Round, Study
 from games.roles import ResearcherRequiredMixin
 from models_svc.decode_runs import DecodeRequestError, request_decode_run
 from models_svc.training import runs
-from models_svc.training.selectors import TrainingError
+from models_svc.training.selectors import TrainingError, decoder_kind, decoder_name
 
 
 def board_url(study: Study, round_index: int | None = None) -> str:
@@ -150,6 +151,43 @@ class DecodeView(RoundActionView):
             )
         else:
             messages.info(request, f"Decoding run {run.pk} is already doing this ({run.status}).")
+
+
+class DecodeLineageView(RoundActionView):
+    """Queues the decoding of every round a system learns from that lacks its labels."""
+
+    form_class = SystemForm
+
+    def act(self, request, round_: Round, form) -> None:
+        name = form.cleaned_data["system_name"]
+        system = round_.systems.filter(name=name).first()
+        if system is None or system.is_human:
+            messages.error(request, f"Round {round_.index} has no model system {name!r}.")
+            return
+        kind, decoder = decoder_kind_or_none(system), decoder_name(system)
+        rounds = selectors.undecoded_rounds(round_, system)
+        if kind is None or not rounds:
+            messages.info(request, f"Nothing to decode: {name} has every label it learns from.")
+            return
+        for index in rounds:
+            try:
+                run, created = request_decode_run(
+                    round_.study, index, decoder=decoder, kind=kind, user=request.user
+                )
+            except DecodeRequestError as error:
+                messages.error(request, f"Round {index} not decoded: {error}")
+                continue
+            verb = "queued on the gpu queue" if created else f"already {run.status}"
+            messages.success(
+                request, f"Decoding run {run.pk} of round {index} ({kind}, {decoder}) {verb}."
+            )
+
+
+def decoder_kind_or_none(system) -> str | None:
+    try:
+        return decoder_kind(system.name)
+    except TrainingError:
+        return None
 
 
 class MetricsView(RoundActionView):

@@ -35,6 +35,10 @@ class SimulationError(RuntimeError):
     """The engine refused a scripted move, or a listener never answered."""
 
 
+class SimulationStopped(SimulationError):
+    """The simulation was stopped: the game stays in play for the next run to resume."""
+
+
 ScriptedListener = Callable[[SpeakerView, Utterance, random.Random], set[str]]
 
 
@@ -82,12 +86,17 @@ def play_game(
     *,
     listener: ScriptedListener | None = None,
     answer_timeout: float = 120.0,
+    stop: Callable[[], bool] = lambda: False,
 ) -> PlayedGame:
-    """Play a started game to its end; returns the speaker's satisfaction after each turn."""
+    """Play a started game to its end; returns the speaker's satisfaction after each turn.
+    When ``stop()`` turns true the game is left in play, at its current turn, and
+    ``SimulationStopped`` is raised."""
     rng = random.Random(seed)
     played = PlayedGame(game_id)
     asked: tuple[str, ...] = ()
     while True:
+        if stop():
+            raise SimulationStopped(f"game {game_id} left in play")
         game = Game.objects.select_related("config", "study").get(pk=game_id)
         if game.status != Game.Status.PLAYING:
             break

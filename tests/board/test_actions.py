@@ -11,7 +11,7 @@ from evaluation.models import MetricRun
 from games.models import FeedbackLabel, Round
 from models_svc.models import DecodeRun, TrainingRun
 from models_svc.services import decode_study
-from tests.factories import make_study, make_system, make_user
+from tests.factories import make_game, make_study, make_system, make_user
 
 from .builders import finish_run, letters_round
 
@@ -247,3 +247,25 @@ def test_without_a_pick_the_next_round_deploys_the_best_run_by_exact_match(resea
     board_post(researcher, round_, "next-round", {})
     deployed = Round.objects.get(study=round_.study, index=1).systems.get(name="B-FFT")
     assert deployed.policy_checkpoint == "hf:/models/base+lora:/runs/best/adapter"
+
+
+def test_one_button_decodes_every_round_a_system_learns_from(researcher):
+    from .builders import PICKS, UTTERANCES
+
+    round_zero = letters_round("lineage")
+    system = make_system(round_zero.study, 1, "B-FFT")
+    make_game(system, PICKS, UTTERANCES)
+    round_one = system.round
+    page = researcher.get(f"/studies/{round_one.study_id}/board/").content.decode()
+    assert "Decode every round B-FFT learns from</button>" in page
+    assert "(rounds 0, 1 lack its labels)" in page
+    queued = board_post(researcher, round_one, "decode-lineage", {"system_name": "B-FFT"})
+    runs = list(DecodeRun.objects.order_by("round_index"))
+    assert [(r.round_index, r.decoder, r.kind) for r in runs] == [
+        (0, "lexicon", "binary"),
+        (1, "lexicon", "binary"),
+    ]
+    assert messages_of(queued) == [
+        f"Decoding run {runs[0].pk} of round 0 (binary, lexicon) queued on the gpu queue.",
+        f"Decoding run {runs[1].pk} of round 1 (binary, lexicon) queued on the gpu queue.",
+    ]

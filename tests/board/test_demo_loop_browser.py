@@ -21,6 +21,8 @@ from models_svc.services import decode_study
 from tests.play.conftest import PlayServer
 
 pytestmark = [
+    # Two CPU training runs of the tiny checkpoint, minutes each on a busy two-core machine.
+    pytest.mark.timeout(1800),
     pytest.mark.browser,
     pytest.mark.celery,
     pytest.mark.ml,
