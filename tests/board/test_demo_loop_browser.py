@@ -123,8 +123,13 @@ def test_train_with_the_defaults_open_the_next_round_and_play_the_new_policy(
     expect(player.locator("#send")).to_be_enabled()
     player.fill("#utterance", "select the first one")
     player.press("#utterance", "Enter")
-    # The new policy answers on the gpu queue; the speaker sees its selection.
+    # The new policy answers on the gpu queue; the speaker sees its selection and turn 2 opens
+    # (or the game ends, if the policy happened to select every target).
     expect(player.locator("#history li")).to_have_count(1, timeout=120_000)
+    next_turn = player.locator("#turn-no", has_text=re.compile("^2$"))
+    expect(next_turn.or_(player.locator("#end:not([hidden])")).first).to_be_attached(
+        timeout=120_000
+    )
     timings["play one turn"] = time.monotonic() - started
     game = Game.objects.get(round=round_three, system__name="B-FFT")
     turn = game.turns.get(index=0)
