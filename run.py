@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Set up and run the platform with nothing but Python 3.11+.
 
-    python3 run.py demo    # zero-setup demo: SQLite, background worker, demo data, URL printed
+    python3 run.py demo    # zero-setup demo: SQLite, training worker, demo data, URL printed
+    python3 run.py manage COMMAND [ARGS]  # any management command, in the demo's environment
     python3 run.py test    # install test dependencies and run the whole test suite
 
-Both create ``.venv`` beside this file on first use and reinstall only when pyproject.toml
-changes. Only the standard library is used here.
+Each creates ``.venv`` beside this file on first use and reinstalls only when pyproject.toml
+or constraints.txt changes. Only the standard library is used here.
 """
 
 from __future__ import annotations
@@ -56,12 +57,30 @@ def ensure_environment(extras: str, venv_dir: Path | None = None, locked: bool =
     stamp = venv_dir / f".respect-installed-{extras or 'base'}"
     if stamp.exists() and stamp.read_text() == fingerprint.hexdigest():
         return python
+    if covering_install(venv_dir, extras, constraints):
+        return python
     target = f".[{extras}]" if extras else "."
     say(f"installing {target} (first run takes a few minutes)")
     pin = ["-c", str(CONSTRAINTS)] if constraints else []
     subprocess.run([python, "-m", "pip", "install", "-q", *pin, "-e", target], cwd=ROOT, check=True)
     stamp.write_text(fingerprint.hexdigest())
     return python
+
+
+def covering_install(venv_dir: Path, extras: str, constraints: bytes) -> bool:
+    """Whether the environment already holds an up-to-date install of more extras than asked
+    (``run.py test`` installs ``dev,ml``, which covers the demo's ``ml``)."""
+    wanted = set(filter(None, extras.split(",")))
+    for stamp in venv_dir.glob(".respect-installed-*"):
+        installed = stamp.name.removeprefix(".respect-installed-")
+        installed = "" if installed == "base" else installed
+        have = set(filter(None, installed.split(",")))
+        fingerprint = hashlib.sha256(
+            (ROOT / "pyproject.toml").read_bytes() + constraints + installed.encode()
+        ).hexdigest()
+        if wanted <= have and stamp.read_text() == fingerprint:
+            return True
+    return False
 
 
 def manage(*args: str, env: dict[str, str]) -> None:
@@ -98,66 +117,118 @@ def demo_banner(base_url: str) -> list[str]:
     ]
 
 
-def demo(args: argparse.Namespace) -> None:
-    ensure_environment("")
+# The demo installs what training needs (CPU PyTorch, transformers, peft: the ``ml`` extra), so
+# the whole loop runs from the pages; servers install the base project alone (``check-base``).
+DEMO_EXTRAS = "ml"
+
+
+class Stop(Exception):
+    """SIGTERM, turned into an exception so that the demo stops its children as on Ctrl-C."""
+
+
+def _stop(signum, frame) -> None:
+    raise Stop
+
+
+def demo_policy_dir(env: dict[str, str]) -> Path:
+    """Where ``manage.py demo_policy`` writes the demo's base policy."""
+    return Path(env.get("RESPECT_VAR_DIR", ROOT / "var")).resolve() / "tiny-idefics2"
+
+
+def demo_env() -> dict[str, str]:
+    """The demo's environment: DEBUG on (its public keys are accepted), its tiny checkpoint as
+    the base of training runs, and on a machine without an NVIDIA GPU the ``tiny`` training
+    preset as the launch forms' default (a run finishes in minutes on a CPU)."""
     env = dict(os.environ)
     env.setdefault("DJANGO_DEBUG", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("RESPECT_TRAINING_BASE", f"hf:{demo_policy_dir(env)}")
+    if not shutil.which("nvidia-smi"):
+        env.setdefault("RESPECT_TRAINING_PRESET", "tiny")
+    return env
+
+
+def worker_commands() -> list[list[str]]:
+    """The demo's Celery workers, each a command line: live listener turns on a worker of their
+    own (README "Deployment": they never wait behind decoding or training; threads let
+    concurrent turns reach the micro-batcher), and one worker for everything else (decoding and
+    training on ``gpu-batch``; metrics, imports and exports on ``default``)."""
+    celery = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "WARNING"]
+    return [
+        [*celery, "-Q", "default,gpu-batch", "-c", "2"],
+        [*celery, "-Q", "gpu-live", "--pool", "threads", "-c", "8"],
+    ]
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each running process, wait up to 10 s each, then kill what is left."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def demo(args: argparse.Namespace) -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    started = time.monotonic()
+    ensure_environment(DEMO_EXTRAS)
+    env = demo_env()
     ready_file = Path(env.get("RESPECT_VAR_DIR", ROOT / "var")) / "worker-ready"
     ready_file.parent.mkdir(parents=True, exist_ok=True)
     ready_file.unlink(missing_ok=True)
     env["RESPECT_WORKER_READY_FILE"] = str(ready_file)
-    say("preparing the database and the demo study")
-    manage("migrate", "--noinput", "-v0", env=env)
-    manage("load_demo", env=env)
-    worker = demo_worker(env, "default,gpu-batch", "-c", "2")
-    # Live listener turns get a worker of their own (README "Deployment": they never wait
-    # behind decoding or training); threads let concurrent turns reach the micro-batcher.
-    live_worker = demo_worker(env, "gpu-live", "--pool", "threads", "-c", "8")
-    server = subprocess.Popen(
-        # -v 0: no access log, whose lines would carry crowd ids from query strings.
-        [
-            BIN / "daphne",
-            "-v",
-            "0",
-            "-b",
-            args.host,
-            "-p",
-            str(args.port),
-            "config.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    # The worker's banner and daphne's start-up lines come first; the URL and logins last.
-    served = wait_until(lambda: port_open(args.host, args.port), server, seconds=60)
-    worker_ready = wait_until(ready_file.exists, worker)
-    if not served:
-        say("the web server did not start: see the messages above")
-    if not worker_ready:
-        say("the background worker is not ready: tasks wait until it is (see above)")
-    for line in demo_banner(f"http://{args.host}:{args.port}"):
-        say(line)
+    processes: list[subprocess.Popen] = []
     try:
-        while server.poll() is None and worker.poll() is None and live_worker.poll() is None:
+        say("preparing the database, the demo study and its base policy")
+        manage("migrate", "--noinput", "-v0", env=env)
+        manage("load_demo", env=env)
+        manage("demo_policy", env=env)
+        workers = [subprocess.Popen(line, cwd=ROOT, env=env) for line in worker_commands()]
+        processes += workers
+        server = subprocess.Popen(
+            # -v 0: no access log, whose lines would carry crowd ids from query strings.
+            [BIN / "daphne", "-v", "0", "-b", args.host, "-p", str(args.port)]
+            + ["config.asgi:application"],
+            cwd=ROOT,
+            env=env,
+        )
+        processes.append(server)
+        # The worker's banner and daphne's start-up lines come first; the URL and logins last.
+        served = wait_until(lambda: port_open(args.host, args.port), server, seconds=60)
+        worker_ready = wait_until(ready_file.exists, *workers)
+        if not served:
+            say("the web server did not start: see the messages above")
+        if not worker_ready:
+            say("the background worker is not ready: tasks wait until it is (see above)")
+        say(f"ready in {time.monotonic() - started:.0f} s")
+        for line in demo_banner(f"http://{args.host}:{args.port}"):
+            say(line)
+        while all(process.poll() is None for process in processes):
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stop):
         pass
     finally:
-        for process in (server, worker, live_worker):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in (server, worker, live_worker):
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
 
 
-def demo_worker(env: dict[str, str], queues: str, *options: str) -> subprocess.Popen:
-    """A Celery worker of the demo consuming ``queues``."""
-    command = [str(BIN / "celery"), "-A", "config", "worker", "-Q", queues, *options]
-    return subprocess.Popen([*command, "--loglevel", "WARNING"], cwd=ROOT, env=env)
+def manage_command(args: argparse.Namespace) -> None:
+    """``run.py manage COMMAND [ARGS]``: the database migrated, then the management command in
+    the demo's environment (the same settings, ``var/`` and worker queues as ``run.py demo``)."""
+    if not args.arguments:
+        sys.exit("usage: python3 run.py manage COMMAND [ARGS] (e.g. manage simulate_study --help)")
+    ensure_environment(DEMO_EXTRAS)
+    env = demo_env()
+    if args.arguments[0] != "migrate":
+        manage("migrate", "--noinput", "-v0", env=env)
+    if not demo_policy_dir(env).is_dir():
+        manage("demo_policy", env=env)
+    result = subprocess.run([PYTHON, "manage.py", *args.arguments], cwd=ROOT, env=env)
+    sys.exit(result.returncode)
 
 
 def service_env(env: dict[str, str]) -> dict[str, str]:
@@ -245,6 +316,11 @@ def main() -> None:
     demo_parser.add_argument("--host", default="127.0.0.1")
     demo_parser.add_argument("--port", type=int, default=8000)
     demo_parser.set_defaults(handler=demo)
+    manage_parser = commands.add_parser(
+        "manage", help="run a management command with the demo's settings and environment"
+    )
+    manage_parser.add_argument("arguments", nargs=argparse.REMAINDER)
+    manage_parser.set_defaults(handler=manage_command)
     test_parser = commands.add_parser(
         "test", help="install test dependencies and run the tests (extra arguments go to pytest)"
     )

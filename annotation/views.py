@@ -26,7 +26,7 @@ from . import earnings, selectors, services
 from .models import CrowdSession, CrowdTask
 from .tokens import session_from_token, session_token
 from .validation import InputError
-from .work_queue import claim_next
+from .work_queue import claim_next, work_left
 
 log = logging.getLogger(__name__)
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -170,8 +170,17 @@ def _lobby_url(task: CrowdTask) -> str | None:
 
 @crowd_page
 def entry(request: HttpRequest, session: CrowdSession, token: str) -> HttpResponse:
-    """Sends the worker to the first step not yet done: consent, quiz, then the work."""
-    if not selectors.has_consented(session):
+    """Sends the worker to the first step not yet done: consent, quiz, then the work. A worker
+    who arrives when the batch has no game left for them hears so first, before any consent."""
+    started = selectors.has_consented(session)
+    if not started and session.status != CrowdSession.Status.COMPLETED and not work_left(session):
+        return refusal(
+            request,
+            "There is no work left in this task for you: every game of its batch has all the "
+            "annotators it needs. Please return the task on your platform. Thank you.",
+            status=409,
+        )
+    if not started:
         return redirect("annotation:consent", token=token)
     status = selectors.quiz_status(session)
     if status == "open":

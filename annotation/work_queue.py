@@ -89,6 +89,27 @@ def claim_next(session: CrowdSession) -> Assignment | None:
         return None
 
 
+def work_left(session: CrowdSession) -> bool:
+    """Whether the session's worker has a game to annotate or could claim one now (a read:
+    nothing is claimed). A game round's task always has work (the lobby decides)."""
+    batch = session.task.batch
+    if batch is None:
+        return True
+    worker = session.worker
+    if Assignment.objects.filter(
+        worker=worker, batch=batch, status=Assignment.Status.ACTIVE
+    ).exists():
+        return True
+    if not batch.is_open:
+        return False
+    seen = Assignment.objects.filter(worker=worker, batch=batch).count()
+    want_gold = bool(batch.gold_interval) and (seen + 1) % batch.gold_interval == 0
+    return any(
+        _free_item(batch, worker, gold=gold) is not None
+        for gold in ((True, False) if want_gold else (False,))
+    )
+
+
 def _free_item(batch: AnnotationBatch, worker: Worker, *, gold: bool) -> BatchItem | None:
     """The next item with a free slot for this worker (call under the batch's claim lock).
 

@@ -144,6 +144,18 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'demo.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+# SQLite as a real embedded database: readers never wait for the writer (write-ahead log), a
+# writer waits its turn (busy timeout) instead of failing with "database is locked", and every
+# transaction takes the write lock when it begins (IMMEDIATE), so two transactions that read and
+# then write never deadlock on upgrading their locks (SQLite cannot wait for that case).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _sqlite_options.setdefault("timeout", env.int("SQLITE_BUSY_TIMEOUT", default=60))
+    _sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
+    _sqlite_options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
+    # SQLite ignores the conditional unique constraints (nulls distinct) that PostgreSQL holds; the
+    # services check those cases before writing, and the warning would open every command.
+    SILENCED_SYSTEM_CHECKS = ["models.W047"]
 # Lets several test runs share one PostgreSQL server without colliding on the test database.
 if env.str("TEST_DB_SUFFIX", default=""):
     DATABASES["default"]["TEST"] = {
@@ -267,7 +279,12 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReSpect study platform API",
-    "DESCRIPTION": "Studies, games, annotation batches, metric runs and model jobs.",
+    "DESCRIPTION": (
+        "Metric runs of a study; annotation batches, their gold items and agreement, quizzes "
+        "and game tasks (researchers); the crowdworkers' survey work; payments, bonuses and "
+        "session pay (admins). Studies, rounds, games and model runs are managed on the pages "
+        "and with management commands."
+    ),
     "VERSION": "0.1.0",
     # Swagger UI's files come from the app (drf-spectacular-sidecar), not a CDN: /api/docs/
     # works without internet access.
@@ -320,6 +337,10 @@ MODEL_ROOTS = [
     str(TRAINING_DIR),
 ]
 TRAINING = env.json("RESPECT_TRAINING", default={})
+# The preset the launch forms choose by default (models_svc.training.config.PRESETS): the
+# paper's settings, or "tiny" (1 epoch, 1 seed, settings that teach the tiny checkpoint), which
+# run.py demo picks on a machine without an NVIDIA GPU.
+TRAINING_PRESET = env.str("RESPECT_TRAINING_PRESET", default="paper")
 # A running training run whose worker has been silent this long is stale: it can be resumed
 # from its page (model loading and one optimiser step or epoch save must fit well inside it).
 TRAINING_STALE_SECONDS = env.int("RESPECT_TRAINING_STALE_SECONDS", default=1800)

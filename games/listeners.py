@@ -31,7 +31,7 @@ def listener_label(system: System) -> str:
     backend, _, path = spec.partition(":")
     if "+lora:" in path:
         base, _, adapter = path.partition("+lora:")
-        return f"{backend} checkpoint {_last_part(base)} with adapter {_last_part(adapter)}"
+        return f"{backend} checkpoint {_last_part(base)} with LoRA adapter {_adapter_part(adapter)}"
     return f"{backend} checkpoint {_last_part(path)}" if path else f"{backend} policy"
 
 
@@ -42,3 +42,10 @@ def is_stand_in(system: System) -> bool:
 
 def _last_part(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1] or path
+
+
+def _adapter_part(path: str) -> str:
+    """An adapter's folder with its parent (``run-7/adapter``): training runs all name their
+    adapter folder ``adapter``, so the parent is what tells them apart."""
+    parts = [part for part in path.rstrip("/").split("/") if part]
+    return "/".join(parts[-2:]) or path

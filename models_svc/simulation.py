@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
@@ -162,33 +164,49 @@ def _listener(study: Study) -> Worker:
     return get_or_create_worker(Worker.Platform.LOCAL, f"simulated-listener-{study.pk}")
 
 
-def missing_games(round_: Round, plan: SimulationPlan) -> list[Game]:
-    """Start the games each system of the round still lacks (playing ones are replayed from
-    where they stopped; a resumed run plays the rest)."""
-    study = round_.study
-    pool = _image_pool()
-    games = []
+def missing_games(round_: Round, plan: SimulationPlan) -> list[Callable[[], Game]]:
+    """One starter per game the round still needs: the games a stopped run left in play (their
+    turn clock restarts, since the pause was the simulator's, not the speaker's idling), then
+    new games, each created and started only when a player thread takes it, so that a stop
+    leaves at most ``plan.concurrency`` games in play."""
+    starters: list[Callable[[], Game]] = []
+    fresh_deadline = engine.clock.now() + timedelta(seconds=SIMULATED_TURN_SECONDS)
     for system in round_.systems.order_by("name"):
         present = list(Game.objects.filter(round=round_, system=system).order_by("pk"))
-        games += [g for g in present if g.status == Game.Status.PLAYING]
-        for number in range(len(present), plan.games_per_system):
-            seed = derive_seed(plan.seed, round_.index, system.name, number)
-            with transaction.atomic():
-                config = GameConfig.objects.create(
-                    study=study, seed=seed, **draw_config(study, pool, seed)
-                )
-                game = Game.objects.create(
-                    study=study,
-                    round=round_,
-                    system=system,
-                    config=config,
-                    external_id=f"sim-{round_.index}-{system.name}-{number:04d}",
-                    speaker=_speaker(study),
-                    listener=_listener(study) if system.is_human else None,
-                )
-                engine.start_game(game, engine.clock.now())
-            games.append(game)
-    return games
+        playing = [g.pk for g in present if g.status == Game.Status.PLAYING]
+        Game.objects.filter(pk__in=playing).update(deadline=fresh_deadline)
+        starters += [partial(Game.objects.get, pk=pk) for pk in playing]
+        taken = {g.external_id for g in present}
+        numbers = [
+            n for n in range(plan.games_per_system) if _external_id(round_, system, n) not in taken
+        ]
+        for number in numbers[: max(0, plan.games_per_system - len(present))]:
+            starters.append(partial(_start_game, round_, system, plan, number))
+    return starters
+
+
+def _external_id(round_: Round, system: System, number: int) -> str:
+    return f"sim-{round_.index}-{system.name}-{number:04d}"
+
+
+def _start_game(round_: Round, system: System, plan: SimulationPlan, number: int) -> Game:
+    study = round_.study
+    seed = derive_seed(plan.seed, round_.index, system.name, number)
+    with transaction.atomic():
+        config = GameConfig.objects.create(
+            study=study, seed=seed, **draw_config(study, _image_pool(), seed)
+        )
+        game = Game.objects.create(
+            study=study,
+            round=round_,
+            system=system,
+            config=config,
+            external_id=_external_id(round_, system, number),
+            speaker=_speaker(study),
+            listener=_listener(study) if system.is_human else None,
+        )
+        engine.start_game(game, engine.clock.now())
+    return game
 
 
 def play_round(round_: Round, plan: SimulationPlan, progress: Progress) -> int:
@@ -197,13 +215,15 @@ def play_round(round_: Round, plan: SimulationPlan, progress: Progress) -> int:
     population = plan.speakers()
     done = 0
     lock = threading.Lock()
+    stopping = threading.Event()
 
-    def play(game: Game) -> None:
+    def play(start: Callable[[], Game]) -> None:
         nonlocal done
         try:
+            game = start()
             listener = LISTENERS["oracle"] if game.system.is_human else None
             seed = f"{plan.seed}:{game.external_id}"
-            played = play_game(game.pk, population, seed, listener=listener)
+            played = play_game(game.pk, population, seed, listener=listener, stop=stopping.is_set)
             record_truth(played.game_id, played.satisfied, population)
         finally:
             close_old_connections()
@@ -213,7 +233,17 @@ def play_round(round_: Round, plan: SimulationPlan, progress: Progress) -> int:
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, plan.concurrency)) as pool:
-        list(pool.map(play, games))
+        futures = [pool.submit(play, start) for start in games]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            # Start no more games; those in play stop at their next move and stay in play
+            # for the next run to resume.
+            stopping.set()
+            for future in futures:
+                future.cancel()
+            raise
     if games:
         seconds = time.monotonic() - started
         progress(

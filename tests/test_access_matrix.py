@@ -365,6 +365,7 @@ RULES: dict[str, Rule] = {
     "board:lobby": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
     "board:auto_decode": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
     "board:decode": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    "board:decode_lineage": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
     "board:metrics": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
     "board:train": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
     "board:next_round": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),

@@ -27,6 +27,10 @@ class AutoDecodeForm(RoundForm):
     )
 
 
+class SystemForm(RoundForm):
+    system_name = forms.CharField(max_length=40)
+
+
 class DecodeForm(RoundForm):
     decoder = forms.CharField(
         max_length=600, initial="lexicon", help_text="lexicon, or hf:PATH on the gpu workers"

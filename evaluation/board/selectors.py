@@ -33,7 +33,9 @@ from models_svc.interfaces import CheckpointError
 from models_svc.models import DecodeRun, ModelCheckpoint, TrainingRun
 from models_svc.registry import parse_spec
 from models_svc.selectors import label_coverage
+from models_svc.training.labels import label_readiness
 from models_svc.training.readiness import next_round_refusal, trained_systems, training_refusal
+from models_svc.training.selection import ranked_runs
 from models_svc.training.selectors import TrainingError, decoder_kind, decoder_name
 
 
@@ -175,11 +177,20 @@ def base_checkpoints() -> list[str]:
 
 
 def _needs_base(system: System) -> bool:
-    spec = system.policy_checkpoint.strip() or settings.TRAINING_BASE
+    own = system.policy_checkpoint.strip()
+    spec = (own if own.startswith("hf:") else "") or settings.TRAINING_BASE or own
     try:
         return not spec or parse_spec(spec, "policy").backend != "hf"
     except CheckpointError:
         return True
+
+
+def undecoded_rounds(round_: Round, system: System) -> list[int]:
+    """The rounds ``system`` learns from whose decodable turns do not all carry its decoder's
+    label in its kind (what "Decode every round it learns from" queues; the same count as the
+    launch's readiness rule, ``label_readiness``)."""
+    readiness = label_readiness(round_.study, round_.index, system)
+    return [row.round_index for row in readiness.rounds if row.labelled < row.needed]
 
 
 def _train(round_: Round) -> TrainStep:
@@ -191,12 +202,15 @@ def _train(round_: Round) -> TrainStep:
         mine = runs.filter(system_name=system.name).order_by("-created_at", "-pk")
         # The base is chosen in the form (the step says when none is registered).
         refusal = training_refusal(round_.study, round_.index, system.name, base=None)
+        ranked = tuple(ranked_runs(round_.study_id, round_.index, system.name))
         targets.append(
             TrainTarget(
                 system,
                 mine.first(),
-                mine.filter(status=TrainingRun.Status.DONE).first(),
+                ranked[0] if ranked else None,
                 refusal.message if refusal is not None else "",
+                ranked,
+                tuple(undecoded_rounds(round_, system)),
             )
         )
     blocked = ""

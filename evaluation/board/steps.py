@@ -86,8 +86,10 @@ class AnnotateStep:
 
     @property
     def state(self) -> str:
+        """Done once every batch's games are fully annotated; under way before."""
         if self.batches:
-            return DONE
+            annotated = all(row.games and row.complete >= row.games for row in self.batches)
+            return DONE if annotated else RUNNING
         return READY if any(not t.blocked for t in self.targets) else WAITING
 
 
@@ -101,19 +103,22 @@ class MetricsStep:
 
     @property
     def state(self) -> str:
+        """A round with nothing to compute (no ended game) waits, whatever earlier runs did."""
         if self.active is not None:
             return RUNNING
-        if self.latest is not None and not self.stale:
-            return DONE
-        return WAITING if self.blocked else READY
+        if self.blocked:
+            return WAITING
+        return DONE if self.latest is not None and not self.stale else READY
 
 
 @dataclass(frozen=True)
 class TrainTarget:
     system: System
     latest: TrainingRun | None
-    finished: TrainingRun | None
+    finished: TrainingRun | None  # the best finished run: the next round deploys it by default
     blocked: str
+    ranked: tuple[TrainingRun, ...] = ()  # every finished run, the best first
+    undecoded: tuple[int, ...] = ()  # rounds it learns from that still lack its labels
 
 
 @dataclass(frozen=True)
@@ -168,4 +173,6 @@ class RoundBoard:
 
     @property
     def active(self) -> bool:
-        return any(state == RUNNING for key, _, state in self.steps if key != "collect")
+        return any(
+            state == RUNNING for key, _, state in self.steps if key not in ("collect", "annotate")
+        )

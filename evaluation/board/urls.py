@@ -10,6 +10,11 @@ urlpatterns = [
     path("<int:pk>/board/lobby/", views.LobbyView.as_view(), name="lobby"),
     path("<int:pk>/board/auto-decode/", views.AutoDecodeView.as_view(), name="auto_decode"),
     path("<int:pk>/board/decode/", views.DecodeView.as_view(), name="decode"),
+    path(
+        "<int:pk>/board/decode-lineage/",
+        views.DecodeLineageView.as_view(),
+        name="decode_lineage",
+    ),
     path("<int:pk>/board/metrics/", views.MetricsView.as_view(), name="metrics"),
     path("<int:pk>/board/train/", views.TrainView.as_view(), name="train"),
     path("<int:pk>/board/next-round/", views.NextRoundView.as_view(), name="next_round"),

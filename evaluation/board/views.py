@@ -25,7 +25,9 @@ from evaluation.board.forms import (
     DecodeForm,
     LobbyForm,
     RoundForm,
+    SystemForm,
     TrainForm,
+    default_preset,
     form_errors,
 )
 from evaluation.board.services import set_round_lobby
@@ -37,6 +39,7 @@ from games.models import Round, Study
 from games.roles import ResearcherRequiredMixin
 from models_svc.decode_runs import request_decode_run
 from models_svc.training import runs
+from models_svc.training.selectors import TrainingError, decoder_kind, decoder_name
 
 
 def board_url(study: Study, round_index: int | None = None) -> str:
@@ -56,6 +59,7 @@ class BoardView(ResearcherRequiredMixin, TemplateView):
             refresh=any(board.active for board in boards),
             kinds=[value for value, _ in KINDS],
             train_form=TrainForm(),
+            default_preset=default_preset(),
             resamples=DEFAULT_RESAMPLES,
             conventions=MetricRun.Conventions.choices,
             **kwargs,
@@ -151,6 +155,47 @@ class DecodeView(RoundActionView):
             messages.info(request, f"Decoding run {run.pk} is already doing this ({run.status}).")
 
 
+class DecodeLineageView(RoundActionView):
+    """Queues the decoding of every round a system learns from that lacks its labels."""
+
+    form_class = SystemForm
+
+    def act(self, request, round_: Round, form) -> None:
+        name = form.cleaned_data["system_name"]
+        system = round_.systems.filter(name=name).first()
+        if system is None or system.is_human:
+            messages.error(request, f"Round {round_.index} has no model system {name!r}.")
+            return
+        kind, decoder = decoder_kind_or_none(system), decoder_name(system)
+        rounds = selectors.undecoded_rounds(round_, system)
+        if kind is None or not rounds:
+            messages.info(request, f"Nothing to decode: {name} has every label it learns from.")
+            return
+        for index in rounds:
+            try:
+                run, created = request_decode_run(
+                    round_.study, index, decoder=decoder, kind=kind, user=request.user
+                )
+            except ApplicationError as error:
+                messages.error(request, f"Round {index} not decoded: {error.message}")
+                continue
+            verb = (
+                f"queued on the {settings.GPU_BATCH_QUEUE} queue"
+                if created
+                else f"already {run.status}"
+            )
+            messages.success(
+                request, f"Decoding run {run.pk} of round {index} ({kind}, {decoder}) {verb}."
+            )
+
+
+def decoder_kind_or_none(system) -> str | None:
+    try:
+        return decoder_kind(system.name)
+    except TrainingError:
+        return None
+
+
 class MetricsView(RoundActionView):
     """Starts the study's metric run (the dashboard's run; metrics cover every round)."""
 
@@ -196,12 +241,27 @@ class TrainView(RoundActionView):
         )
 
 
+def chosen_runs(data) -> dict[str, int]:
+    """``run-<system>`` fields of the next-round form: the run each system deploys (the
+    service refuses one that is not a finished run of that system and round)."""
+    chosen = {}
+    for key, value in data.items():
+        if key.startswith("run-") and value.strip():
+            try:
+                chosen[key.removeprefix("run-")] = int(value)
+            except ValueError:
+                raise TrainingError(f"{key}: {value[:40]!r} is not a run number") from None
+    return chosen
+
+
 class NextRoundView(RoundActionView):
     opened: Round | None = None
 
     def act(self, request, round_: Round, form) -> None:
         try:
-            self.opened = runs.open_next_round(round_.study, round_.index)
+            self.opened = runs.open_next_round(
+                round_.study, round_.index, chosen_runs(request.POST)
+            )
         except ApplicationError as error:
             messages.error(request, f"Round not opened: {error.message}")
             return

@@ -46,11 +46,14 @@ def send_followups(change: Change) -> None:
     committed). Deadlines need nothing per change: each game's deadline task follows the game
     from its start (see ``games.live.tasks.expire_game``)."""
     if change.model_turn is not None:
-        celery_app.send_task(
-            LISTENER_ACT_TASK,
-            args=[change.game_id, change.model_turn],
-            queue=settings.GPU_LIVE_QUEUE,
-        )
+        request_model_turn(change.game_id, change.model_turn)
+
+
+def request_model_turn(game_id: int, turn_index: int) -> None:
+    """Queue the model listener's answer to a turn (the task is idempotent)."""
+    celery_app.send_task(
+        LISTENER_ACT_TASK, args=[game_id, turn_index], queue=settings.GPU_LIVE_QUEUE
+    )
 
 
 def deadline_tasks_enabled() -> bool:

@@ -219,7 +219,12 @@ def local_entry(request: HttpRequest, round_id: int) -> HttpResponse:
         login_worker(request, worker)
         url = reverse("games:lobby", kwargs={"round_id": round_.pk})
         return redirect(f"{url}?{urlencode({'system': form.cleaned_data['system']})}")
-    return render(request, "play/local_entry.html", {"round": round_, "form": form})
+    has_human = round_.systems.filter(name=System.HUMAN).exists()
+    return render(
+        request,
+        "play/local_entry.html",
+        {"round": round_, "form": form, "has_human_system": has_human},
+    )
 
 
 def _require_researcher(request: HttpRequest) -> HttpResponse | None:

@@ -35,6 +35,10 @@ class SimulationError(RuntimeError):
     """The engine refused a scripted move, or a listener never answered."""
 
 
+class SimulationStopped(SimulationError):
+    """The simulation was stopped: the game stays in play for the next run to resume."""
+
+
 ScriptedListener = Callable[[SpeakerView, Utterance, random.Random], set[str]]
 
 
@@ -82,15 +86,23 @@ def play_game(
     *,
     listener: ScriptedListener | None = None,
     answer_timeout: float = 120.0,
+    stop: Callable[[], bool] = lambda: False,
 ) -> PlayedGame:
-    """Play a started game to its end; returns the speaker's satisfaction after each turn."""
+    """Play a started game to its end; returns the speaker's satisfaction after each turn.
+    When ``stop()`` turns true the game is left in play, at its current turn, and
+    ``SimulationStopped`` is raised."""
     rng = random.Random(seed)
     played = PlayedGame(game_id)
     asked: tuple[str, ...] = ()
     while True:
+        if stop():
+            raise SimulationStopped(f"game {game_id} left in play")
         game = Game.objects.select_related("config", "study").get(pk=game_id)
         if game.status != Game.Status.PLAYING:
             break
+        if game.phase == Game.Phase.LISTENER:
+            _resume_listener(game, listener, rng, asked, answer_timeout)
+            continue
         view = speaker_view(game, asked)
         said = speak(view, population, rng)
         if view.turn_index > 0 and len(played.satisfied) < view.turn_index:
@@ -116,6 +128,31 @@ def play_game(
             if isinstance(result, engine.Refused):
                 raise SimulationError(f"game {game_id}: the engine refused the selection")
     return played
+
+
+def _resume_listener(
+    game: Game,
+    listener: ScriptedListener | None,
+    rng: random.Random,
+    asked: tuple[str, ...],
+    timeout: float,
+) -> None:
+    """A game left waiting for its listener (the simulation was killed after the speaker's
+    utterance): ask the model again (``listener_act`` is idempotent and seeded, so a task still
+    in the broker does no harm) or let the scripted listener answer."""
+    turn = Turn.objects.filter(game=game).order_by("-index").first()
+    if turn is None:
+        raise SimulationError(f"game {game.pk} waits for a listener but has no turn")
+    if listener is None:
+        notify.request_model_turn(game.pk, turn.index)
+        _wait_for_answer(game.pk, turn.index, timeout)
+        return
+    said = Utterance(text=turn.utterance, asked=asked, satisfied=None)
+    chosen = listener(speaker_view(game, asked), said, rng)
+    order = list(game.config.listener_order)
+    result = engine.submit_selection(game.pk, game.listener_id, [t for t in order if t in chosen])
+    if isinstance(result, engine.Refused):
+        raise SimulationError(f"game {game.pk}: the engine refused the selection")
 
 
 def _time_out(game: Game) -> None:

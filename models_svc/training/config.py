@@ -91,10 +91,14 @@ OBJECTIVE_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # Named sets of overrides. ``tiny`` is what teaches a tiny random checkpoint
 # (``make_tiny_checkpoint``) the letters round of a simulated study in a few epochs on a CPU; the
-# letters speakers name letters, so the images must keep their order (no permutations).
+# letters speakers name letters, so the images must keep their order (no permutations). Its one
+# epoch and one seed make a launch from the round board finish in minutes on a CPU (the
+# simulation sets its own epochs and seeds).
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "tiny": {
+        "epochs": 1,
+        "seeds": 1,
         "learning_rate": 5e-3,
         "lora_r": 32,
         "lora_alpha": 32,
@@ -104,6 +108,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warmup_steps": 10,
     },
 }
+
+
+def preset_summary(name: str) -> str:
+    """``"1 epoch × 1 seed"``: what a preset trains, for the launch forms."""
+    values = {**asdict(TrainingConfig()), **PRESETS[name]}
+    epochs, seeds = values["epochs"], values["seeds"]
+    return f"{epochs} epoch{'s' * (epochs != 1)} × {seeds} seed{'s' * (seeds != 1)}"
 
 
 def training_config(objective: str, *layers: dict[str, Any] | None) -> TrainingConfig:

@@ -6,15 +6,39 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
-from .config import PRESETS
+from .config import PRESETS, preset_summary
 
-PRESET_LABELS = {
-    "paper": "paper: the study's settings (20 epochs × 3 seeds; hours on a CPU, use a GPU)",
-    "tiny": "tiny: for a tiny test checkpoint (minutes on a CPU)",
+PRESET_USES = {
+    "paper": "the study's settings: hours on a CPU, use a GPU",
+    "tiny": "for a tiny test checkpoint: minutes on a CPU",
 }
 OBJECTIVES = [("", "from the system's name"), ("fft", "FFT"), ("rl", "RL"), ("kto", "KTO")]
 SMALLINT_MAX = 32767  # the round index column
+
+
+def default_preset() -> str:
+    """The preset the launch forms start on: ``RESPECT_TRAINING_PRESET`` (``run.py demo`` sets
+    ``tiny`` on a machine without an NVIDIA GPU), else the paper's settings."""
+    name = settings.TRAINING_PRESET
+    if name not in PRESETS:
+        raise ImproperlyConfigured(
+            f"RESPECT_TRAINING_PRESET={name!r}: must be one of {', '.join(PRESETS)}"
+        )
+    return name
+
+
+def preset_choices() -> list[tuple[str, str]]:
+    """``("tiny", "tiny (1 epoch × 1 seed; for a tiny test checkpoint: …)")``, the default
+    first."""
+    first = default_preset()
+    names = [first, *(name for name in PRESETS if name != first)]
+    return [
+        (name, f"{name} ({preset_summary(name)}; {PRESET_USES.get(name, 'custom')})")
+        for name in names
+    ]
 
 
 class TrainingLaunchForm(forms.Form):
@@ -27,8 +51,8 @@ class TrainingLaunchForm(forms.Form):
         help_text="hf:PATH; empty: the system's own policy checkpoint",
     )
     preset = forms.ChoiceField(
-        choices=[(name, PRESET_LABELS.get(name, name)) for name in PRESETS],
-        initial="paper",
+        choices=preset_choices,
+        initial=default_preset,
         required=False,
         help_text="tiny suits a CPU (minutes); paper is the study's settings, for a GPU",
     )
@@ -39,7 +63,7 @@ class TrainingLaunchForm(forms.Form):
         """The preset's settings, then the epochs and seeds given."""
         data = self.cleaned_data
         chosen = {name: data[name] for name in ("epochs", "seeds") if data.get(name)}
-        return {**PRESETS[data.get("preset") or "paper"], **chosen}
+        return {**PRESETS[data.get("preset") or default_preset()], **chosen}
 
     def launch_arguments(self) -> dict[str, Any]:
         """Keyword arguments of ``launch_training_run`` after the study."""

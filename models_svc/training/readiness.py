@@ -21,6 +21,7 @@ from ..interfaces import CheckpointError
 from ..models import ModelCheckpoint, TrainingRun
 from ..registry import parse_spec
 from .labels import label_readiness
+from .selection import finished_run
 from .selectors import TrainingError, decoder_kind, training_system
 
 UNUSABLE_CHECKPOINT = (
@@ -61,11 +62,19 @@ def _run_refusal(run: TrainingRun) -> str:
     return f"run #{run.pk} is under way (epoch {run.epoch}, step {run.step}/{run.total_steps})"
 
 
+def base_text(system: System, base: str = "") -> str:
+    """The checkpoint a run starts from, as given: ``base``, else the system's own ``hf:``
+    policy, else ``RESPECT_TRAINING_BASE`` (which stands in for a policy without weights, empty
+    or ``random``), else the system's policy as it is."""
+    own = system.policy_checkpoint.strip()
+    return base or (own if own.startswith("hf:") else "") or settings.TRAINING_BASE or own
+
+
 def base_refusal(system: System, base: str = "") -> str:
     """Why the run cannot start from ``base`` (or the system's own policy, or
     ``RESPECT_TRAINING_BASE``): "" when it can. A checkpoint registered as failed, incompatible
     or missing is refused with its check's message."""
-    text = base or system.policy_checkpoint or settings.TRAINING_BASE
+    text = base_text(system, base)
     try:
         spec = parse_spec(text or "random", "policy")
     except CheckpointError as error:
@@ -133,19 +142,6 @@ def trained_systems(round_: Round) -> list[System]:
     return [
         s for s in round_.systems.order_by("name") if s.name not in (System.HUMAN, System.CONTROL)
     ]
-
-
-def finished_run(study: Study, round_index: int, system_name: str) -> TrainingRun | None:
-    return (
-        TrainingRun.objects.filter(
-            study=study,
-            round_index=round_index,
-            system_name=system_name,
-            status=TrainingRun.Status.DONE,
-        )
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
 
 
 def next_round_refusal(study: Study, from_round: int) -> str:

@@ -12,6 +12,7 @@ page, then runs it again from after its last complete epoch checkpoint.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config import heartbeat
+from games.live.lobby import set_lobby_open
 from games.models import Round, Study, System
 from games.rounds import RoundAlreadyOpen, SystemSpec, open_round
 
@@ -30,11 +32,12 @@ from .config import PROBABILITY_NEEDED, training_config
 from .manifests import build_training_manifest, build_validation_manifest
 from .readiness import (
     base_refusal,
-    finished_run,
+    base_text,
     next_round_refusal,
     trained_systems,
     training_refusal,
 )
+from .selection import chosen_runs, finished_run, ranked_runs, selection_key
 from .selectors import (
     TrainingError,
     manifest_examples,
@@ -52,9 +55,7 @@ def base_checkpoint(system: System, base: str = "") -> tuple[str, str]:
     reason = base_refusal(system, base)
     if reason:
         raise TrainingError(reason, field="base")
-    spec = confined_spec(
-        parse_spec(base or system.policy_checkpoint or settings.TRAINING_BASE, "policy")
-    )
+    spec = confined_spec(parse_spec(base_text(system, base), "policy"))
     current = parse_spec(system.policy_checkpoint or "random", "policy")
     adapter = current.adapter if current.backend == "hf" and not base else ""
     return f"hf:{spec.path}", adapter
@@ -271,16 +272,21 @@ def resume_training_run(run: TrainingRun) -> TrainingRun:
 
 
 @transaction.atomic
-def open_next_round(study: Study, from_round: int) -> Round:
-    """Round ``from_round + 1``: each trained system with its run's adapter, CONTROL with the
-    round-0 policy, HH again if the round had it; decoders and prompt formats carried over.
-    Refuses with ``next_round_refusal``'s reason (the board's and the Training page's)."""
+def open_next_round(
+    study: Study, from_round: int, chosen: Mapping[str, int] | None = None
+) -> Round:
+    """Round ``from_round + 1``: each trained system with its run's adapter (the run ``chosen``
+    names for it, else its best finished run), CONTROL with the round-0 policy, HH again if the
+    round had it; decoders and prompt formats carried over. The lobbies of this round and earlier
+    ones close. Refuses with ``next_round_refusal``'s reason (the board's and the Training
+    page's), or when a chosen run is not one of the system's finished runs."""
     refusal = next_round_refusal(study, from_round)
     if refusal:
         raise TrainingError(f"cannot open round {from_round + 1}: {refusal}")
     current = Round.objects.get(study=study, index=from_round)
     systems = list(current.systems.order_by("name"))
-    runs = {s.name: finished_run(study, from_round, s.name) for s in trained_systems(current)}
+    trained = trained_systems(current)
+    runs = chosen_runs(study, from_round, [s.name for s in trained], chosen or {})
     control = _round_zero_control(study)
     specs = []
     for system in systems:
@@ -316,6 +322,10 @@ def open_next_round(study: Study, from_round: int) -> Round:
                 round=next_round,
                 defaults={"training_run": run, "notes": f"{spec.name} of round {next_round.index}"},
             )
+    # The new round replaces the old ones in live play: their lobbies close (workers still
+    # waiting are paid for their wait; games in play go on).
+    for old in Round.objects.filter(study=study, index__lte=from_round, lobby_open=True):
+        set_lobby_open(old, False)
     return next_round
 
 
@@ -329,6 +339,9 @@ def _round_zero_control(study: Study) -> System | None:
 
 __all__ = [
     "TrainingError",
+    "finished_run",
+    "ranked_runs",
+    "selection_key",
     "cancel_training_run",
     "execute_training_run",
     "launch_training_run",

@@ -65,7 +65,8 @@
       if (enabled) $("utterance").focus();
     } else {
       $("submit").disabled = !myTurn();
-      $("current").textContent = state.phase === "listener" ? "“" + state.utterance + "”" : "Waiting for your partner's message…";
+      $("current").textContent = state.status === "ended" ? "The game is over."
+        : state.phase === "listener" ? "“" + state.utterance + "”" : "Waiting for your partner's message…";
     }
     const notice = $("notice");
     if (state.warnings > 0 && state.status === "playing") {
@@ -168,6 +169,7 @@
     $("end-text").textContent = reasons[state.end_reason] || state.end_reason;
     $("end-pay").textContent = "You earned " + root.dataset.currency + (state.earned_total || "0.00") + " for this game.";
     $("timer-box").hidden = true;
+    document.querySelector(".play-turn").textContent = "The game is over";
     closedForGood = true;
   }
 

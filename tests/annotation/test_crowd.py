@@ -228,3 +228,20 @@ def test_a_game_task_without_a_lobby_route_says_so(client, system, settings):
     response = client.get(f"/annotation/w/{session_token(session)}/")
     assert response.status_code == 503
     assert "lobby is not open yet" in response.content.decode()
+
+
+def test_a_worker_arriving_at_a_full_batch_hears_it_before_consent(client, system):
+    from annotation import work_queue
+
+    full = make_batch(system, 1)
+    first = arrive(full.task, "first-worker")
+    assert work_queue.claim_next(first) is not None
+    response = client.get(f"/annotation/prolific/{full.task.key}/", PROLIFIC)
+    entry = client.get(response["Location"])
+    assert entry.status_code == 409
+    assert (
+        "There is no work left in this task for you: every game of its batch has all the "
+        "annotators it needs."
+    ) in entry.content.decode()
+    late = CrowdSession.objects.exclude(pk=first.pk).get()
+    assert not Consent.objects.filter(worker=late.worker).exists()

@@ -11,7 +11,7 @@ from evaluation.models import MetricRun
 from games.models import FeedbackLabel, Round
 from models_svc.models import DecodeRun, TrainingRun
 from models_svc.services import decode_study
-from tests.factories import make_study, make_system, make_user
+from tests.factories import make_game, make_study, make_system, make_user
 
 from .builders import finish_run, letters_round
 
@@ -219,3 +219,57 @@ def test_automatic_decoding_is_off_until_turned_on(researcher):
     assert not DecodeRun.objects.exists()
     human = board_post(researcher, round_, "auto-decode", {"system_name": "HH", "enabled": "1"})
     assert messages_of(human) == ["Round 0 has no model system 'HH'."]
+
+
+def test_the_next_round_deploys_the_best_run_or_the_one_picked_on_the_board(researcher):
+    round_ = letters_round("best")
+    best = finish_run(round_, "B-FFT", adapter="/runs/best/adapter")
+    newest = finish_run(round_, "B-FFT", adapter="/runs/newest/adapter")
+    TrainingRun.objects.filter(pk=best.pk).update(selected={"exact_match": 0.083, "loss": 2.0})
+    TrainingRun.objects.filter(pk=newest.pk).update(selected={"exact_match": 0.0, "loss": 1.0})
+    page = researcher.get(f"/studies/{round_.study_id}/board/").content.decode()
+    assert (
+        f'<select name="run-B-FFT"><option value="{best.pk}">run #{best.pk}: exact match 0.083 '
+        f'(best)</option><option value="{newest.pk}">run #{newest.pk}: exact match 0.000</option>'
+    ) in page
+    foreign = board_post(researcher, round_, "next-round", {"run-B-FFT": "999999"})
+    assert messages_of(foreign) == [
+        "Round not opened: run #999999 is not a finished training run of B-FFT in round 0"
+    ]
+    picked = board_post(researcher, round_, "next-round", {"run-B-FFT": str(newest.pk)})
+    assert messages_of(picked) == ["Round 1 opened with the trained policies (B-FFT, CONTROL)."]
+    deployed = Round.objects.get(study=round_.study, index=1).systems.get(name="B-FFT")
+    assert deployed.policy_checkpoint == "hf:/models/base+lora:/runs/newest/adapter"
+
+
+def test_without_a_pick_the_next_round_deploys_the_best_run_by_exact_match(researcher):
+    round_ = letters_round("default-best")
+    best = finish_run(round_, "B-FFT", adapter="/runs/best/adapter")
+    newest = finish_run(round_, "B-FFT", adapter="/runs/newest/adapter")
+    TrainingRun.objects.filter(pk=best.pk).update(selected={"exact_match": 0.083, "loss": 2.0})
+    TrainingRun.objects.filter(pk=newest.pk).update(selected={"exact_match": 0.0, "loss": 1.0})
+    board_post(researcher, round_, "next-round", {})
+    deployed = Round.objects.get(study=round_.study, index=1).systems.get(name="B-FFT")
+    assert deployed.policy_checkpoint == "hf:/models/base+lora:/runs/best/adapter"
+
+
+def test_one_button_decodes_every_round_a_system_learns_from(researcher):
+    from .builders import PICKS, UTTERANCES
+
+    round_zero = letters_round("lineage")
+    system = make_system(round_zero.study, 1, "B-FFT")
+    make_game(system, PICKS, UTTERANCES)
+    round_one = system.round
+    page = researcher.get(f"/studies/{round_one.study_id}/board/").content.decode()
+    assert "Decode every round B-FFT learns from</button>" in page
+    assert "(rounds 0, 1 lack its labels)" in page
+    queued = board_post(researcher, round_one, "decode-lineage", {"system_name": "B-FFT"})
+    runs = list(DecodeRun.objects.order_by("round_index"))
+    assert [(r.round_index, r.decoder, r.kind) for r in runs] == [
+        (0, "lexicon", "binary"),
+        (1, "lexicon", "binary"),
+    ]
+    assert messages_of(queued) == [
+        f"Decoding run {runs[0].pk} of round 0 (binary, lexicon) queued on the gpu-batch queue.",
+        f"Decoding run {runs[1].pk} of round 1 (binary, lexicon) queued on the gpu-batch queue.",
+    ]

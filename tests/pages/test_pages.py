@@ -217,7 +217,7 @@ def test_model_listeners_say_what_they_are(researcher_client, settings):
     model.policy_checkpoint = "random"
     assert listener_label(model) == "random policy: clicks at random, not a trained model"
     model.policy_checkpoint = "hf:/models/base+lora:/runs/7/adapter"
-    assert listener_label(model) == "hf checkpoint base with adapter adapter"
+    assert listener_label(model) == "hf checkpoint base with LoRA adapter 7/adapter"
     model.policy_checkpoint = ""
     model.save()
     settings.MODELS_SVC = {**settings.MODELS_SVC, "POLICY": "random"}

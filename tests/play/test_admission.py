@@ -233,3 +233,19 @@ async def test_the_socket_refuses_whom_the_page_refuses_with_a_reason_and_a_clos
     assert (reason, code) == ("lobby_closed", 4409)
     waiting = await sync_to_async(LobbyEntry.objects.filter(status="waiting").count)()
     assert waiting == 0
+
+
+@pytest.mark.django_db
+def test_the_local_entry_offers_another_person_only_in_rounds_with_human_pairs(client, settings):
+    from tests.factories import make_study, make_system
+
+    settings.PLAY_LOCAL_ENTRY = True
+    study = make_study("entry-words")
+    models_only = make_system(study, 0, "B-FFT").round
+    page = client.get(reverse("games:play_local_entry", args=[models_only.pk])).content.decode()
+    assert "another person" not in page
+    assert "This round has no human–human system (HH), so every game here is with a model." in page
+    with_people = make_system(study, 1, "HH").round
+    page = client.get(reverse("games:play_local_entry", args=[with_people.pk])).content.decode()
+    assert 'choose "another\n  person" in both' in page
+    assert "another person (open this page in a second browser)" in page

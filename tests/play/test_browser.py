@@ -67,6 +67,8 @@ def test_two_people_are_paired_and_play_to_success(play_server, browser):
     for page in (speaker, listener):
         expect(page.locator("#end-title")).to_have_text("Success!")
         expect(page.locator("#end-pay")).to_have_text("You earned $1.01 for this game.")
+        expect(page.locator(".play-turn")).to_have_text("The game is over")
+    expect(listener.locator("#current")).to_have_text("The game is over.")
     expect(speaker.locator(".tangram.correct")).to_have_count(len(targets))
 
     listener.check('input[name="satisfaction"][value="4"]')

@@ -95,7 +95,9 @@ class Command(BaseCommand):
         try:
             study = simulate(plan, self._progress)
         except (ApplicationError, ValueError, RuntimeError) as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(f"{exc}{_resume_hint(plan.name)}") from exc
+        except KeyboardInterrupt:
+            raise CommandError(f"interrupted{_resume_hint(plan.name)}") from None
         finally:
             if worker is not None:
                 _stop(worker)
@@ -175,6 +177,19 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def _resume_hint(name: str) -> str:
+    """Games the stop left in play, which the same command started again finishes."""
+    from games.models import Game
+
+    playing = Game.objects.filter(study__name=name, status=Game.Status.PLAYING).count()
+    if not playing:
+        return ""
+    return (
+        f" ({playing} game{'s' * (playing != 1)} left in play: start the same command again to "
+        "finish them and resume the study)"
+    )
 
 
 def _population(options) -> dict:

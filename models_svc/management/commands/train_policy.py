@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from models_svc.training.config import PRESETS
 
 from ._study import settings_from, study_named
+
+QUEUE = "gpu"
+
+
+def queue_consumers(queue: str, timeout: float = 2.0) -> list[str]:
+    """The workers that answer within ``timeout`` seconds and consume ``queue``."""
+    from config.celery import app
+
+    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    return sorted(
+        worker for worker, queues in replies.items() if any(q["name"] == queue for q in queues)
+    )
 
 
 class Command(BaseCommand):
@@ -37,6 +50,13 @@ class Command(BaseCommand):
         parser.add_argument("--preset", choices=sorted(PRESETS), default="paper")
         parser.add_argument("--objective", choices=["fft", "rl", "kto"], default="")
         parser.add_argument("--base", default="", help="hf:PATH (default: the system's policy)")
+        parser.add_argument(
+            "--preset",
+            choices=list(PRESETS),
+            default=None,
+            help="named settings (default: RESPECT_TRAINING_PRESET, else paper; tiny: 1 epoch, "
+            "1 seed, the settings that teach a make_tiny_checkpoint policy on a CPU)",
+        )
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--seeds", type=int)
         parser.add_argument(
@@ -53,7 +73,8 @@ class Command(BaseCommand):
         from models_svc.models import TrainingRun
 
         study = study_named(options["study"])
-        overrides: dict = settings_from(options["set"])
+        preset = options["preset"] or settings.TRAINING_PRESET
+        overrides: dict = {**PRESETS[preset], **settings_from(options["set"])}
         for name in ("epochs", "seeds"):
             if options[name] is not None:
                 overrides[name] = options[name]
@@ -71,6 +92,11 @@ class Command(BaseCommand):
         )
         if not options["wait"]:
             return
+        if not queue_consumers(QUEUE):
+            self.stderr.write(
+                f"no worker is consuming the {QUEUE} queue: run {run.pk} waits until one starts "
+                f"(python3 run.py demo, or celery -A config worker -Q {QUEUE})"
+            )
         shown = None
         while run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
             time.sleep(1)
