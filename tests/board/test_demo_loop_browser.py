@@ -95,7 +95,9 @@ def test_train_with_the_defaults_open_the_next_round_and_play_the_new_policy(
         assert form.locator('select[name="preset"]').input_value() == "tiny"
         assert form.locator('select[name="base"]').input_value() == f"hf:{base}"
         form.locator("button.train").click()
-        expect(page.locator(".messages")).to_contain_text(f", {system}) queued on the gpu-batch queue.")
+        expect(page.locator(".messages")).to_contain_text(
+            f", {system}) queued on the gpu-batch queue."
+        )
         expect(target.locator(".run-status")).to_have_text("done", timeout=600_000)
         timings[f"train {system}"] = time.monotonic() - started
     for system in TRAINED:
