@@ -369,6 +369,9 @@ RULES: dict[str, Rule] = {
     "board:metrics": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
     "board:train": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
     "board:next_round": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    "board:seed_set": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    "board:seed_run": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
+    "board:seed_deploy": Rule(STAFF, method="post", kwargs=study_pk, why=STAFF_ONLY),
     # model service: checkpoints and training
     "models_svc:checkpoints": Rule(STAFF, why=STAFF_ONLY),
     "models_svc:check_files": Rule(

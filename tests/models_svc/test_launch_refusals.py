@@ -115,7 +115,10 @@ def test_the_training_page_opens_the_next_round_by_the_boards_rule_and_offers_th
     page = researcher_client.get(f"/models/studies/{study.pk}/training/").content.decode()
     assert re.search(r'<button type="submit" class="next-round" disabled>Open round 1', page)
     assert "Waiting: train first: no finished run for B-FFT." in page
-    assert '<option value="tiny">tiny: for a tiny test checkpoint (minutes on a CPU)' in page
+    assert (
+        '<option value="tiny">tiny (1 epoch × 1 seed; for a tiny test checkpoint: minutes on a CPU)'
+        in page
+    )
     assert "tiny suits a CPU (minutes)" in page
 
 

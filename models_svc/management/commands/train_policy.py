@@ -11,8 +11,6 @@ from models_svc.training.config import PRESETS
 
 from ._study import settings_from, study_named
 
-QUEUE = "gpu"
-
 
 def queue_consumers(queue: str, timeout: float = 2.0) -> list[str]:
     """The workers that answer within ``timeout`` seconds and consume ``queue``."""
@@ -47,7 +45,6 @@ class Command(BaseCommand):
             metavar="RUN",
             help="make finished seed run RUN the policy of round 0's model systems",
         )
-        parser.add_argument("--preset", choices=sorted(PRESETS), default="paper")
         parser.add_argument("--objective", choices=["fft", "rl", "kto"], default="")
         parser.add_argument("--base", default="", help="hf:PATH (default: the system's policy)")
         parser.add_argument(
@@ -74,15 +71,15 @@ class Command(BaseCommand):
 
         study = study_named(options["study"])
         preset = options["preset"] or settings.TRAINING_PRESET
-        overrides: dict = {**PRESETS[preset], **settings_from(options["set"])}
+        chosen: dict = settings_from(options["set"])
         for name in ("epochs", "seeds"):
             if options[name] is not None:
-                overrides[name] = options[name]
+                chosen[name] = options[name]
         if options["deploy"] is not None:
             self._deploy(study, options["deploy"])
             return
         try:
-            run = self._launch(study, overrides, options)
+            run = self._launch(study, preset, chosen, options)
         except ApplicationError as exc:
             raise CommandError(str(exc)) from exc
         summary = run.manifest.summary
@@ -92,10 +89,11 @@ class Command(BaseCommand):
         )
         if not options["wait"]:
             return
-        if not queue_consumers(QUEUE):
+        queue = settings.GPU_BATCH_QUEUE
+        if not queue_consumers(queue):
             self.stderr.write(
-                f"no worker is consuming the {QUEUE} queue: run {run.pk} waits until one starts "
-                f"(python3 run.py demo, or celery -A config worker -Q {QUEUE})"
+                f"no worker is consuming the {queue} queue: run {run.pk} waits until one starts "
+                f"(python3 run.py demo, or celery -A config worker -Q {queue})"
             )
         shown = None
         while run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
@@ -115,14 +113,14 @@ class Command(BaseCommand):
             f"training run {run.pk} done: selected {run.selected}; policy {run.policy_spec}"
         )
 
-    def _launch(self, study, overrides: dict, options: dict):
+    def _launch(self, study, preset: str, chosen: dict, options: dict):
+        """A seed run (its preset picks its own epochs) or a run of a system (the preset's
+        settings, then those given)."""
         from models_svc.training.runs import launch_training_run
         from models_svc.training.seed_runs import launch_seed_run
 
         if options["seed_policy"]:
-            return launch_seed_run(
-                study, base=options["base"], overrides=overrides, preset=options["preset"]
-            )
+            return launch_seed_run(study, base=options["base"], overrides=chosen, preset=preset)
         if options["round_index"] is None or not options["system_name"]:
             raise CommandError("--round and --system are required (or pass --seed-policy)")
         return launch_training_run(
@@ -131,7 +129,7 @@ class Command(BaseCommand):
             options["system_name"],
             objective=options["objective"],
             base=options["base"],
-            overrides={**PRESETS[options["preset"]], **overrides},
+            overrides={**PRESETS[preset], **chosen},
         )
 
     def _deploy(self, study, run_id: int) -> None:
