@@ -66,7 +66,12 @@ def test_live_game_is_answered_while_training_runs_on_the_batch_worker(
                 0,
                 "B-FFT",
                 base=f"hf:{tiny_idefics2}",
-                overrides={"epochs": 50, "seeds": 1, "effective_batch": 2},
+                overrides={
+                    "epochs": 50,
+                    "seeds": 1,
+                    "effective_batch": 2,
+                    "rehearse_seed_set": False,  # no human–human games, so no D₀
+                },
             )
         wait_for(lambda: TrainingRun.objects.get(pk=run.pk).epoch >= 1, 600, "training", batch_log)
         game, speaker = live_game(f"hf:{tiny_idefics2}")

@@ -41,7 +41,9 @@ def letters_games(system, games: int = 2) -> list[Game]:
 def test_fft_and_rl_start_from_the_base_and_kto_from_the_current_adapter(tmp_path):
     """Guards: FFT or RL continuing from the previous adapter instead of the base."""
     system = make_system(make_study("starts"), 1, "B-FFT")
-    system.policy_checkpoint = f"hf:{tmp_path}+lora:/runs/round-0/adapter"
+    adapter = tmp_path / "runs" / "round-0" / "adapter"
+    adapter.mkdir(parents=True)
+    system.policy_checkpoint = f"hf:{tmp_path}+lora:{adapter}"
     system.save(update_fields=["policy_checkpoint"])
     letters_games(system)
     decode_study(system.round.study, decoder_spec="lexicon", kind="binary")
@@ -56,7 +58,7 @@ def test_fft_and_rl_start_from_the_base_and_kto_from_the_current_adapter(tmp_pat
     assert starts == {
         "fft": (base, ""),
         "rl": (base, ""),
-        "kto": (base, "/runs/round-0/adapter"),
+        "kto": (base, str(adapter)),
     }
 
 
