@@ -32,9 +32,7 @@ def _names(turns: Sequence[LoggedTurn], limit: int = 8) -> str:
     return shown + (", …" if len(turns) > limit else "")
 
 
-def logged_problem(
-    turns: Sequence[LoggedTurn], objective: str, needs: Sequence[str]
-) -> str | None:
+def logged_problem(turns: Sequence[LoggedTurn], objective: str, needs: Sequence[str]) -> str | None:
     """Why the objective cannot use these turns' p_t, naming the turns; None when it can.
 
     Refused: a turn whose label needs p_t (``needs``) without one; a p_t sampled without the
