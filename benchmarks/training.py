@@ -103,8 +103,8 @@ def main() -> None:
 
     from models_svc.backends.hf_common import load_model, resolve_device
     from models_svc.training.config import training_config
-    from models_svc.training.packing import Scorer
     from models_svc.training.modelling import policies_for, with_lora
+    from models_svc.training.packing import Scorer
 
     device = str(resolve_device(args.device))
     config = training_config("fft", {"lora_dropout": 0.0})

@@ -92,7 +92,8 @@ class TrainingResult:
 
 
 class ProgressReporter(Protocol):
-    """What a trainer reports to: ``Progress`` ignores it, ``runs.DatabaseProgress`` stores it."""
+    """What a trainer reports to: ``Progress`` ignores it; ``progress.DatabaseProgress`` stores
+    it on the run."""
 
     def step(self, seed: int, epoch: int, step: int, total: int, loss: float) -> None: ...
 

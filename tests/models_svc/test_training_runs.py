@@ -230,7 +230,9 @@ def test_a_run_trains_on_the_worker_and_its_adapter_plays_the_next_round(
     assert [h["epoch"] for h in run.history] == [0, 1]
     assert run.total_steps == 4 and run.step == 4
     checkpoint = ModelCheckpoint.objects.get(training_run=run, round=None)
-    assert checkpoint.spec == f"hf:{tiny_idefics2}+lora:{tmp_path}/training/run-{run.pk}/adapter"
+    assert (
+        checkpoint.spec == f"hf:{tiny_idefics2}+lora:{tmp_path}/training/run-{run.folder}/adapter"
+    )
     next_round = open_next_round(study, 0)
     trained = next_round.systems.get(name="B-FFT")
     assert trained.policy_checkpoint == checkpoint.spec
