@@ -21,6 +21,7 @@ from .selectors import registered_checkpoints
 from .services import check_checkpoint_files
 from .training import runs
 from .training.plots import history_plot
+from .training.report import report_rows, training_report
 from .training.selectors import TrainingError, policy_lineage, study_training_runs
 
 
@@ -116,6 +117,8 @@ class RunView(ResearcherRequiredMixin, TemplateView):
             active=run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING),
             stale=runs.is_stale(run),
             plot=history_plot(run.history),
+            report=training_report(run),
+            diagnostic_rows=report_rows(training_report(run)),
             **kwargs,
         )
 
