@@ -15,6 +15,7 @@ gradient: r = r_stored + (log π_perm − stop_gradient(log π_perm)).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -129,9 +130,7 @@ class RL(_Subsampled):
 
     def _ratio(self, example: Example, terms: StepTerms) -> float:
         """π(â|x) / p_t on the stored prompt, before floor and cap."""
-        return float(torch.tensor(terms.acted[example.key]).exp()) / max(
-            example.probability or 0.0, 1e-30
-        )
+        return math.exp(terms.acted[example.key]) / max(example.probability or 0.0, 1e-30)
 
     def loss(self, span: SpanTerms, terms: StepTerms) -> Tensor:
         example = span.item.acted

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -88,7 +89,7 @@ def policies_for(
     }
 
 
-def data_parallel(model: torch.nn.Module, world: int) -> torch.nn.Module | None:
+def data_parallel(model: torch.nn.Module, world: int) -> Any:
     """The model wrapped in DistributedDataParallel when training on several processes."""
     if world <= 1:
         return None

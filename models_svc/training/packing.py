@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -58,7 +59,7 @@ class Scorer:
         self.image_paths = image_paths
         # What the forward passes call instead of the policies' model, when set: the
         # DistributedDataParallel wrapper of that same model under torchrun.
-        self.model: torch.nn.Module | None = None
+        self.model: Any = None
         self._pixels: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def policy(self, example: Example) -> HFPolicy:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -180,7 +181,7 @@ def train(job: TrainingJob, progress: ProgressReporter | None = None) -> Trainin
     if world > 1:
         dist.barrier()
     selected = select(history)
-    adapter = epoch_dir(job.out_dir, 0, 0).parent.parent / "adapter"
+    adapter = Path(job.out_dir) / "adapter"
     if rank == 0:
         adapter = copy_adapter(job.out_dir, selected["seed"], selected["epoch"])
     return TrainingResult(str(adapter), selected, history, resumed_from, diagnostics)
@@ -215,7 +216,7 @@ class _SeedRun:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["torch_rng"])
-            prepared = state.get("prepared", {})
+            prepared = state.get("prepared") or {}
         else:
             prepared = objective.prepare(scorer, examples, self.seed_key)
             if diagnostics["start"] is None:
