@@ -25,7 +25,12 @@ from games.models import Round, Study, System
 from ..models import ModelCheckpoint, TrainingManifest, TrainingRun
 from ..registry import parse_spec
 from ..selectors import image_paths
-from .config import OBJECTIVE_LABELS, PROBABILITY_NEEDED, training_config
+from .config import (
+    CONTINUES_FROM_ADAPTER,
+    OBJECTIVE_LABELS,
+    PROBABILITY_NEEDED,
+    training_config,
+)
 from .logged import LoggedTurn, logged_problem
 from .manifests import build_training_manifest, build_validation_manifest
 from .progress import DatabaseProgress
@@ -109,7 +114,7 @@ def launch_training_run(
             system_name=system_name,
             objective=objective,
             base_checkpoint=base_spec,
-            initial_adapter=system_adapter if objective == "kto" else "",
+            initial_adapter=system_adapter if objective in CONTINUES_FROM_ADAPTER else "",
             prompt_format=system.prompt_format,
             manifest=manifest,
             seed_manifest=latest_manifest(study, TrainingManifest.Role.SEED),
