@@ -67,9 +67,10 @@ def one_pass(scorer, examples, config, packing: bool) -> tuple[float, list[float
     """Seconds for forward + backward over every example, and each example's loss."""
     import torch
 
+    from models_svc.training.components import StepTerms, objective_for
     from models_svc.training.trainer import Item, item_losses
 
-    config_mode = config.__class__(**{**config.__dict__, "packing": packing})
+    objective = objective_for(config.__class__(**{**config.__dict__, "packing": packing}))
     groups: dict[str, list] = {}
     for example in examples:
         groups.setdefault(example.group, []).append(Item(example))
@@ -78,7 +79,7 @@ def one_pass(scorer, examples, config, packing: bool) -> tuple[float, list[float
     synchronize()
     start = time.perf_counter()
     for items in groups.values():
-        values = item_losses(scorer, items, config_mode, 0.0)
+        values = item_losses(scorer, items, objective, StepTerms())
         torch.stack(values).sum().backward()
         for item, value in zip(items, values, strict=True):
             losses[item.example.key] = float(value)
@@ -102,8 +103,8 @@ def main() -> None:
 
     from models_svc.backends.hf_common import load_model, resolve_device
     from models_svc.training.config import training_config
+    from models_svc.training.modelling import policies_for, with_lora
     from models_svc.training.packing import Scorer
-    from models_svc.training.trainer import policies_for, with_lora
 
     device = str(resolve_device(args.device))
     config = training_config("fft", {"lora_dropout": 0.0})

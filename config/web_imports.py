@@ -22,6 +22,11 @@ WORKER_ONLY = (
     "models_svc.training.trainer",
     "models_svc.training.packing",
     "models_svc.training.objectives",
+    "models_svc.training.components",
+    "models_svc.training.probes",
+    "models_svc.training.modelling",
+    "models_svc.training.validation",
+    "models_svc.training.checkpoint_io",
 )
 HEAVY = ("torch", "transformers", "open_clip", "peft", "accelerate", "torchvision")
 

@@ -315,6 +315,14 @@ class Turn(models.Model):
     prompt_format = models.CharField(
         max_length=40, blank=True, help_text="prompt format the model's action was produced under"
     )
+    sampling_temperature = models.FloatField(
+        null=True, blank=True, help_text="temperature the model's action (and p_t) was sampled at"
+    )
+    sampling_constrained = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="whether sampling was constrained to valid actions (null: not recorded)",
+    )
     probability_recomputed_by = models.CharField(
         max_length=120,
         blank=True,

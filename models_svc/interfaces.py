@@ -55,12 +55,16 @@ class PolicyDecision:
     """A policy's answer: a canonical action string, the probability with which it was sampled
     under the policy's own sampling distribution (``None`` when that is not defined), why
     the action is what it is when the policy did not act normally, and the prompt format the
-    action was produced under (empty for policies that read no prompt)."""
+    action was produced under (empty for policies that read no prompt). ``temperature`` and
+    ``constrained`` are the decoding setting the probability was sampled under, where the policy
+    can state it (``hf:`` policies; None otherwise): training recomputes p_t with them."""
 
     action: str
     probability: float | None
     reason: str = ""
     prompt_format: str = ""
+    temperature: float | None = None
+    constrained: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ manifests and training runs."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -225,6 +227,18 @@ class TrainingRun(HeartbeatRun):
     )
     selected = models.JSONField(default=dict, blank=True, help_text="chosen seed and epoch")
     output_adapter = models.CharField(max_length=600, blank=True)
+    folder = models.UUIDField(
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text="names the run's folder under TRAINING_DIR (unique across databases)",
+    )
+    diagnostics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="importance weights (RL's c, KTO's r and z) at the start and per epoch, the "
+        "label-smoothing weights used and the checkpoint-selection decoding",
+    )
     resumed = models.PositiveSmallIntegerField(default=0, help_text="times resumed")
     error = models.TextField(blank=True)
     requested_by = models.ForeignKey(

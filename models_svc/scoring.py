@@ -22,7 +22,7 @@ from games.models import System, Turn
 from .action_space import valid_actions
 from .interfaces import ScoringPolicy
 from .models import ScoringRun
-from .registry import get_policy, parse_spec
+from .registry import get_policy, model_options, parse_spec
 from .selectors import policy_input_for_turn, turn_prompt_format
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def score_turns(
     if spec.backend != "hf":
         raise ValueError(f"score_turns needs an hf: policy, not {run.policy!r}")
     turns = list(turns_without_probability(run))
+    temperature = model_options()["temperature"]
     unscorable: dict[str, int] = dict(run.unscorable)
     scored = run.scored
     version = ""
@@ -83,10 +84,14 @@ def score_turns(
             updates.append((turn.pk, min(max(probability, 0.0), 1.0), policy.version, ""))
         with transaction.atomic():
             for turn_id, p_t, recomputed_by, note in updates:
+                # The setting the recomputed p_t holds under: the scoring policy's temperature,
+                # constrained to valid actions (what ``HFPolicy.score`` computes).
                 Turn.objects.filter(pk=turn_id, action_probability__isnull=True).update(
                     action_probability=p_t,
                     probability_recomputed_by=recomputed_by,
                     probability_note=note,
+                    sampling_temperature=temperature if p_t is not None else None,
+                    sampling_constrained=True if p_t is not None else None,
                 )
                 if note:
                     reason = "empty action" if note == EMPTY_ACTION_NOTE else "invalid action"

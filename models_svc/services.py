@@ -67,6 +67,8 @@ def act_for_turn(game_id: int, turn_index: int) -> PolicyDecision | None:
         decision.probability,
         reason=decision.reason,
         prompt_format=decision.prompt_format,
+        temperature=decision.temperature,
+        constrained=decision.constrained,
     )
     return decision
 

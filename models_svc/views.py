@@ -25,6 +25,7 @@ from .training import runs
 from .training.forms import TrainingLaunchForm, form_errors
 from .training.plots import history_plot
 from .training.readiness import next_round_refusal, training_refusal
+from .training.report import report_rows, training_report
 from .training.selectors import policy_lineage, study_training_runs
 
 
@@ -116,6 +117,8 @@ class RunView(ResearcherRequiredMixin, TemplateView):
             active=run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING),
             stale=runs.is_stale(run),
             plot=history_plot(run.history),
+            report=training_report(run),
+            diagnostic_rows=report_rows(training_report(run)),
             **kwargs,
         )
 

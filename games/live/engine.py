@@ -261,6 +261,18 @@ def _probability(value: float | None) -> float | None:
     return None if math.isnan(probability) or not 0 <= probability <= 1 else probability
 
 
+def _sampling(value: tuple) -> tuple[float | None, bool | None]:
+    """A positive finite temperature and a boolean, or None for anything else (worker data)."""
+    temperature, constrained = value
+    try:
+        number = float(temperature) if temperature is not None else None
+    except (TypeError, ValueError):
+        number = None
+    if number is not None and not (math.isfinite(number) and number > 0):
+        number = None
+    return number, constrained if isinstance(constrained, bool) else None
+
+
 def record_model_action(
     game_id: int,
     turn_index: int,
@@ -268,9 +280,11 @@ def record_model_action(
     probability: float | None,
     reason: str = "",
     prompt_format: str = "",
+    sampling: tuple[float | None, bool | None] = (None, None),
 ) -> Change | None:
-    """A model listener's answer, with the prompt format it was produced under. Late,
-    duplicate or misplaced answers are ignored (logged)."""
+    """A model listener's answer, with the prompt format and the sampling setting
+    (temperature, constrained) it was produced under. Late, duplicate or misplaced answers are
+    ignored (logged)."""
     now = clock.now()
     with transaction.atomic():
         try:
@@ -304,6 +318,7 @@ def record_model_action(
             reason=reason_text,
             probability=_probability(probability),
             prompt_format=str(prompt_format or "")[:40],
+            sampling=_sampling(sampling) if probability is not None else (None, None),
         )
         return rules.change(game, now, earnings=earned)
 

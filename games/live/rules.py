@@ -132,6 +132,7 @@ def complete_turn(
     reason: str = "",
     probability: float | None = None,
     prompt_format: str = "",
+    sampling: tuple[float | None, bool | None] = (None, None),
 ) -> Earnings | None:
     """Record the listener's answer and open the next turn or end the game; returns the earnings
     written if the game ended."""
@@ -143,6 +144,7 @@ def complete_turn(
     turn.action_reason = reason
     turn.action_probability = probability
     turn.prompt_format = prompt_format
+    turn.sampling_temperature, turn.sampling_constrained = sampling
     turn.submitted_at = now
     if turn.utterance_at is not None:
         turn.listener_seconds = (now - turn.utterance_at).total_seconds()
@@ -153,6 +155,8 @@ def complete_turn(
         "action_reason",
         "action_probability",
         "prompt_format",
+        "sampling_temperature",
+        "sampling_constrained",
         "submitted_at",
         "listener_seconds",
     )

@@ -366,7 +366,13 @@ class HFPolicy:
                     **extra,
                 )
         return [
-            PolicyDecision(_action_of(node), probability, prompt_format=self.format.name)
+            PolicyDecision(
+                _action_of(node),
+                probability,
+                prompt_format=self.format.name,
+                temperature=None if greedy else self.temperature,
+                constrained=True,
+            )
             for node, probability in zip(nodes, probabilities, strict=True)
         ]
 

@@ -27,6 +27,15 @@ ENHANCED_LORA_TARGETS = (
     r"|.*vision_model.*(out_proj|fc1|fc2|k_proj|q_proj|v_proj).*$"
 )
 OBJECTIVES = ("fft", "rl", "kto")
+# The labels each objective trains on (neutral examples teach RL nothing: R = 0).
+OBJECTIVE_LABELS: dict[str, tuple[str, ...]] = {
+    "fft": ("positive",),
+    "rl": ("positive", "negative"),
+    "kto": ("positive", "negative"),
+}
+# Objectives that continue from the system's current adapter (the paper's KTO); the others start
+# from the pretrained weights every round.
+CONTINUES_FROM_ADAPTER: frozenset[str] = frozenset({"kto"})
 # The labels whose examples need the logged probability p_t: RL's importance weight applies to
 # negative examples only; KTO's reference is log p_t for every example it trains on.
 PROBABILITY_NEEDED: dict[str, tuple[str, ...]] = {

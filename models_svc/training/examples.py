@@ -57,6 +57,8 @@ class TurnRecord:
     action: str
     probability: float | None = None
     prompt_format: str = ""
+    temperature: float | None = None
+    constrained: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ class Example:
     probability: float | None = None
     prompt_format: str = ""
     turn_id: int | None = None
+    # The decoding setting p_t was sampled under (``logged.py``); None where not recorded.
+    temperature: float | None = None
+    constrained: bool | None = None
 
 
 @dataclass
@@ -128,6 +133,8 @@ def _example(game: GameRecord, position: int, label: str) -> Example:
         probability=turn.probability,
         prompt_format=turn.prompt_format or game.prompt_format,
         turn_id=turn.turn_id,
+        temperature=turn.temperature,
+        constrained=turn.constrained,
     )
 
 

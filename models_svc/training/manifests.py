@@ -34,6 +34,8 @@ def _turn_entry(example: Example, label_ids: dict[int, int]) -> dict:
         "label_id": label_ids.get(example.turn_id or 0),
         "p": example.probability,
         "format": example.prompt_format,
+        "temperature": example.temperature,
+        "constrained": example.constrained,
     }
 
 

@@ -17,20 +17,24 @@ over the example's tokens.
 RL, a one-step policy gradient with rewards R = +1 / 0 / −0.1 for positive / neutral / negative
 feedback:
 
-    L_RL = −c·R·log_prob / T + ε·|R|·H̃,
+    L_RL = (1 − ε)·(−c·R·log_prob / T) + ε·|R|·H̃,
     c = 1 if R ≥ 0, else min(π(a) / max(p_t, floor), cap),
 
 where p_t is the probability the deployed policy logged when it sampled the action and π(a) is
 the action's probability under the current policy's constrained, temperature-scaled sampling
 distribution (``constrained_log_prob``). c is a capped importance weight on the negative
 examples only (the cap is a recorded setting, 1 by default); it is a constant (no gradient).
+For a positive example (R = 1, c = 1) L_RL is L_FFT: every objective takes label smoothing in
+the same form, the policy term weighted by (1 − ε) (``smoothed``).
 
 KTO (Ethayarajh et al. 2024, as TRL's ``KTOTrainer`` implements loss type "kto"), with
 r_i = log π(y_i|x_i) − log π_ref(y_i|x_i) and the batch's KL estimate
 
     z = max(0, mean_j [log π(y'_j|x_j) − log π_ref(y'_j|x_j)])    (mismatched pairs, no gradient),
     L_i = λ_d·(1 − σ(β(r_i − z)))  for desirable examples,
-    L_i = λ_u·(1 − σ(β(z − r_i)))  for undesirable examples.
+    L_i = λ_u·(1 − σ(β(z − r_i)))  for undesirable examples,
+
+to which the trainer adds label smoothing as for the others: (1 − ε)·L_i + ε·H̃.
 
 Negative examples outnumber positive ones; ``subsample_negatives`` keeps the positive : negative
 ratio of a training set at most 5 : 4 (by default) by dropping negatives at random.
@@ -144,14 +148,20 @@ def rl_loss(
     coefficient: Tensor | float,
     epsilon: float,
 ) -> Tensor:
-    """RL loss −c·R·log_prob / T + ε·|R|·H̃, elementwise over examples.
+    """RL loss (1 − ε)·(−c·R·log_prob / T) + ε·|R|·H̃, elementwise over examples.
 
     ``coefficient`` is c from ``rl_coefficient`` and is treated as a constant (detached).
     """
     if isinstance(coefficient, Tensor):
         coefficient = coefficient.detach()
     rewards = torch.as_tensor(reward, dtype=log_prob.dtype, device=log_prob.device)
-    return -coefficient * rewards * log_prob / tokens + epsilon * rewards.abs() * smoothing
+    policy_term = -coefficient * rewards * log_prob / tokens
+    return (1.0 - epsilon) * policy_term + epsilon * rewards.abs() * smoothing
+
+
+def smoothed(policy_loss: Tensor, smoothing: Tensor, epsilon: float) -> Tensor:
+    """(1 − ε)·policy_loss + ε·H̃: label smoothing added to a policy term (KTO's)."""
+    return (1.0 - epsilon) * policy_loss + epsilon * smoothing
 
 
 def kto_losses(

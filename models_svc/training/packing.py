@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -56,6 +57,9 @@ class Scorer:
     def __init__(self, policies: dict[str, HFPolicy], image_paths: dict[str, str]) -> None:
         self.policies = policies
         self.image_paths = image_paths
+        # What the forward passes call instead of the policies' model, when set: the
+        # DistributedDataParallel wrapper of that same model under torchrun.
+        self.model: Any = None
         self._pixels: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def policy(self, example: Example) -> HFPolicy:
@@ -159,9 +163,8 @@ class Scorer:
         }
         dtype = next(policy.loaded.model.parameters()).dtype
         images["pixel_values"] = images["pixel_values"].to(dtype)
-        return policy.loaded.model(
-            input_ids=ids, attention_mask=torch.ones_like(ids), **images
-        ).logits
+        model = self.model if self.model is not None else policy.loaded.model
+        return model(input_ids=ids, attention_mask=torch.ones_like(ids), **images).logits
 
 
 def span_logits(logits: torch.Tensor, span: TargetSpan) -> torch.Tensor:

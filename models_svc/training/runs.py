@@ -28,8 +28,15 @@ from ..checkpoint_paths import confined_spec
 from ..models import ModelCheckpoint, TrainingManifest, TrainingRun
 from ..registry import parse_spec
 from ..selectors import image_paths
-from .config import PROBABILITY_NEEDED, training_config
+from .config import (
+    CONTINUES_FROM_ADAPTER,
+    OBJECTIVE_LABELS,
+    PROBABILITY_NEEDED,
+    training_config,
+)
+from .logged import LoggedTurn, logged_problem
 from .manifests import build_training_manifest, build_validation_manifest
+from .progress import DatabaseProgress
 from .readiness import (
     base_refusal,
     base_text,
@@ -61,12 +68,17 @@ def base_checkpoint(system: System, base: str = "") -> tuple[str, str]:
     return f"hf:{spec.path}", adapter
 
 
-def _missing_probabilities(manifest: TrainingManifest, objective: str) -> list[str]:
-    needs = PROBABILITY_NEEDED[objective]
+def logged_turns(manifest: TrainingManifest) -> list[LoggedTurn]:
+    """A training manifest's entries as the p_t requirement check reads them."""
     return [
-        f"game {e['game']} turn id {e['turn']}"
+        LoggedTurn(
+            f"game {e['game']} turn id {e['turn']}",
+            e["label"],
+            e.get("p"),
+            e.get("temperature"),
+            e.get("constrained"),
+        )
         for e in manifest.entries
-        if e["label"] in needs and e.get("p") is None
     ]
 
 
@@ -97,17 +109,12 @@ def launch_training_run(
             raise TrainingError(str(error), field="overrides") from error
         base_spec, system_adapter = base_checkpoint(system, base)
         manifest = build_training_manifest(study, round_index, system_name)
-        missing = _missing_probabilities(manifest, objective)
-        if missing:
+        problem = logged_problem(logged_turns(manifest), objective, PROBABILITY_NEEDED[objective])
+        if problem:
             transaction.set_rollback(True)
-            raise TrainingError(
-                f"{objective.upper()} needs the logged action probability p_t, which "
-                f"{len(missing)} turn(s) lack ({'; '.join(missing[:5])}"
-                f"{'; …' if len(missing) > 5 else ''}): train with --objective fft, or compute "
-                "p_t for them first"
-            )
+            raise TrainingError(problem)
         labels = manifest.summary.get("labels", {})
-        wanted = ("positive",) if objective == "fft" else ("positive", "negative")
+        wanted = OBJECTIVE_LABELS[objective]
         if not any(labels.get(label) for label in wanted):
             transaction.set_rollback(True)
             raise TrainingError(
@@ -120,7 +127,7 @@ def launch_training_run(
             system_name=system_name,
             objective=objective,
             base_checkpoint=base_spec,
-            initial_adapter=system_adapter if objective == "kto" else "",
+            initial_adapter=system_adapter if objective in CONTINUES_FROM_ADAPTER else "",
             prompt_format=system.prompt_format,
             manifest=manifest,
             seed_manifest=rehearsed_seed_set(study, system.prompt_format, config.rehearse_seed_set),
@@ -133,54 +140,21 @@ def launch_training_run(
 
 
 def run_dir(run: TrainingRun) -> Path:
-    return Path(settings.TRAINING_DIR) / f"run-{run.pk}"
+    """The run's own folder, named by its unique folder id (never by the database's row id,
+    which another database reuses)."""
+    return Path(settings.TRAINING_DIR) / f"run-{run.folder}"
 
 
-class DatabaseProgress:
-    """Reports a trainer's progress on its TrainingRun, with a heartbeat, and reads
-    cancellation requests. Raises ``LeaseLost`` when another worker took the run over."""
-
-    def __init__(self, run_id: int, lease: str, every_seconds: float = 2.0) -> None:
-        self.run_id = run_id
-        self.lease = lease
-        self.every = every_seconds
-        self._last = 0.0
-
-    def step(self, seed: int, epoch: int, step: int, total: int, loss: float) -> None:
-        import time
-
-        now = time.monotonic()
-        if now - self._last < self.every and step < total:
-            return
-        self._last = now
-        heartbeat.beat(
-            TrainingRun,
-            self.run_id,
-            self.lease,
-            seed_index=seed,
-            step=step,
-            total_steps=total,
-            loss=loss,
-        )
-
-    def epoch(self, record: dict) -> None:
-        with transaction.atomic():
-            run = TrainingRun.objects.select_for_update().get(pk=self.run_id)
-            if run.lease != self.lease:
-                raise heartbeat.LeaseLost(f"training run {self.run_id} was taken over")
-            summary = {k: v for k, v in record.items() if k != "step_losses"}
-            key = (summary["seed"], summary["epoch"])
-            # An epoch redone after a resume replaces the record of its lost first attempt.
-            earlier = [h for h in run.history if (h["seed"], h["epoch"]) != key]
-            run.history = sorted([*earlier, summary], key=lambda h: (h["seed"], h["epoch"]))
-            run.seed_index = record["seed"]
-            run.epoch = record["epoch"] + 1
-            run.loss = record["loss"]
-            run.heartbeat_at = timezone.now()
-            run.save(update_fields=["history", "seed_index", "epoch", "loss", "heartbeat_at"])
-
-    def cancelled(self) -> bool:
-        return TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+def run_identity(run: TrainingRun) -> dict[str, str]:
+    """What the trainer records in the folder and checks before resuming from it."""
+    return {
+        "run": str(run.folder),
+        "manifest": run.manifest.content_hash,
+        "seed_manifest": run.seed_manifest.content_hash if run.seed_manifest else "",
+        "validation_manifest": (
+            run.validation_manifest.content_hash if run.validation_manifest else ""
+        ),
+    }
 
 
 def training_job(run: TrainingRun, device: str = "auto"):
@@ -206,8 +180,9 @@ def training_job(run: TrainingRun, device: str = "auto"):
         seed_set=seed_set,
         validation=validation,
         initial_adapter=run.initial_adapter,
-        run_seed=f"run-{run.pk}",
+        run_seed=f"run-{run.folder}",
         device=device,
+        identity=run_identity(run),
     )
 
 
@@ -233,6 +208,7 @@ def _train(run: TrainingRun, lease: str) -> dict:
     return {
         "output_adapter": result.adapter,
         "selected": {k: v for k, v in result.selected.items() if k != "step_losses"},
+        "diagnostics": result.diagnostics,
     }
 
 

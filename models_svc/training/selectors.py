@@ -105,6 +105,8 @@ def game_records(games: Iterable[Game]) -> list[GameRecord]:
                 action=turn.action,
                 probability=turn.action_probability,
                 prompt_format=turn.prompt_format,
+                temperature=turn.sampling_temperature,
+                constrained=turn.sampling_constrained,
             )
             for turn in sorted(game.turns.all(), key=lambda t: t.index)
         )
@@ -286,6 +288,8 @@ def _from_entry(entry: dict, game: GameRecord, position: int) -> Example:
         probability=entry.get("p"),
         prompt_format=entry["format"],
         turn_id=turn.turn_id,
+        temperature=entry.get("temperature"),
+        constrained=entry.get("constrained"),
     )
 
 

@@ -22,6 +22,7 @@ from games.models import (
 )
 from games.workers import get_or_create_worker
 from models_svc.models import DecodeRun, ModelCheckpoint
+from models_svc.registry import clear_cache
 from models_svc.selectors import policy_input_for_turn
 from tests.factories import make_game, make_study, make_system, start_live_game
 
@@ -119,7 +120,8 @@ def test_transformers_listener_plays_through_the_worker(
 
     settings.PLAY_DEADLINE_TASKS = False
     settings.TANGRAM_DIR = tangram_images[0].rsplit("/", 1)[0]
-    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu"}
+    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu", "TEMPERATURE": 0.7}
+    clear_cache()  # a policy cached at another temperature must not act here
     spec = f"hf:{tiny_idefics2}"
     game, speaker = live_game(spec)
     turn = play_turn(game, speaker, "the man with a hat")
@@ -128,6 +130,10 @@ def test_transformers_listener_plays_through_the_worker(
     assert turn.action_probability == pytest.approx(
         policy.score(policy_input_for_turn(game.pk, 0), turn.action), rel=1e-4
     )
+    # The decoding setting p_t was sampled under travels with it to training.
+    assert (turn.sampling_temperature, turn.sampling_constrained) == (0.7, True)
+    assert turn.prompt_format == "respect-2024"
+    clear_cache()
 
 
 @pytest.mark.ml

@@ -197,13 +197,25 @@ def test_rl_loss_by_hand():
     coefficient = torch.tensor([0.25, 1.0, 1.0])
     losses = rl_loss(log_prob, tokens, smoothing, reward, coefficient, 0.1)
     expected = [
-        -0.25 * -0.1 * -3.0 / 4 + 0.1 * 0.1 * 7.0,  # 0.05125
-        -1.0 * 1.0 * -2.0 / 5 + 0.1 * 1.0 * 6.0,  # 1.0
+        0.9 * (-0.25 * -0.1 * -3.0 / 4) + 0.1 * 0.1 * 7.0,  # 0.053125
+        0.9 * (-1.0 * 1.0 * -2.0 / 5) + 0.1 * 1.0 * 6.0,  # 0.96
         0.0,  # neutral feedback teaches nothing
     ]
     assert losses.tolist() == pytest.approx(expected)
-    assert losses[0].item() == pytest.approx(0.05125)
-    assert losses[1].item() == pytest.approx(1.0)
+    assert losses[0].item() == pytest.approx(0.053125)
+    assert losses[1].item() == pytest.approx(0.96)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.01, 0.1])
+def test_an_rl_positive_example_takes_exactly_the_fft_loss(epsilon):
+    # R = 1, c = 1: the (1 − ε) factor on the policy term makes RL's loss FFT's, as the paper's
+    # label smoothing for every objective does.
+    log_prob, smoothing = torch.tensor([-3.0, -0.5]), torch.tensor([7.0, 4.0])
+    tokens = torch.tensor([4, 2])
+    torch.testing.assert_close(
+        rl_loss(log_prob, tokens, smoothing, 1.0, 1.0, epsilon),
+        fft_loss(log_prob, tokens, smoothing, epsilon),
+    )
 
 
 def test_rl_coefficient_has_no_gradient():
@@ -214,8 +226,8 @@ def test_rl_coefficient_has_no_gradient():
     loss = rl_loss(log_prob, 4, torch.tensor([7.0]), -0.1, coefficient, 0.1).sum()
     loss.backward()
     assert current.grad is None
-    # d loss / d log_prob = −c·R/T = −0.25 · (−0.1) / 4
-    assert log_prob.grad.tolist() == pytest.approx([0.00625])
+    # d loss / d log_prob = −(1 − ε)·c·R/T = −0.9 · 0.25 · (−0.1) / 4
+    assert log_prob.grad.tolist() == pytest.approx([0.005625])
 
 
 def test_rl_loss_treats_the_coefficient_as_a_constant():

@@ -1,5 +1,5 @@
-"""``train_policy --wait`` says when no worker consumes the gpu-batch queue: ``queue_consumers`` asks
-the running workers (Celery's remote control) which queues they consume."""
+"""``train_policy --wait`` says when no worker consumes the gpu-batch queue: ``queue_consumers``
+asks the running workers (Celery's remote control) which queues they consume."""
 
 from __future__ import annotations
 

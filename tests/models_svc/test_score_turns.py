@@ -40,6 +40,11 @@ def test_score_turns_stores_the_policys_probability_and_a_reason_for_empty_actio
         expected = policy.score(item, turns[index].action)
         assert turns[index].action_probability == pytest.approx(expected, rel=1e-6)
         assert turns[index].probability_recomputed_by == policy.version
+        # recomputed under the scoring policy's setting, which training then reproduces
+        assert (turns[index].sampling_temperature, turns[index].sampling_constrained) == (
+            1.0,
+            True,
+        )
     assert turns[1].action == "" and turns[1].action_probability is None
     assert turns[1].probability_note == EMPTY_ACTION_NOTE
     human_turn = Turn.objects.get(game__system__name="HH")

@@ -23,6 +23,7 @@ import torch
 from games.actions import Action, format_action, parse_action
 from models_svc.action_space import valid_action_list
 from models_svc.interfaces import CheckpointError, PastTurn
+from models_svc.training.components import objective_for
 from models_svc.training.config import training_config
 from models_svc.training.examples import Example
 from models_svc.training.objectives import constrained_log_prob
@@ -160,9 +161,11 @@ def test_packed_losses_equal_scoring_each_example_alone(tiny_idefics2, paths, tm
     assert len(scorer.sequences(examples, packing=False)) == len(examples)
 
     items = [Item(e) for e in examples]
-    packed = item_losses(scorer, items, config, 0.3)
+    objective = objective_for(config)
+    terms = objective.step_terms(scorer, items, objective.prepare(scorer, examples, "0"), 1)
+    packed = item_losses(scorer, items, objective, terms)
     packed_gradients = _gradients(loaded.model, packed)
-    single = item_losses(scorer, items, replace(config, packing=False), 0.3)
+    single = item_losses(scorer, items, objective_for(replace(config, packing=False)), terms)
     single_gradients = _gradients(loaded.model, single)
     assert len(packed) == len(single) == len(examples)
     torch.testing.assert_close(

@@ -68,7 +68,7 @@ def test_killed_worker_resumes_from_its_last_epoch(
         kill(first)
     finally:
         kill(first)
-    state = tmp_path / "training" / f"run-{run.pk}" / "seed-0" / "epoch-0" / "trainer_state.pt"
+    state = tmp_path / "training" / f"run-{run.folder}" / "seed-0" / "epoch-0" / "trainer_state.pt"
     saved = state.stat().st_mtime_ns
     stuck = run_row(run)
     assert (stuck.status, stuck.attempts, stuck.output_adapter) == ("running", 1, "")

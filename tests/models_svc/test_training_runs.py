@@ -233,7 +233,9 @@ def test_a_run_trains_on_the_worker_and_its_adapter_plays_the_next_round(
     assert [h["epoch"] for h in run.history] == [0, 1]
     assert run.total_steps == 4 and run.step == 4
     checkpoint = ModelCheckpoint.objects.get(training_run=run, round=None)
-    assert checkpoint.spec == f"hf:{tiny_idefics2}+lora:{tmp_path}/training/run-{run.pk}/adapter"
+    assert (
+        checkpoint.spec == f"hf:{tiny_idefics2}+lora:{tmp_path}/training/run-{run.folder}/adapter"
+    )
     next_round = open_next_round(study, 0)
     trained = next_round.systems.get(name="B-FFT")
     assert trained.policy_checkpoint == checkpoint.spec
@@ -272,3 +274,23 @@ def test_round_exists_guard_is_per_study():
     run = _finished_run(system, "/runs/2/adapter")
     assert open_next_round(system.round.study, 0).index == 1
     assert run.policy_spec.endswith("+lora:/runs/2/adapter")
+
+
+def test_the_decoding_setting_travels_to_the_manifest_and_a_mix_is_refused(tmp_path):
+    system = _letters_system("decoding")
+    study = system.round.study
+    decode_study(study, decoder_spec="lexicon", kind="binary")
+    Turn.objects.filter(game__system=system).update(
+        action_probability=0.2, sampling_temperature=0.7, sampling_constrained=True
+    )
+    manifest = build_training_manifest(study, 0, "B-FFT")
+    assert {(e["temperature"], e["constrained"]) for e in manifest.entries} == {(0.7, True)}
+    assert {(e.temperature, e.constrained) for e in manifest_examples(manifest)} == {(0.7, True)}
+    # One turn logged before the setting was recorded, among turns that record it.
+    first = manifest.entries[0]
+    Turn.objects.filter(pk=first["turn"]).update(sampling_temperature=None)
+    named = f"game {first['game']} turn id {first['turn']}"
+    with pytest.raises(TrainingError, match="cannot be reproduced") as error:
+        launch_training_run(study, 0, "B-FFT", objective="kto", base=f"hf:{tmp_path}")
+    assert "1 turn(s) that record none" in str(error.value) and named in str(error.value)
+    assert not TrainingRun.objects.exists()
