@@ -138,7 +138,7 @@ def test_a_seed_run_on_human_games_gives_round_zero_its_policy(
     # 24 good turns + 2 synthetic ones, 13 per step, 2 epochs
     assert run.manifest.summary["examples"] == 26
     assert (run.total_steps, [h["epoch"] for h in run.history]) == (4, [0, 1])
-    adapter = tmp_path / "training" / f"run-{run.pk}" / "adapter"
+    adapter = tmp_path / "training" / f"run-{run.folder}" / "adapter"
     assert run.output_adapter == str(adapter) and (adapter / "adapter_config.json").is_file()
     capsys.readouterr()
     call_command("train_policy", "--study", "pi0", "--deploy", str(run.pk))

@@ -148,6 +148,9 @@ class FirstStep:
     def epoch(self, record) -> None:
         return None
 
+    def diagnostics(self, document) -> None:
+        return None
+
     def cancelled(self) -> bool:
         return self.total is not None
 
