@@ -11,12 +11,12 @@ server's disks.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from django.conf import settings
 
 from .interfaces import CheckpointError
+from .model_keys import canonical_path
 from .registry import Spec
 
 OUTSIDE = "is not under a model root"
@@ -24,13 +24,13 @@ OUTSIDE = "is not under a model root"
 
 def model_roots() -> list[Path]:
     """The resolved model roots (``settings.MODEL_ROOTS``)."""
-    return [Path(os.path.realpath(os.path.expanduser(str(root)))) for root in settings.MODEL_ROOTS]
+    return [Path(canonical_path(str(root))) for root in settings.MODEL_ROOTS]
 
 
 def confined_path(text: str) -> str:
     """The canonical path of a checkpoint directory under a model root; CheckpointError (the
     same message for a missing path and one outside the roots) otherwise."""
-    resolved = Path(os.path.realpath(os.path.expanduser(text)))
+    resolved = Path(canonical_path(text))
     roots = model_roots()
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         shown = ", ".join(str(root) for root in roots) or "none configured"

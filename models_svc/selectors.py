@@ -129,18 +129,20 @@ def study_turns(study_id: int, round_index: int | None = None, system_name: str 
     )
 
 
-def decodable_turns(
-    study_id: int, round_index: int, systems: Sequence[str] | None = None
-) -> QuerySet[Turn]:
-    """The turns of a round that a decoder can label: the game's next turn has an utterance
-    (the rule of ``feedback_windows``, as one query); only the games of ``systems`` if given."""
+def with_follow_up(turns: QuerySet[Turn]) -> QuerySet[Turn]:
+    """The turns a decoder can label: the game's next turn has an utterance (the rule of
+    ``feedback_windows``, as one query)."""
     follow_up = Turn.objects.filter(
         game_id=OuterRef("game_id"), index=OuterRef("index") + 1, utterance__regex=r"\S"
     )
-    turns = Turn.objects.filter(game__study_id=study_id, game__round__index=round_index)
-    if systems is not None:
-        turns = turns.filter(game__system__name__in=list(systems))
     return turns.filter(Exists(follow_up))
+
+
+def decodable_turns(study_id: int, round_index: int) -> QuerySet[Turn]:
+    """The turns of a round that a decoder can label (``with_follow_up``)."""
+    return with_follow_up(
+        Turn.objects.filter(game__study_id=study_id, game__round__index=round_index)
+    )
 
 
 @dataclass(frozen=True)
@@ -157,12 +159,9 @@ class LabelCoverage:
         return self.decodable > 0 and self.labelled >= self.decodable
 
 
-def label_coverage(
-    study_id: int, round_index: int, decoder: str, kind: str, systems: Sequence[str] | None = None
-) -> LabelCoverage:
-    """Labels of ``decoder`` (any version) and ``kind`` over the round's decodable turns (of
-    the games of ``systems`` only, if given)."""
-    turns = decodable_turns(study_id, round_index, systems)
+def label_coverage(study_id: int, round_index: int, decoder: str, kind: str) -> LabelCoverage:
+    """Labels of ``decoder`` (any version) and ``kind`` over the round's decodable turns."""
+    turns = decodable_turns(study_id, round_index)
     labels = FeedbackLabel.objects.filter(turn_id=OuterRef("pk"), decoder=decoder, kind=kind)
     return LabelCoverage(
         decoder=decoder,

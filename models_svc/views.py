@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
+from config.db_ranges import SMALLINT_MAX
 from config.errors import ApplicationError
 from games.models import Round, Study, System
 from games.roles import ResearcherRequiredMixin
@@ -101,7 +102,7 @@ class OpenRoundView(ResearcherRequiredMixin, View):
 
 
 class OpenRoundForm(forms.Form):
-    from_round = forms.IntegerField(min_value=0, max_value=32767)
+    from_round = forms.IntegerField(min_value=0, max_value=SMALLINT_MAX)
 
 
 class RunView(ResearcherRequiredMixin, TemplateView):
@@ -117,8 +118,8 @@ class RunView(ResearcherRequiredMixin, TemplateView):
             active=run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING),
             stale=runs.is_stale(run),
             plot=history_plot(run.history),
-            report=training_report(run),
-            diagnostic_rows=report_rows(training_report(run)),
+            report=(report := training_report(run)),
+            diagnostic_rows=report_rows(report),
             **kwargs,
         )
 

@@ -42,13 +42,6 @@ class TrainForm(TrainingLaunchForm, RoundForm):
     """The Training page's launch form (``models_svc.training.forms``), posted from the board."""
 
 
-def form_errors(form: forms.Form) -> str:
-    return "; ".join(
-        f"{name}: {' '.join(str(error) for error in errors)}"
-        for name, errors in form.errors.items()
-    )
-
-
 class SeedSetForm(RoundForm):
     prompt_format = forms.CharField(max_length=40)
     split = forms.ChoiceField(

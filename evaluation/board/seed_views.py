@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 
+from config.errors import ApplicationError
 from evaluation.board.forms import DeploySeedForm, SeedRunForm, SeedSetForm
 from evaluation.board.views import RoundActionView
 from games.models import Round
@@ -63,7 +64,7 @@ class SeedRunView(RoundActionView):
                 preset=data["preset"],
                 user=request.user,
             )
-        except (TrainingError, ValueError) as error:
+        except ApplicationError as error:
             messages.error(request, f"π₀ not launched: {error}")
             return
         messages.success(
@@ -85,7 +86,7 @@ class DeploySeedView(RoundActionView):
             return
         try:
             systems = deploy_seed_policy(run)
-        except TrainingError as error:
+        except ApplicationError as error:
             messages.error(request, f"π₀ not deployed: {error}")
             return
         names = ", ".join(s.name for s in systems)

@@ -7,7 +7,6 @@ names what to do first. Annotation is optional and never blocks the other steps.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import Count, Q
 
 from annotation.models import AnnotationBatch
@@ -34,7 +33,12 @@ from models_svc.models import DecodeRun, ModelCheckpoint, TrainingRun
 from models_svc.registry import parse_spec
 from models_svc.selectors import label_coverage
 from models_svc.training.labels import label_readiness
-from models_svc.training.readiness import next_round_refusal, trained_systems, training_refusal
+from models_svc.training.readiness import (
+    base_text,
+    next_round_refusal,
+    trained_systems,
+    training_refusal,
+)
 from models_svc.training.selection import ranked_runs
 from models_svc.training.selectors import TrainingError, decoder_kind, decoder_name
 
@@ -177,8 +181,7 @@ def base_checkpoints() -> list[str]:
 
 
 def _needs_base(system: System) -> bool:
-    own = system.policy_checkpoint.strip()
-    spec = (own if own.startswith("hf:") else "") or settings.TRAINING_BASE or own
+    spec = base_text(system)
     try:
         return not spec or parse_spec(spec, "policy").backend != "hf"
     except CheckpointError:

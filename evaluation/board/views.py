@@ -27,7 +27,6 @@ from evaluation.board.forms import (
     RoundForm,
     SystemForm,
     TrainForm,
-    form_errors,
 )
 from evaluation.board.services import set_round_lobby
 from evaluation.forms import MetricRunForm
@@ -38,7 +37,7 @@ from games.models import Round, Study
 from games.roles import ResearcherRequiredMixin
 from models_svc.decode_runs import request_decode_run
 from models_svc.training import runs
-from models_svc.training.forms import default_preset
+from models_svc.training.forms import default_preset, form_errors
 from models_svc.training.selectors import TrainingError, decoder_kind, decoder_name
 
 

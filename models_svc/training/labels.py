@@ -19,6 +19,7 @@ from django.db.models import Count, Exists, OuterRef
 
 from games.models import FeedbackLabel, Game, Study, System, Turn
 
+from ..selectors import with_follow_up
 from .selectors import TrainingError, decoder_kind, decoder_name, lineage_systems
 
 
@@ -67,12 +68,10 @@ class LabelReadiness:
 
 
 def _decodable_turns(systems: Sequence[System]):
-    follow_up = Turn.objects.filter(
-        game_id=OuterRef("game_id"), index=OuterRef("index") + 1, utterance__regex=r"\S"
+    """The decodable turns (``with_follow_up``) of the ended games of ``systems``."""
+    return with_follow_up(
+        Turn.objects.filter(game__system__in=list(systems), game__status=Game.Status.ENDED)
     )
-    return Turn.objects.filter(
-        game__system__in=list(systems), game__status=Game.Status.ENDED
-    ).filter(Exists(follow_up))
 
 
 def _per_round(turns) -> dict[int, int]:
@@ -108,12 +107,12 @@ def label_readiness(study: Study, round_index: int, system: System) -> LabelRead
         )
         for index in indices
     )
-    refusal = _refusal(study, round_index, decoder, kind, rounds)
+    refusal = _refusal(round_index, decoder, kind, rounds)
     return LabelReadiness(system.name, round_index, decoder, kind, rounds, refusal)
 
 
 def _refusal(
-    study: Study, round_index: int, decoder: str, kind: str, rounds: Sequence[RoundLabels]
+    round_index: int, decoder: str, kind: str, rounds: Sequence[RoundLabels]
 ) -> str | None:
     for row in rounds:
         if row.labelled < row.needed:

@@ -14,7 +14,6 @@ import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .config import TrainingConfig
 from .examples import Example, permuted
@@ -92,7 +91,3 @@ def label_counts(examples: Sequence[Example]) -> dict[str, int]:
     for example in examples:
         counts[example.label] = counts.get(example.label, 0) + 1
     return counts
-
-
-def describe(examples: Sequence[Example]) -> dict[str, Any]:
-    return {"examples": len(examples), "labels": label_counts(examples)}

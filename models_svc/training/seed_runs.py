@@ -13,10 +13,10 @@ system of round 0 has played a game: the turns logged so far were sampled from a
 
 from __future__ import annotations
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
+from config import heartbeat
 from games.models import Game, Round, Study, System
 
 from ..models import ModelCheckpoint, TrainingManifest, TrainingRun
@@ -28,7 +28,6 @@ from .selectors import TrainingError, seed_set_for_run
 SEED_RUN_SYSTEM = "π₀"
 # The study's seed recipe (D₀ alone, about 40 epochs) and a shorter one for the tiny preset.
 SEED_EPOCHS = {"paper": 40, "tiny": 10}
-ACTIVE = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
 
 
 def seed_run_overrides(preset: str = "paper") -> dict:
@@ -73,7 +72,7 @@ def seed_run_refusal(study: Study) -> str | None:
         seed_set_for_run(study, _anchor(study).prompt_format)
     except TrainingError as error:
         return str(error)
-    active = seed_runs(study).filter(status__in=ACTIVE).first()
+    active = seed_runs(study).filter(status__in=heartbeat.ACTIVE).first()
     if active is not None:
         return f"seed run #{active.pk} is under way (epoch {active.epoch})"
     return None
@@ -118,13 +117,13 @@ def launch_seed_run(
     (nothing written) when round 0, its model systems, D₀ or the base is missing."""
     with transaction.atomic():
         anchor = _anchor(study)
-        active = seed_runs(study).filter(status__in=ACTIVE).first()
+        active = seed_runs(study).filter(status__in=heartbeat.ACTIVE).first()
         if active is not None:
             raise TrainingError(f"seed run #{active.pk} is under way (epoch {active.epoch})")
         config = training_config("fft", seed_run_overrides(preset), settings.TRAINING, overrides)
         base_spec, _ = base_checkpoint(anchor, base)
         manifest = seed_set_for_run(study, anchor.prompt_format)
-        run = TrainingRun.objects.create(
+        run = TrainingRun(
             study=study,
             round_index=0,
             system_name=SEED_RUN_SYSTEM,
@@ -136,16 +135,8 @@ def launch_seed_run(
             hyperparameters=config.as_dict(),
             requested_by=user,
         )
-        transaction.on_commit(
-            lambda: current_app.send_task(
-                "models_svc.tasks.train_policy_run", args=[run.pk], queue=settings.GPU_BATCH_QUEUE
-            )
-        )
+        heartbeat.enqueue(run)
     return run
-
-
-def is_seed_run(run: TrainingRun) -> bool:
-    return run.manifest.role == TrainingManifest.Role.SEED
 
 
 @transaction.atomic
@@ -172,7 +163,6 @@ __all__ = [
     "SEED_RUN_SYSTEM",
     "deploy_refusal",
     "deploy_seed_policy",
-    "is_seed_run",
     "launch_seed_run",
     "seed_run_overrides",
     "seed_run_refusal",

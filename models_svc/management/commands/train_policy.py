@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from models_svc.training.config import PRESETS
+from models_svc.training.forms import default_preset
 
 from ._study import settings_from, study_named
 
@@ -70,7 +71,7 @@ class Command(BaseCommand):
         from models_svc.models import TrainingRun
 
         study = study_named(options["study"])
-        preset = options["preset"] or settings.TRAINING_PRESET
+        preset = options["preset"] or default_preset()
         chosen: dict = settings_from(options["set"])
         for name in ("epochs", "seeds"):
             if options[name] is not None:
