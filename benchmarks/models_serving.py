@@ -8,15 +8,19 @@
     python benchmarks/models_serving.py --full-size --games 20 --rounds 10
 
 Six LoRA adapters are served through the live worker's path (``models_svc.registry``'s policy
-server: one base copy, adapters by name, one micro-batcher per base). Their specs write the base
-path six ways (``/x/tiny``, ``/x/tiny/``, ``/x//tiny``, ``/x/./tiny``, a link, ``/x/../x/tiny``).
-Each of ``--games`` threads plays one game (adapter = game mod 6) and asks for one action per
-round with a 10-turn history, all at once. The same rounds run batched (turns of every adapter in
-one forward pass) and one at a time (``max_batch=1``), and batched again while another process
-trains a LoRA adapter on the same base (what the ``gpu-batch`` worker does during a round).
-Both processes use one torch thread each and the training one runs at the lowest CPU priority,
-as a CPU host's batch worker should (``nice -n 19``); the machine may still be shared by other
-work, so the figures are noisy.
+server: one base copy, adapters by name, one micro-batcher per base, the prefix cache). Their
+specs write the base path six ways (``/x/tiny``, ``/x/tiny/``, ``/x//tiny``, ``/x/./tiny``, a
+link, ``/x/../x/tiny``). Each of ``--games`` threads plays one game (adapter = game mod 6),
+asking for one action per round, all at once; a game's prompt grows by one exchange per round
+from a 10-turn history, as a real game's does, so each turn after the first resumes the game's
+stored prompt (``prefix_cache``) and runs only its new tokens. The same rounds run batched (turns
+of every adapter in one forward pass) and one at a time (``max_batch=1``), each on its own
+server with its own cache, and batched again while another process trains a LoRA adapter on the
+same base (what the ``gpu-batch`` worker does during a round). Both processes use one torch
+thread each and the training one runs at the lowest CPU priority, as a CPU host's batch worker
+should (``nice -n 19``); the machine may still be shared by other work, so the figures are
+noisy. The batched-against-one-at-a-time comparison is also run without the prefix cache, every
+turn running its whole prompt (printed before the last lines).
 
 The last lines read ``base copies loaded: N``, ``batched speed-up: N.N×`` and ``live p95 during
 training: N.N× idle``.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -36,9 +41,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import harness  # noqa: E402, F401  (puts the repository on sys.path)
 from harness import percentile  # noqa: E402
-from models_policy import game_inputs  # noqa: E402
 
 FORMAT = "respect-2024"
+PREFIX_BYTES = 2**30  # the prefix cache of each server (the live worker's default is 4 GiB)
 
 
 def spellings(base: Path, scratch: Path) -> list[str]:
@@ -81,12 +86,45 @@ def random_adapters(base: str, count: int, scratch: Path) -> list[str]:
     return paths
 
 
-def play_rounds(views, games: int, rounds: int, image_dir: Path, first_round: int):
-    """Latencies (s) of every turn and the wall time of ``rounds`` rounds of ``games`` games."""
+def growing_games(games: int, round_index: int, image_dir: Path):
+    """Round ``round_index`` of each game: a history of 10 + ``round_index`` turns, so each
+    round's prompt extends the round before's (the exchange it answered, then a new utterance)."""
+    from models_common import ACTIONS, utterance
+
+    from models_svc.interfaces import PastTurn, PolicyInput
+    from models_svc.tiny_models import write_tangram_pngs
+
+    items = []
+    for game in range(games):
+        names = [f"bench{game}-{i}" for i in range(10)]
+        paths = [image_dir / f"{n}.png" for n in names]
+        if not paths[0].exists():
+            write_tangram_pngs(image_dir, names, size=128)
+        rng = random.Random(game)
+        said = [utterance(rng) for _ in range(11 + round_index)]
+        turns = tuple(
+            PastTurn(("A",) if t % 2 else (), said[t], ACTIONS[t % 5])
+            for t in range(10 + round_index)
+        )
+        items.append(
+            PolicyInput(
+                images=tuple(names),
+                selection=("A",) if round_index % 2 else (),
+                utterance=said[-1],
+                history=turns,
+                image_paths=tuple(str(p) for p in paths),
+                seed=f"{game}:{round_index}",
+            )
+        )
+    return items
+
+
+def play_rounds(views, games: int, rounds: range, image_dir: Path):
+    """Latencies (s) of every turn and the wall time of ``rounds`` of ``games`` games."""
     latencies: list[float] = []
+    inputs = [growing_games(games, round_index, image_dir) for round_index in rounds]
     start = time.perf_counter()
-    for round_index in range(first_round, first_round + rounds):
-        items = game_inputs(games, 10, image_dir, round_index)
+    for items in inputs:
         round_latencies = [0.0] * games
         barrier = threading.Barrier(games)
 
@@ -157,33 +195,54 @@ def tiny_run(args) -> None:
     base = tiny_idefics2(scratch / "x" / "tiny")
     adapters = random_adapters(str(base), 6, scratch)
     image_dir = scratch / "images"
+    measured = range(1, 1 + args.rounds)
 
-    def views(server):
-        return [
+    def views(max_batch: int, prefix_bytes: int):
+        options = ServingOptions(
+            device="cpu",
+            max_batch=max_batch,
+            max_wait=0.005 if max_batch > 1 else 0.0,
+            prefix_cache_bytes=prefix_bytes,
+        )
+        server = PolicyServer(options)
+        served = [
             server.policy(path, adapter, FORMAT, f"hf:{path}+lora:{adapter}")
             for path, adapter in zip(spellings(base, scratch), adapters, strict=True)
         ]
+        play_rounds(served, args.games, range(1), image_dir)  # each game's first turn
+        return server, served
 
-    batched = PolicyServer(ServingOptions(device="cpu", max_batch=32, max_wait=0.005))
-    served = views(batched)
-    single = views(PolicyServer(ServingOptions(device="cpu", max_batch=1, max_wait=0.0)))
-    play_rounds(served, args.games, 1, image_dir, 0)  # encodes each game's images
-    play_rounds(single, args.games, 1, image_dir, 0)
-    idle, batched_wall = play_rounds(served, args.games, args.rounds, image_dir, 1)
-    _, single_wall = play_rounds(single, args.games, args.rounds, image_dir, 1)
+    def compare(prefix_bytes: int):
+        """Idle latencies and walls of the measured rounds, batched and one at a time."""
+        batched, served = views(32, prefix_bytes)
+        _, single = views(1, prefix_bytes)
+        idle, batched_wall = play_rounds(served, args.games, measured, image_dir)
+        _, single_wall = play_rounds(single, args.games, measured, image_dir)
+        return batched, served, idle, batched_wall, single_wall
+
+    _, _, _, plain_batched, plain_single = compare(0)
+    batched, served, idle, batched_wall, single_wall = compare(PREFIX_BYTES)
     trainer = start_training(str(base))
     try:
-        busy, _ = play_rounds(served, args.games, args.rounds, image_dir, 1)
+        later = range(1 + args.rounds, 1 + 2 * args.rounds)
+        busy, _ = play_rounds(served, args.games, later, image_dir)
     finally:
         trainer.kill()
         trainer.wait()
     turns = args.games * args.rounds
     sizes = batched.batcher(str(base), FORMAT).batch_sizes
+    cache = batched.cache.bases[next(iter(batched.cache.bases))].policies[FORMAT].prefix_cache
+    reused = cache.reused_tokens / max(1, cache.reused_tokens + cache.computed_tokens)
     print(f"tiny random IDEFICS2 on cpu: {args.games} games, {args.rounds} rounds, 6 adapters")
     print(
         f"  batched: {turns / batched_wall:.1f} turns/s, mean batch {sum(sizes) / len(sizes):.1f}"
     )
     print(f"  one at a time: {turns / single_wall:.1f} turns/s")
+    print(
+        f"  prefix cache: {reused:.0%} of prompt tokens resumed, not run again; without it: "
+        f"batched {turns / plain_batched:.1f} turns/s, one at a time "
+        f"{turns / plain_single:.1f} turns/s, speed-up {plain_single / plain_batched:.1f}×"
+    )
     print(f"  idle p95 {percentile(idle, 95):.3f} s, during training {percentile(busy, 95):.3f} s")
     print(f"base copies loaded: {batched.cache.loads['bases']}")
     print(f"batched speed-up: {single_wall / batched_wall:.1f}×")
@@ -200,6 +259,7 @@ def full_size_run(args) -> None:
 
     from models_svc.backends.hf_policy import HFPolicy
     from models_svc.backends.model_cache import BaseEntry, parameter_bytes
+    from models_svc.backends.prefix_cache import PrefixCache
     from models_svc.batching import MicroBatcher
     from models_svc.model_keys import ModelKey
     from models_svc.training.config import LORA_TARGETS
@@ -219,6 +279,7 @@ def full_size_run(args) -> None:
     loaded.model = model
     entry = BaseEntry(ModelKey("random-idefics2-8b", "random"), loaded, base_bytes)
     policy = HFPolicy.from_loaded(loaded, "hf:random", "random", prompt_format=FORMAT, shared=entry)
+    policy.prefix_cache = PrefixCache(16 * 2**30, model.config.image_token_id)
     batcher = MicroBatcher(
         lambda items, routes: policy.act(items, adapters=[str(r) for r in routes]),
         name="full-size",
@@ -235,8 +296,8 @@ def full_size_run(args) -> None:
 
     image_dir = Path(tempfile.mkdtemp())
     views = [View(name) for name in names]
-    play_rounds(views, args.games, 1, image_dir, 0)
-    latencies, wall = play_rounds(views, args.games, args.rounds, image_dir, 1)
+    play_rounds(views, args.games, range(1), image_dir)
+    latencies, wall = play_rounds(views, args.games, range(1, 1 + args.rounds), image_dir)
     adapter_bytes = parameter_bytes(p for n, p in model.named_parameters() if "lora_" in n) / 6
     print(f"random-weight IDEFICS2-8B shape, bf16, 6 adapters, {args.games} games at once")
     print(f"  base {base_bytes / 2**30:.2f} GiB, one adapter {adapter_bytes / 2**20:.1f} MiB")

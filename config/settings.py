@@ -321,6 +321,9 @@ MODELS_SVC |= {
     # Bytes of model parameters a worker keeps; least-recently-used adapters and bases beyond
     # it are dropped (0: keep everything loaded).
     "MEMORY_BUDGET": env.int("RESPECT_MODEL_MEMORY_BUDGET", default=0),
+    # Bytes of attention keys and values a live worker keeps of games' last prompts, so a turn
+    # runs the model over its new tokens only (docs/serving.md); 0 turns the cache off.
+    "PREFIX_CACHE_BYTES": env.int("RESPECT_PREFIX_CACHE_BYTES", default=4 * 2**30),
     "PRELOAD": env.list("RESPECT_MODEL_PRELOAD", default=[]),
 }
 

@@ -89,7 +89,9 @@ def model_options() -> dict[str, Any]:
     (auto, bfloat16, float16, float32), BATCH_SIZE (decoder), TEMPERATURE (policies),
     POLICY_MAX_BATCH (requests served together), POLICY_BATCH_WAIT_MS (how long the first
     request of a batch waits for others), MEMORY_BUDGET (bytes of model parameters a worker
-    keeps; 0 = no limit), DECODER_MODE (score or generate)."""
+    keeps; 0 = no limit), PREFIX_CACHE_BYTES (keys and values of games' last prompts a
+    worker keeps so the next turn runs only its new tokens; 0 = off), DECODER_MODE (score or
+    generate)."""
     options = settings.MODELS_SVC
     return {
         "device": options.get("DEVICE", "auto"),
@@ -99,6 +101,7 @@ def model_options() -> dict[str, Any]:
         "policy_max_batch": int(options.get("POLICY_MAX_BATCH", 32)),
         "policy_batch_wait_ms": float(options.get("POLICY_BATCH_WAIT_MS", 5)),
         "memory_budget": int(options.get("MEMORY_BUDGET", 0)),
+        "prefix_cache_bytes": int(options.get("PREFIX_CACHE_BYTES", 0)),
         "decoder_mode": options.get("DECODER_MODE", "score"),
     }
 
@@ -149,6 +152,7 @@ def policy_server():
                     max_batch=options["policy_max_batch"],
                     max_wait=options["policy_batch_wait_ms"] / 1000,
                     budget=options["memory_budget"],
+                    prefix_cache_bytes=options["prefix_cache_bytes"],
                 )
             )
         return _server

@@ -27,13 +27,14 @@ from ..prompt_formats import DEFAULT_FORMAT, get_format
 from .hf_common import LoadedModel, chat_text, load_model, stop_token_ids
 from .images import tangram_on_white
 from .mixed_lora import row_adapters
-from .sampling import TrieNode, _action_of, _generator, adapter_hooks
+from .sampling import BASE_ROW, TrieNode, _action_of, _generator, adapter_hooks
 
 logger = logging.getLogger(__name__)
 
 
 class HFPolicy:
     _shared: Any = None  # a model_cache.BaseEntry when the policy runs on a shared base
+    prefix_cache: Any = None  # a prefix_cache.PrefixCache when served (weights never change)
 
     def __init__(
         self,
@@ -313,25 +314,89 @@ class HFPolicy:
         """Sample one valid action per input (``greedy``: the most probable token at each step,
         as checkpoint selection decodes), with its probability under the constrained
         distribution. ``adapters`` names each row's adapter on a shared base (``__base__``:
-        none); rows of different adapters share each forward pass."""
+        none); rows of different adapters share each forward pass. With a ``prefix_cache``,
+        rows whose prompt starts with a stored one run their new tokens only."""
         if not inputs:
             return []
+        if self.prefix_cache is None or not self._can_cache_images():
+            return self._sample(inputs, adapters, self._encode(inputs, adapters=adapters), greedy)
+        return self._act_resuming(inputs, adapters, greedy)
+
+    def _act_resuming(
+        self, inputs: Sequence[PolicyInput], adapters: Sequence[str] | None, greedy: bool
+    ) -> list[PolicyDecision]:
+        """``act`` through the prefix cache: rows with a stored prefix in one batch, the others
+        (a game's first turn) in another, every row's prompt stored for its next turn."""
+        from .prefix_cache import continuation
+
+        cache = self.prefix_cache
+        encoded = self.processor(text=[self.prompt_text(item) for item in inputs])["input_ids"]
+        ids = [torch.tensor(row, dtype=torch.long) for row in encoded]
+        rows: Sequence[str | None] = adapters or [None] * len(inputs)
+        keys = [self._prefix_key(item, row) for item, row in zip(inputs, rows, strict=True)]
+        hits = [cache.lookup(key, row_ids) for key, row_ids in zip(keys, ids, strict=True)]
+        decisions: list[Any] = [None] * len(inputs)
+        for resumed in (False, True):
+            picked = [i for i, hit in enumerate(hits) if (hit is not None) == resumed]
+            if not picked:
+                continue
+            part = [inputs[i] for i in picked]
+            part_rows = [adapters[i] for i in picked] if adapters else None
+            if resumed:
+                part_hits = [hits[i] for i in picked]
+                suffixes = [ids[i][hit.length :] for i, hit in zip(picked, part_hits, strict=True)]
+                batch = continuation(
+                    part_hits,
+                    suffixes,
+                    self.loaded.tokenizer.pad_token_id,
+                    self._base_model().config,
+                    self.loaded.device,
+                )
+                cache.count(sum(h.length for h in part_hits), sum(len(s) for s in suffixes))
+            else:
+                batch = self._encode(part, adapters=part_rows)
+                cache.count(0, sum(len(ids[i]) for i in picked))
+            store = [(keys[i], ids[i]) for i in picked]
+            for index, decision in zip(
+                picked, self._sample(part, part_rows, batch, greedy, store), strict=True
+            ):
+                decisions[index] = decision
+        return decisions
+
+    def _prefix_key(self, item: PolicyInput, adapter: str | None) -> tuple:
+        """What a stored prompt's keys and values depend on besides its tokens."""
+        import os
+
+        paths = self._checked_paths(item)
+        return (adapter or BASE_ROW, tuple((p, os.stat(p).st_mtime_ns) for p in paths))
+
+    def _sample(
+        self,
+        inputs: Sequence[PolicyInput],
+        adapters: Sequence[str] | None,
+        batch: dict[str, Any],
+        greedy: bool,
+        store: Sequence[tuple[Any, torch.Tensor]] = (),
+    ) -> list[PolicyDecision]:
+        """The constrained sampling loop over model inputs ``batch`` (a prefill, then one step
+        per answer token); ``store``: (key, prompt ids) per row, whose keys and values after
+        the prefill go to the prefix cache."""
+        from .prefix_cache import compact, row_prefix
+
         model = self._model()
-        batch = self._encode(inputs, adapters=adapters)
         mask = batch["attention_mask"]
+        first = {"position_ids": self._positions(mask)} | batch
         nodes = [self.trie(len(item.images), item.selection) for item in inputs]
         probabilities = [1.0] * len(inputs)
         generators = [_generator(item.seed) for item in inputs]
         done = [False] * len(inputs)
         pad = self.loaded.tokenizer.pad_token_id
         with torch.inference_mode(), row_adapters(model, adapters) as extra:
-            out = model(
-                **batch,
-                position_ids=self._positions(mask),
-                use_cache=True,
-                logits_to_keep=1,
-                **extra,
-            )
+            out = model(**first, use_cache=True, logits_to_keep=1, **extra)
+            for row, (key, prompt_ids) in enumerate(store):
+                self.prefix_cache.store(key, row_prefix(prompt_ids, out.past_key_values, row, mask))
+            if store:
+                mask = compact(mask, out.past_key_values)
             while True:
                 logits = out.logits[:, -1, :]
                 next_tokens = []

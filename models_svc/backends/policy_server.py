@@ -35,6 +35,7 @@ class ServingOptions:
     max_batch: int = 32
     max_wait: float = 0.005
     budget: int = 0
+    prefix_cache_bytes: int = 0
 
 
 class ServedPolicy:
@@ -164,7 +165,7 @@ class PolicyServer:
         from .hf_policy import HFPolicy
 
         if fmt not in entry.policies:
-            entry.policies[fmt] = HFPolicy.from_loaded(
+            policy = HFPolicy.from_loaded(
                 entry.loaded,
                 f"hf:{entry.key.path}",
                 entry.key.stamp,
@@ -172,4 +173,10 @@ class PolicyServer:
                 prompt_format=fmt,
                 shared=entry,
             )
+            if self.options.prefix_cache_bytes > 0:
+                from .prefix_cache import PrefixCache
+
+                image_token = getattr(policy._base_model().config, "image_token_id", None)
+                policy.prefix_cache = PrefixCache(self.options.prefix_cache_bytes, image_token)
+            entry.policies[fmt] = policy
         return entry.policies[fmt]

@@ -9,15 +9,19 @@ prompts on one CPU thread took ~30 ms per row that way, against ~14 ms for the s
 ``row_sdpa`` (registered with transformers' attention and mask interfaces) runs the prefill of a
 left-padded batch row by row, each row sliced to its real tokens and run with ``is_causal``
 exactly as it would run alone (inference only: with gradients on it is ``sdpa``), so padding
-costs nothing and a row's result does not depend on
-its neighbours. Everything else (decode steps over a cache, unpadded batches, masks that are not
-plain causal-and-padding) is transformers' ``sdpa`` unchanged. Padding positions get zeros (no
-real token ever attends to them). The projections and MLPs still run on the whole batch, which
-is where batching pays.
+costs nothing and a row's result does not depend on its neighbours. The same holds for several
+new tokens per row after a cache (a turn resuming its game's stored prompt, ``prefix_cache``):
+each row's new tokens attend over its own keys only, with the causal mask a row alone would get.
+Everything else (decode steps over a cache, unpadded prefills, masks that are not plain
+causal-and-padding) is transformers' ``sdpa`` unchanged. Padding positions get zeros (no real
+token ever attends to them). The projections and MLPs still run on the whole batch, which is
+where batching pays.
 """
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,32 +48,45 @@ def row_sdpa_mask(
     attention_mask: torch.Tensor | None = None,
     **kwargs: Any,
 ) -> torch.Tensor | None:
-    """The 2D padding mask for a causal prefill of a left-padded batch (what
-    ``row_sdpa_attention`` slices by), else the mask transformers builds for ``sdpa``.
+    """The 2D padding mask (what ``row_sdpa_attention`` slices by) for a causal prefill of a
+    left-padded batch, or for several new tokens per row after a cache (a turn resuming its
+    game's stored prompt, ``prefix_cache``); else the mask transformers builds for ``sdpa``.
 
-    The prefill qualifies when each row alone would run SDPA with ``is_causal`` and no mask:
-    transformers allows that skip (``allow_is_causal_skip``: the mask is causal, or sliding-
-    window causal, with no other overlay), no sliding window reaches back past the first token
-    (as ``sdpa`` checks), nothing is cached yet, and every row's tokens sit at its end; and no
-    gradient is being recorded (training keeps ``sdpa`` as it is)."""
+    Either qualifies when the mask is plain causal (transformers allows skipping it:
+    ``allow_is_causal_skip``), no sliding window reaches back past the first token (as ``sdpa``
+    checks) and no gradient is being recorded (training keeps ``sdpa`` as it is). A prefill
+    qualifies when nothing is cached yet, some row is padded and every row's tokens sit at its
+    end (an unpadded one runs ``is_causal`` as it would alone). New tokens after a cache
+    qualify whenever there are several per row, padded or not, so that a row runs the same
+    arithmetic alone and in a batch. One new token (a decoding step) keeps ``sdpa``."""
     from transformers.masking_utils import causal_mask_function, sdpa_mask
 
     local_size = kwargs.get("local_size")
-    if (
+    plain = (
         not torch.is_grad_enabled()
         and isinstance(q_offset, int)
-        and q_offset == 0
         and kv_offset == 0
-        and q_length == kv_length > 1
         and kwargs.get("allow_is_causal_skip", True)
         and (local_size is None or kv_length < local_size)
         and attention_mask is not None
         and attention_mask.ndim == 2
         and attention_mask.shape[1] == kv_length
-        and not bool(attention_mask.all())
-        and _left_padding(attention_mask) is not None
-    ):
-        return attention_mask
+    )
+    if plain and attention_mask is not None:
+        prefill = (
+            q_offset == 0
+            and q_length == kv_length > 1
+            and not bool(attention_mask.all())
+            and _left_padding(attention_mask) is not None
+        )
+        resuming = 1 < q_length < kv_length and q_offset + q_length == kv_length
+        stepping = (
+            q_length == 1 < kv_length
+            and q_offset + 1 == kv_length
+            and not bool(attention_mask.all())
+        )
+        if prefill or resuming or stepping:
+            return attention_mask
     return sdpa_mask(
         batch_size=batch_size,
         q_length=q_length,
@@ -90,12 +107,14 @@ def row_sdpa_attention(
     attention_mask: torch.Tensor | None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
-    """``sdpa``, except that a 2D mask (from ``row_sdpa_mask``: a left-padded causal prefill)
-    runs each row alone over its own tokens."""
+    """``sdpa``, except that a 2D mask (from ``row_sdpa_mask``) runs each row alone over its
+    own tokens."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if attention_mask is None or attention_mask.ndim != 2:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    if query.shape[2] < key.shape[2]:
+        return _resumed_rows(module, query, key, value, attention_mask, **kwargs), None
     pads = _left_padding(attention_mask)
     if pads is None:  # row_sdpa_mask only hands over left-padded masks
         raise ValueError("row_sdpa: the padding mask is not left padded")
@@ -113,6 +132,75 @@ def row_sdpa_attention(
         )
         output[row, pad:] = answer[0]
     return output, None
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One row's part of a pass after a cache: its last ``new`` queries attend over the key
+    positions ``keys`` under ``causal`` (None: a single query sees every one of them)."""
+
+    row: int
+    new: int
+    keys: torch.Tensor | slice  # a slice where the row's keys are contiguous (no copy)
+    causal: torch.Tensor | None
+
+
+_plans = threading.local()
+
+
+def _plan(mask: torch.Tensor, length: int) -> list[_Row]:
+    """Each row's queries and keys for the 2D ``mask`` of a pass with ``length`` new tokens per
+    row, worked out once per pass (every layer of the pass gets the same mask object)."""
+    last = getattr(_plans, "last", None)
+    if last is not None and last[0] is mask and last[1] == length:
+        return last[2]
+    news = mask[:, -length:].sum(dim=1).tolist()
+    seen = mask.sum(dim=1).tolist()
+    rows = []
+    for row, (new, total) in enumerate(zip(news, seen, strict=True)):
+        if not bool(mask[row, mask.shape[1] - new :].all()):
+            raise ValueError("row_sdpa: the new tokens of a row are not left padded")
+        causal = None
+        if new > 1:
+            causal = torch.ones((new, total), dtype=torch.bool, device=mask.device)
+            causal = causal.tril(diagonal=total - new)[None, None]
+        width = mask.shape[1]
+        if bool(mask[row, width - total :].all()):
+            keys: torch.Tensor | slice = slice(width - total, None)
+        else:
+            keys = mask[row].nonzero()[:, 0]
+        rows.append(_Row(row, new, keys, causal))
+    _plans.last = (mask, length, rows)
+    return rows
+
+
+def _resumed_rows(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor,
+    **kwargs: Any,
+) -> torch.Tensor:
+    """New tokens after a cache, row by row: each row's real queries (its last ones; the new
+    tokens are left padded) attend causally over its real keys (the mask's True positions,
+    wherever padding sits between them)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    batch, _, length, _ = query.shape
+    output = query.new_zeros((batch, length, query.shape[1], value.shape[-1]))
+    for part in _plan(mask, length):
+        row, new = part.row, part.new
+        answer, _ = sdpa_attention_forward(
+            module,
+            query[row : row + 1, :, length - new :],
+            key[row : row + 1, :, part.keys],
+            value[row : row + 1, :, part.keys],
+            part.causal,
+            **kwargs,
+        )
+        output[row, length - new :] = answer[0]
+    return output
 
 
 def register() -> str:
