@@ -164,10 +164,11 @@ def _rendered(owner: Any, messages: list[dict]) -> str:
         messages=messages, tools=None, documents=None, add_generation_prompt=True, **special
     )
     if direct is None:
-        owner._respect_direct_chat = text == _applied(owner, messages)
+        applied = _applied(owner, messages)
+        owner._respect_direct_chat = text == applied
         if not owner._respect_direct_chat:
             logger.info("chat template of %s: rendered through apply_chat_template", owner)
-            return _applied(owner, messages)
+            return applied
     return text
 
 

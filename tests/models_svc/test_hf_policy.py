@@ -203,3 +203,41 @@ def test_a_format_sets_image_splitting_on_its_own_processor_copy(tiny_idefics2):
     assert platform.loaded.processor.image_processor.do_image_splitting is True
     assert loaded.processor.image_processor.do_image_splitting is True
     assert released.loaded.model is loaded.model
+
+
+@pytest.mark.parametrize("name", ["respect-2024", "platform-p1"])
+def test_prompts_render_as_the_processors_chat_template_call(tiny_idefics2, tangram_images, name):
+    """``chat_text`` renders the compiled template directly (the full call copies and
+    normalises the conversation, milliseconds per turn): the same text for every format."""
+    from models_svc.backends.hf_policy import HFPolicy
+    from models_svc.prompt_formats import get_format
+
+    policy = HFPolicy(tiny_idefics2, device="cpu", prompt_format=name)
+    processor = policy.loaded.processor
+    for item in inputs(tangram_images, 6):
+        messages = get_format(name).policy_messages(item)
+        expected = processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+        assert policy.prompt_text(item) == expected
+    assert processor._respect_direct_chat is True
+
+
+def test_a_template_that_renders_otherwise_keeps_the_full_call():
+    from models_svc.backends.hf_common import chat_text
+
+    class Owner:
+        chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+        special_tokens_map: dict = {}
+        calls = 0
+
+        def apply_chat_template(self, messages, **options):
+            self.calls += 1
+            return "rendered by the full call"
+
+    owner = Owner()
+    messages = [{"role": "user", "content": "hello"}]
+    assert chat_text(None, owner, messages) == "rendered by the full call"
+    assert owner._respect_direct_chat is False
+    assert chat_text(None, owner, messages) == "rendered by the full call"
+    assert owner.calls == 2

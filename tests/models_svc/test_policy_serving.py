@@ -303,3 +303,22 @@ def test_a_stored_prompt_is_used_only_where_the_new_one_starts_with_it():
     assert len(small) == 2 and small.held_bytes == 2 * one
     assert small.lookup("a", torch.tensor([1, 2, 3, 4])) is None
     assert small.lookup("c", torch.tensor([1, 2, 3, 4])).length == 3
+
+
+@pytest.mark.parametrize(("budget", "expected"), [(0, None), (5 * 2**20, 5 * 2**20)])
+def test_the_live_workers_prefix_cache_follows_its_setting(
+    tiny_idefics2, tiny_lora, tangram_images, settings, budget, expected
+):
+    from models_svc import registry
+
+    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu", "PREFIX_CACHE_BYTES": budget}
+    registry.clear_cache()
+    try:
+        view = registry.get_policy(f"hf:{tiny_idefics2}+lora:{tiny_lora}", prompt_format=FORMAT)
+        view.act(inputs(tangram_images, 1))
+        server = registry.policy_server()
+        cache = server._shared_policy(server.cache.base(tiny_idefics2), FORMAT).prefix_cache
+        assert (cache.budget if cache else None) == expected
+        assert cache is None or len(cache) == 1
+    finally:
+        registry.clear_cache()
