@@ -15,8 +15,9 @@ asking for one action per round, all at once; a game's prompt grows by one excha
 from a 10-turn history, as a real game's does, so each turn after the first resumes the game's
 stored prompt (``prefix_cache``) and runs only its new tokens. The same rounds run batched (turns
 of every adapter in one forward pass) and one at a time (``max_batch=1``), each on its own
-server with its own cache, and batched again while another process trains a LoRA adapter on the
-same base (what the ``gpu-batch`` worker does during a round). Both processes use one torch
+server with its own cache, and batched again, on a third server at the same point of its games,
+while another process trains a LoRA adapter on the same base (what the ``gpu-batch`` worker does
+during a round). Both processes use one torch
 thread each and the training one runs at the lowest CPU priority, as a CPU host's batch worker
 should (``nice -n 19``); the machine may still be shared by other work, so the figures are
 noisy. The batched-against-one-at-a-time comparison is also run without the prefix cache, every
@@ -222,10 +223,11 @@ def tiny_run(args) -> None:
 
     _, _, _, plain_batched, plain_single = compare(0)
     batched, served, idle, batched_wall, single_wall = compare(PREFIX_BYTES)
+    # The same rounds again on a third server, at the same point of its games, while training.
+    _, beside_training = views(32, PREFIX_BYTES)
     trainer = start_training(str(base))
     try:
-        later = range(1 + args.rounds, 1 + 2 * args.rounds)
-        busy, _ = play_rounds(served, args.games, later, image_dir)
+        busy, _ = play_rounds(beside_training, args.games, measured, image_dir)
     finally:
         trainer.kill()
         trainer.wait()
