@@ -13,6 +13,7 @@ from games.importing import import_games_file
 from games.models import FeedbackLabel, Round, Study, System, Tangram, Turn
 from models_svc.models import ModelCheckpoint, TrainingManifest, TrainingRun
 from models_svc.services import decode_study
+from models_svc.training.config import training_config
 from models_svc.training.manifests import build_seed_manifest, build_training_manifest
 from models_svc.training.runs import launch_training_run, open_next_round
 from models_svc.training.selectors import TrainingError, manifest_examples
@@ -294,3 +295,29 @@ def test_the_decoding_setting_travels_to_the_manifest_and_a_mix_is_refused(tmp_p
         launch_training_run(study, 0, "B-FFT", objective="kto", base=f"hf:{tmp_path}")
     assert "1 turn(s) that record none" in str(error.value) and named in str(error.value)
     assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.ml
+def test_run_training_on_the_command_line_fails_with_the_runs_error(
+    settings, tmp_path, tangram_images
+):
+    """A shell script or torchrun wrapper must see a failed run as a failure (exit status 1)."""
+    settings.TANGRAM_DIR = tangram_images[0].rsplit("/", 1)[0]
+    settings.TRAINING_DIR = tmp_path / "training"
+    system = _letters_system("cli-fails")
+    study = system.round.study
+    decode_study(study, decoder_spec="lexicon", kind="binary")
+    run = TrainingRun.objects.create(
+        study=study,
+        round_index=0,
+        system_name=system.name,
+        objective="fft",
+        base_checkpoint=f"hf:{tmp_path}/no-such-model",
+        prompt_format=system.prompt_format,
+        manifest=build_training_manifest(study, 0, system.name),
+        hyperparameters=training_config("fft", {"rehearse_seed_set": False}).as_dict(),
+    )
+    with pytest.raises(CommandError, match=rf"run {run.pk}: failed: .*no-such-model"):
+        call_command("run_training", "--run", str(run.pk))
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED and "no-such-model" in run.error

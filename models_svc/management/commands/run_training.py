@@ -28,4 +28,6 @@ class Command(BaseCommand):
             train(training_job(TrainingRun.objects.get(pk=options["run_id"])), Progress())
             return
         run = execute_training_run(options["run_id"])
-        self.stdout.write(f"run {run.pk}: {run.status} {run.output_adapter or run.error}")
+        if run.status != TrainingRun.Status.DONE:
+            raise CommandError(f"run {run.pk}: {run.status}: {run.error}")
+        self.stdout.write(f"run {run.pk}: {run.status} {run.output_adapter}")
