@@ -154,21 +154,24 @@ def _plan(mask: torch.Tensor, length: int) -> list[_Row]:
     last = getattr(_plans, "last", None)
     if last is not None and last[0] is mask and last[1] == length:
         return last[2]
-    news = mask[:, -length:].sum(dim=1).tolist()
-    seen = mask.sum(dim=1).tolist()
+    width = mask.shape[1]
+    flags = mask.bool()
+    # Per row: its new tokens, all its tokens, how many trailing tokens are real in a row, and
+    # whether its tokens are contiguous (left padded), each in one vectorised pass.
+    news = flags[:, -length:].sum(dim=1).tolist()
+    seen = flags.sum(dim=1).tolist()
+    trailing = flags.flip(1).to(torch.int8).cumprod(dim=1).sum(dim=1).tolist()
     rows = []
-    for row, (new, total) in enumerate(zip(news, seen, strict=True)):
-        if not bool(mask[row, mask.shape[1] - new :].all()):
+    for row, (new, total, tail) in enumerate(zip(news, seen, trailing, strict=True)):
+        if tail < new:
             raise ValueError("row_sdpa: the new tokens of a row are not left padded")
         causal = None
         if new > 1:
             causal = torch.ones((new, total), dtype=torch.bool, device=mask.device)
             causal = causal.tril(diagonal=total - new)[None, None]
-        width = mask.shape[1]
-        if bool(mask[row, width - total :].all()):
-            keys: torch.Tensor | slice = slice(width - total, None)
-        else:
-            keys = mask[row].nonzero()[:, 0]
+        keys: torch.Tensor | slice = slice(width - total, None)
+        if tail < total:  # padding between its tokens: gather them
+            keys = flags[row].nonzero()[:, 0]
         rows.append(_Row(row, new, keys, causal))
     _plans.last = (mask, length, rows)
     return rows
