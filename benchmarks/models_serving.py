@@ -121,27 +121,28 @@ def growing_games(games: int, round_index: int, image_dir: Path):
 
 
 def play_rounds(views, games: int, rounds: range, image_dir: Path):
-    """Latencies (s) of every turn and the wall time of ``rounds`` of ``games`` games."""
-    latencies: list[float] = []
-    inputs = [growing_games(games, round_index, image_dir) for round_index in rounds]
-    start = time.perf_counter()
-    for items in inputs:
-        round_latencies = [0.0] * games
-        barrier = threading.Barrier(games)
+    """Latencies (s) of every turn and the wall time of ``rounds`` of ``games`` games.
 
-        def ask(game: int, items=items, out=round_latencies, barrier=barrier) -> None:
+    One thread per game for all the rounds (as a live worker's thread pool keeps its threads):
+    each round starts when every game has its answer to the last one."""
+    inputs = [growing_games(games, round_index, image_dir) for round_index in rounds]
+    latencies = [[0.0] * games for _ in inputs]
+    barrier = threading.Barrier(games)
+
+    def play(game: int) -> None:
+        for index, items in enumerate(inputs):
             barrier.wait()
             began = time.perf_counter()
             views[game % len(views)].act([items[game]])
-            out[game] = time.perf_counter() - began
+            latencies[index][game] = time.perf_counter() - began
 
-        threads = [threading.Thread(target=ask, args=(g,)) for g in range(games)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        latencies += round_latencies
-    return latencies, time.perf_counter() - start
+    threads = [threading.Thread(target=play, args=(g,)) for g in range(games)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [value for row in latencies for value in row], time.perf_counter() - start
 
 
 def train_forever(base: str) -> None:
