@@ -250,13 +250,17 @@ async def run_clients(urls, lobby_urls, round_id, workers, stats, args, meter, p
 
 
 class CpuMeter:
-    """CPU seconds of the processes that serve the games, read from /proc through psutil."""
+    """CPU seconds of the processes that serve the games, read from /proc through psutil; the
+    last ``lobby_servers`` of ``servers`` are the lobby pool, also counted on their own."""
 
-    def __init__(self, servers: list[subprocess.Popen], db_url: str) -> None:
+    def __init__(
+        self, servers: list[subprocess.Popen], db_url: str, lobby_servers: int = 0
+    ) -> None:
         import psutil
 
         self.psutil = psutil
         self.servers = [psutil.Process(server.pid) for server in servers]
+        self.lobby = self.servers[len(self.servers) - lobby_servers :] if lobby_servers else []
         self.db_name = urlparse(db_url).path.lstrip("/")
         self.db_url = db_url
 
@@ -297,10 +301,16 @@ class CpuMeter:
     def sample(self) -> dict:
         return {
             "servers": sum(self._cpu(p) for p in self.servers),
+            "lobby": sum(self._cpu(p) for p in self.lobby),
             "client": time.process_time(),
             "backends": self.backends(),
             "redis": self.redis(),
         }
+
+    @staticmethod
+    def lobby_share(before: dict, after: dict) -> float:
+        """CPU seconds of the lobby pool (part of ``delta``'s web)."""
+        return after["lobby"] - before["lobby"]
 
     @staticmethod
     def delta(before: dict, after: dict) -> dict[str, float]:

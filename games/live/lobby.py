@@ -15,8 +15,11 @@ Who plays whom, deterministically, in arrival order (``try_pair``):
    waits for (or joins) another person, a model system starts a game with it at once.
 
 Pairing runs under a lock on the round row, so two web processes never pair the same worker
-twice. Only workers seen in the last ``PRESENCE`` seconds (the lobby page beats every few seconds)
-are paired, so a closed tab never starts a game.
+twice. Only workers whose lobby socket was heard in the last ``PRESENCE`` seconds (the page beats
+every few seconds) are paired, so a closed tab never starts a game. A worker counts as present
+from the moment their socket listens, not when the page is served: an overloaded lobby may tell
+the socket to come back in a few seconds (``config.arrivals``), and a worker paired meanwhile
+would learn of the game only then, perhaps after their first turn's time limit.
 """
 
 from __future__ import annotations
@@ -69,12 +72,15 @@ def active_game(worker: Worker | int) -> Game | None:
     )
 
 
-def arrive(round_: Round, worker: Worker, system: System | None = None) -> LobbyEntry:
+def arrive(
+    round_: Round, worker: Worker, system: System | None = None, *, present: bool = True
+) -> LobbyEntry:
     """Put the worker in the round's lobby (or keep their place if already waiting there).
 
     ``system``: the system the worker asked to play (the local entry); None leaves it to the
     round's mix. A waiting place in another round's lobby is closed: a worker waits in one lobby
-    at a time.
+    at a time. ``present``: whether the worker may be paired from now on; the lobby page passes
+    False, and the worker becomes present when the page's socket listens (``heartbeat``).
     """
     if system is not None and system.round_id != round_.pk:
         raise LobbyError(f"system {system.name!r} is not a system of {round_}")
@@ -86,8 +92,9 @@ def arrive(round_: Round, worker: Worker, system: System | None = None) -> Lobby
             .first()
         )
         if existing is not None and existing.round_id == round_.pk:
-            existing.last_seen_at = now
             existing.system = system
+            if present:
+                existing.last_seen_at = now
             existing.save(update_fields=["last_seen_at", "system"])
             return existing
         if existing is not None:
@@ -95,10 +102,19 @@ def arrive(round_: Round, worker: Worker, system: System | None = None) -> Lobby
         try:
             with transaction.atomic():
                 return LobbyEntry.objects.create(
-                    round=round_, worker=worker, system=system, arrived_at=now, last_seen_at=now
+                    round=round_,
+                    worker=worker,
+                    system=system,
+                    arrived_at=now,
+                    last_seen_at=now if present else None,
                 )
         except IntegrityError:  # a parallel request of the same worker won
             return LobbyEntry.objects.get(worker=worker, status=LobbyEntry.Status.WAITING)
+
+
+def is_present(entry: LobbyEntry, now: datetime) -> bool:
+    """Whether the entry's worker was heard on the lobby socket within ``PRESENCE``."""
+    return entry.last_seen_at is not None and entry.last_seen_at >= now - PRESENCE
 
 
 def heartbeat(round_id: int, worker_id: int) -> bool:
