@@ -42,6 +42,14 @@ class Stats:
     received_bytes: int = 0
     # game id -> (first state seen, end seen), perf_counter seconds
     spans: dict[int, list[float]] = field(default_factory=dict)
+    # (perf_counter seconds when the move arrived, its delay in ms), both directions
+    move_log: list[tuple[float, float]] = field(default_factory=list)
+
+    def move(self, arrived: float, sent: float, into: list[float]) -> None:
+        """Record one move's delay, from ``sent`` to ``arrived`` (perf_counter seconds)."""
+        delay = (arrived - sent) * 1000
+        into.append(delay)
+        self.move_log.append((arrived, delay))
 
 
 def think(rng: random.Random, bounds: tuple[float, float]) -> float:
@@ -181,7 +189,7 @@ async def play(url: str, game_id: int, headers, stats: Stats, args, rng) -> None
             if role == "listener" and state["phase"] == "listener":
                 key = (game_id, turn, "utterance")
                 if key in stats.sent and turn > answered:
-                    stats.utterance_ms.append((now - stats.sent.pop(key)) * 1000)
+                    stats.move(now, stats.sent.pop(key), stats.utterance_ms)
                 if turn > answered and state["utterance"]:
                     answered = turn
                     name = state["utterance"].split()[-1]
@@ -198,7 +206,7 @@ async def play(url: str, game_id: int, headers, stats: Stats, args, rng) -> None
                 done_turn = turn - 1 if state["status"] == "playing" else turn
                 key = (game_id, done_turn, "submit")
                 if key in stats.sent and state["phase"] != "listener":
-                    stats.submit_ms.append((now - stats.sent.pop(key)) * 1000)
+                    stats.move(now, stats.sent.pop(key), stats.submit_ms)
             if state["status"] == "ended":
                 stats.ended[game_id] = state["outcome"]
                 reader.cancel()
@@ -223,6 +231,7 @@ async def watch_play_phase(stats: Stats, clients: int, meter: CpuMeter, phase: d
     while len(stats.spans) * 2 < clients:
         await asyncio.sleep(0.05)
     phase["actions"] = stats.actions
+    phase["at"] = time.perf_counter()
     phase["cpu"] = await asyncio.to_thread(meter.sample)
 
 

@@ -314,6 +314,14 @@ def main() -> None:
     print(report("utterance -> listener (ms)", stats.utterance_ms))
     print(report("submit -> speaker (ms)", stats.submit_ms))
     print(report("both (ms)", stats.utterance_ms + stats.submit_ms))
+    if "at" in phase:
+        arriving = [ms for at, ms in stats.move_log if at < phase["at"]]
+        print(report("  while players arrived", arriving))
+        print(
+            report(
+                "  once all were in games", [ms for at, ms in stats.move_log if at >= phase["at"]]
+            )
+        )
     print(report("toggle -> own echo (ms)", stats.toggle_ms))
     print(report("lobby to paired (s)", stats.pairing_s))
     complete = successful == args.games and lost == 0 and not stats.errors
