@@ -157,21 +157,50 @@ def waiting_pay(study: Study, seconds: float) -> Decimal:
     return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def _finish_wait(entry: LobbyEntry, status: str, now, *, pay: bool, game=None) -> None:
+def _end_wait(entry: LobbyEntry, status: str, now, game=None) -> None:
+    """Set the fields that end a wait (the caller saves them)."""
     entry.status = status
     entry.ended_at = now
     entry.waited_seconds = max(0.0, (now - entry.arrived_at).total_seconds())
     entry.game = game
+
+
+def _waiting_earning(entry: LobbyEntry) -> GameEarning | None:
+    """The (unsaved) waiting pay of an ended wait; None when it comes to nothing."""
+    seconds = entry.waited_seconds or 0.0
+    amount = waiting_pay(entry.round.study, seconds)
+    if amount <= 0:
+        return None
+    return GameEarning(
+        worker_id=entry.worker_id,
+        lobby_entry=entry,
+        kind=GameEarning.Kind.WAITING,
+        amount=amount,
+        detail=f"{seconds:.0f} s in the lobby",
+    )
+
+
+def _finish_wait(entry: LobbyEntry, status: str, now, *, pay: bool, game=None) -> None:
+    _end_wait(entry, status, now, game)
     entry.save(update_fields=["status", "ended_at", "waited_seconds", "game"])
-    if pay:
-        amount = waiting_pay(entry.round.study, entry.waited_seconds)
-        if amount > 0:
-            GameEarning.objects.get_or_create(
-                worker_id=entry.worker_id,
-                lobby_entry=entry,
-                kind=GameEarning.Kind.WAITING,
-                defaults={"amount": amount, "detail": f"{entry.waited_seconds:.0f} s in the lobby"},
-            )
+    earning = _waiting_earning(entry) if pay else None
+    if earning is not None:
+        GameEarning.objects.get_or_create(
+            worker_id=earning.worker_id,
+            lobby_entry=entry,
+            kind=earning.kind,
+            defaults={"amount": earning.amount, "detail": earning.detail},
+        )
+
+
+def _finish_paired(entries: list[LobbyEntry]) -> None:
+    """Store the ended, paid waits of a pairing run: one UPDATE and one INSERT for the whole
+    run (an earning already stored for a wait is kept, as ``get_or_create`` would)."""
+    if not entries:
+        return
+    LobbyEntry.objects.bulk_update(entries, ["status", "ended_at", "waited_seconds", "game"])
+    earnings = [e for e in map(_waiting_earning, entries) if e is not None]
+    GameEarning.objects.bulk_create(earnings, ignore_conflicts=True)
 
 
 def may_leave_at(entry: LobbyEntry):
@@ -282,6 +311,7 @@ def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing]:
         waiting = _pairable(round_, now)
         slots = FreeSlots(round_)
         people: list[tuple[LobbyEntry, System]] = []  # waiting for another person, in order
+        ended: list[LobbyEntry] = []
         for entry in waiting:
             if people and (entry.system is None or entry.system.is_human):
                 partner, system = people.pop(0)
@@ -300,12 +330,14 @@ def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing]:
             slot.round = round_
             game = _create_game(slot, speaker, listener, now)
             for paired in taken:
-                _finish_wait(paired, LobbyEntry.Status.PAIRED, now, pay=True, game=game)
+                _end_wait(paired, LobbyEntry.Status.PAIRED, now, game)
+            ended.extend(taken)
             partner_kind = HUMAN_PARTNER if slot.system.is_human else MODEL_PARTNER
             pairings.append(
                 Pairing(game.pk, tuple(e.worker_id for e in taken), game.deadline, partner_kind)
             )
             logger.info("round %s: game %s started (%s)", round_id, game.pk, slot.system.name)
+        _finish_paired(ended)
     return pairings
 
 
