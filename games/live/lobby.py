@@ -85,6 +85,17 @@ def arrive(
     if system is not None and system.round_id != round_.pk:
         raise LobbyError(f"system {system.name!r} is not a system of {round_}")
     now = clock.now()
+    try:  # the common case, a first arrival: one INSERT (one wait per worker is a constraint)
+        with transaction.atomic():
+            return LobbyEntry.objects.create(
+                round=round_,
+                worker=worker,
+                system=system,
+                arrived_at=now,
+                last_seen_at=now if present else None,
+            )
+    except IntegrityError:  # the worker waits already (a reload, another round's lobby)
+        pass
     with transaction.atomic():
         existing = (
             LobbyEntry.objects.select_for_update()
