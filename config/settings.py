@@ -168,7 +168,7 @@ REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "config.pubsub.ConcurrentPublishLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
