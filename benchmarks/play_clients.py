@@ -42,6 +42,14 @@ class Stats:
     received_bytes: int = 0
     # game id -> (first state seen, end seen), perf_counter seconds
     spans: dict[int, list[float]] = field(default_factory=dict)
+    # (perf_counter seconds when the move arrived, its delay in ms), both directions
+    move_log: list[tuple[float, float]] = field(default_factory=list)
+
+    def move(self, arrived: float, sent: float, into: list[float]) -> None:
+        """Record one move's delay, from ``sent`` to ``arrived`` (perf_counter seconds)."""
+        delay = (arrived - sent) * 1000
+        into.append(delay)
+        self.move_log.append((arrived, delay))
 
 
 def think(rng: random.Random, bounds: tuple[float, float]) -> float:
@@ -181,7 +189,7 @@ async def play(url: str, game_id: int, headers, stats: Stats, args, rng) -> None
             if role == "listener" and state["phase"] == "listener":
                 key = (game_id, turn, "utterance")
                 if key in stats.sent and turn > answered:
-                    stats.utterance_ms.append((now - stats.sent.pop(key)) * 1000)
+                    stats.move(now, stats.sent.pop(key), stats.utterance_ms)
                 if turn > answered and state["utterance"]:
                     answered = turn
                     name = state["utterance"].split()[-1]
@@ -198,7 +206,7 @@ async def play(url: str, game_id: int, headers, stats: Stats, args, rng) -> None
                 done_turn = turn - 1 if state["status"] == "playing" else turn
                 key = (game_id, done_turn, "submit")
                 if key in stats.sent and state["phase"] != "listener":
-                    stats.submit_ms.append((now - stats.sent.pop(key)) * 1000)
+                    stats.move(now, stats.sent.pop(key), stats.submit_ms)
             if state["status"] == "ended":
                 stats.ended[game_id] = state["outcome"]
                 reader.cancel()
@@ -223,6 +231,7 @@ async def watch_play_phase(stats: Stats, clients: int, meter: CpuMeter, phase: d
     while len(stats.spans) * 2 < clients:
         await asyncio.sleep(0.05)
     phase["actions"] = stats.actions
+    phase["at"] = time.perf_counter()
     phase["cpu"] = await asyncio.to_thread(meter.sample)
 
 
@@ -250,13 +259,17 @@ async def run_clients(urls, lobby_urls, round_id, workers, stats, args, meter, p
 
 
 class CpuMeter:
-    """CPU seconds of the processes that serve the games, read from /proc through psutil."""
+    """CPU seconds of the processes that serve the games, read from /proc through psutil; the
+    last ``lobby_servers`` of ``servers`` are the lobby pool, also counted on their own."""
 
-    def __init__(self, servers: list[subprocess.Popen], db_url: str) -> None:
+    def __init__(
+        self, servers: list[subprocess.Popen], db_url: str, lobby_servers: int = 0
+    ) -> None:
         import psutil
 
         self.psutil = psutil
         self.servers = [psutil.Process(server.pid) for server in servers]
+        self.lobby = self.servers[len(self.servers) - lobby_servers :] if lobby_servers else []
         self.db_name = urlparse(db_url).path.lstrip("/")
         self.db_url = db_url
 
@@ -297,10 +310,16 @@ class CpuMeter:
     def sample(self) -> dict:
         return {
             "servers": sum(self._cpu(p) for p in self.servers),
+            "lobby": sum(self._cpu(p) for p in self.lobby),
             "client": time.process_time(),
             "backends": self.backends(),
             "redis": self.redis(),
         }
+
+    @staticmethod
+    def lobby_share(before: dict, after: dict) -> float:
+        """CPU seconds of the lobby pool (part of ``delta``'s web)."""
+        return after["lobby"] - before["lobby"]
 
     @staticmethod
     def delta(before: dict, after: dict) -> dict[str, float]:

@@ -221,7 +221,7 @@ def main() -> None:
                     if sock.connect_ex(("127.0.0.1", port)) == 0:
                         break
                 time.sleep(0.1)
-        meter = CpuMeter(servers, db_url)
+        meter = CpuMeter(servers, db_url, args.lobby_servers)
         cpu_before = meter.sample()
         stats = Stats()
         started = time.perf_counter()
@@ -234,6 +234,7 @@ def main() -> None:
         wall = time.perf_counter() - started
         cpu_after = meter.sample()
         cpu = CpuMeter.delta(cpu_before, cpu_after)
+        lobby_cpu = CpuMeter.lobby_share(cpu_before, cpu_after)
         play_cpu = CpuMeter.delta(phase["cpu"], cpu_after) if "cpu" in phase else None
         play_actions = stats.actions - phase.get("actions", 0)
         load_after = load_average()
@@ -294,7 +295,8 @@ def main() -> None:
     print(
         "cpu seconds  "
         + "  ".join(f"{k} {v:.2f}" for k, v in cpu.items())
-        + f"  (redis: the whole server; {arrival_requests} arrival requests included)"
+        + f"  (web: lobby pool {lobby_cpu:.2f}; redis: the whole server; {arrival_requests} "
+        "arrival requests included)"
     )
     print(
         "cpu ms per client action  "
@@ -312,6 +314,14 @@ def main() -> None:
     print(report("utterance -> listener (ms)", stats.utterance_ms))
     print(report("submit -> speaker (ms)", stats.submit_ms))
     print(report("both (ms)", stats.utterance_ms + stats.submit_ms))
+    if "at" in phase:
+        arriving = [ms for at, ms in stats.move_log if at < phase["at"]]
+        print(report("  while players arrived", arriving))
+        print(
+            report(
+                "  once all were in games", [ms for at, ms in stats.move_log if at >= phase["at"]]
+            )
+        )
     print(report("toggle -> own echo (ms)", stats.toggle_ms))
     print(report("lobby to paired (s)", stats.pairing_s))
     complete = successful == args.games and lost == 0 and not stats.errors

@@ -16,17 +16,19 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
 from config.arrivals import ArrivalGate  # noqa: E402
+from config.page_threads import PageThreads  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 
 # Lobby arrivals beyond what the process takes at once are asked to retry (config.arrivals).
 # Sockets get the session (read lazily by the consumers, in their own thread pools) and no
 # ``scope["user"]``: Channels' AuthMiddleware loads the user in the process's one thread for
 # synchronous code before every handshake, behind every page being rendered, so a burst of page
-# loads held the handshakes until the server cut them.
+# loads held the handshakes until the server cut them. Pages run a few at a time
+# (config.page_threads).
 application = ArrivalGate(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": PageThreads(django_asgi_app),
             "websocket": AllowedHostsOriginValidator(
                 SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),

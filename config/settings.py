@@ -168,7 +168,7 @@ REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "config.pubsub.ConcurrentPublishLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
@@ -410,6 +410,9 @@ PLAY_MAX_SOCKETS_PER_PLAYER = env.int("PLAY_MAX_SOCKETS_PER_PLAYER", default=4)
 # Lobby arrivals (page loads and socket handshakes) one web process takes at a time; more are
 # answered at once with "try again in a few seconds" (config.arrivals).
 PLAY_ARRIVALS_IN_PROGRESS = env.int("PLAY_ARRIVALS_IN_PROGRESS", default=24)
+# HTTP requests one web process runs at once (each in a thread of its own, contending with the
+# event loop that carries the moves); the others wait their turn (config.page_threads).
+WEB_PAGES_AT_ONCE = env.int("WEB_PAGES_AT_ONCE", default=4)
 
 # The zero-setup demo's Celery folders (filesystem broker and result backend) must exist before a
 # worker starts.

@@ -430,7 +430,8 @@ class LobbyEntry(models.Model):
     worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="lobby_entries")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.WAITING)
     arrived_at = models.DateTimeField()
-    last_seen_at = models.DateTimeField()
+    # When the worker's lobby socket last told us they are there; empty until it first listens.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     waited_seconds = models.FloatField(null=True, blank=True)
     game = models.ForeignKey(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
@@ -71,49 +72,87 @@ def generate_configs(study: Study, count: int, seed: int) -> list[GameConfig]:
         return [GameConfig.objects.create(study=study, seed=s, **fields) for s, fields in drawn]
 
 
-def _block_systems(round_: Round, block: int) -> list[System]:
+def _round_systems(round_: Round) -> list[System]:
     systems = sorted(round_.systems.all(), key=lambda s: s.name)
     if not systems:
         raise ConfigError(f"{round_} has no systems: add HH or a model system first")
-    random.Random(derive_seed(round_.config_seed, "order", block)).shuffle(systems)
     return systems
+
+
+def _block_order(round_: Round, systems: list[System], block: int) -> list[System]:
+    """The systems of ``block`` in its seeded order (``systems`` sorted by name)."""
+    ordered = list(systems)
+    random.Random(derive_seed(round_.config_seed, "order", block)).shuffle(ordered)
+    return ordered
+
+
+@dataclass
+class _Blocks:
+    """Appends blocks of slots to a round; what the blocks share (the tangram pool, the round's
+    systems, where the next block starts) is read once, so a pairing run that adds a block per
+    game costs two inserts a block. The caller holds the round's row lock."""
+
+    round: Round
+    pool: list[str]
+    systems: list[System]
+    block: int
+    position: int
+
+    @classmethod
+    def of(cls, round_: Round) -> _Blocks:
+        last = round_.slots.aggregate(block=Max("block"), position=Max("position"))
+        return cls(
+            round_,
+            main_split_pool(),
+            _round_systems(round_),
+            0 if last["block"] is None else last["block"] + 1,
+            0 if last["position"] is None else last["position"] + 1,
+        )
+
+    def add(self) -> list[RoundSlot]:
+        """Append the next block (one game per system, in the block's seeded order)."""
+        round_, study, block = self.round, self.round.study, self.block
+        systems = _block_order(round_, self.systems, block)
+        if round_.reuse_configs:
+            seeds = [derive_seed(round_.config_seed, "config", block)]
+        else:
+            seeds = [derive_seed(round_.config_seed, "config", block, s.name) for s in systems]
+        configs = GameConfig.objects.bulk_create(
+            [
+                GameConfig(study=study, seed=seed, **draw_config(study, self.pool, seed))
+                for seed in seeds
+            ]
+        )
+        slots = RoundSlot.objects.bulk_create(
+            [
+                RoundSlot(
+                    round=round_,
+                    position=self.position + offset,
+                    block=block,
+                    system=system,
+                    config=configs[0] if round_.reuse_configs else configs[offset],
+                )
+                for offset, system in enumerate(systems)
+            ]
+        )
+        self.block += 1
+        self.position += len(slots)
+        return slots
 
 
 def add_block(round_: Round) -> list[RoundSlot]:
     """Append one block of slots (one game per system) to the round."""
-    last = round_.slots.aggregate(block=Max("block"), position=Max("position"))
-    block = 0 if last["block"] is None else last["block"] + 1
-    position = 0 if last["position"] is None else last["position"] + 1
-    study = round_.study
-    pool = main_split_pool()
-    systems = _block_systems(round_, block)
-    shared = None
-    if round_.reuse_configs:
-        seed = derive_seed(round_.config_seed, "config", block)
-        shared = GameConfig.objects.create(study=study, seed=seed, **draw_config(study, pool, seed))
-    slots = []
-    for offset, system in enumerate(systems):
-        config = shared
-        if config is None:
-            seed = derive_seed(round_.config_seed, "config", block, system.name)
-            config = GameConfig.objects.create(
-                study=study, seed=seed, **draw_config(study, pool, seed)
-            )
-        slots.append(
-            RoundSlot.objects.create(
-                round=round_, position=position + offset, block=block, system=system, config=config
-            )
-        )
-    return slots
+    return _Blocks.of(round_).add()
 
 
 def prepare_round(round_: Round, blocks: int) -> list[RoundSlot]:
     """Generate ``blocks`` blocks of slots ahead of play (the lobby adds more when they run out)."""
     with transaction.atomic():
         Round.objects.select_for_update().get(pk=round_.pk)
+        maker = _Blocks.of(round_)
         slots: list[RoundSlot] = []
         for _ in range(blocks):
-            slots.extend(add_block(round_))
+            slots.extend(maker.add())
         return slots
 
 
@@ -137,6 +176,7 @@ class FreeSlots:
     def __init__(self, round_: Round) -> None:
         self.round = round_
         self.free: list[RoundSlot] | None = None
+        self.blocks: _Blocks | None = None
 
     def first(self, system: System | None = None) -> RoundSlot:
         if system is not None and system.round_id != self.round.pk:
@@ -146,7 +186,9 @@ class FreeSlots:
         for slot in self.free:
             if system is None or slot.system_id == system.pk:
                 return slot
-        self.free.extend(add_block(self.round))
+        if self.blocks is None:
+            self.blocks = _Blocks.of(self.round)
+        self.free.extend(self.blocks.add())
         return self.first(system)
 
     def take(self, slot: RoundSlot) -> None:

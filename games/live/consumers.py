@@ -8,9 +8,10 @@ connection has a token bucket against flooding, and a player holds a bounded num
 (``games.live.sockets``). The lobby socket admits whom the lobby page admits
 (``games.live.admission``); a refusal is a message saying why, then a close code.
 
-Database work runs in thread pools of this process: one for moves, one for the lobby's arrivals
-and heartbeats, one thread for pairing runs (which wait on the round's row lock), so a burst of
-arrivals never delays a move, and a pairing run never delays an arrival.
+Database work runs in thread pools of this process: one for moves, one for game sockets joining,
+one for the lobby's arrivals and heartbeats, one thread for pairing runs (which wait on the
+round's row lock), so a burst of arrivals or joins never delays a move, and a pairing run never
+delays an arrival.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ _lobby_pool = ThreadPoolExecutor(
 # Pairing runs hold the round's row lock and may wait for it: a thread of their own, so arrivals
 # and heartbeats (the lobby pool) never queue behind a pairing run.
 _pairing_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="play-pairing")
+# Game sockets joining (their session and the join itself): a pairing run sends everybody it
+# paired to their game at once, and those joins must not queue in front of the moves.
+_join_pool = ThreadPoolExecutor(
+    max_workers=getattr(settings, "PLAY_JOIN_THREADS", 2), thread_name_prefix="play-join"
+)
 
 
 def monotonic() -> float:
@@ -76,6 +82,11 @@ def lobby_db(fn):
 def pairing_db(fn):
     """Run a pairing run in the pairing thread (one per process; runs are serial anyway)."""
     return DatabaseSyncToAsync(fn, thread_sensitive=False, executor=_pairing_pool)
+
+
+def join_db(fn):
+    """Run the ORM code of a game socket's handshake in the joins' pool (not the moves')."""
+    return DatabaseSyncToAsync(fn, thread_sensitive=False, executor=_join_pool)
 
 
 def background(fn):
@@ -194,14 +205,14 @@ class GameConsumer(PlayConsumer):
         self.closed_for_flooding = False
         self.poller: asyncio.Task | None = None
         self.group = notify.game_group(self.game_id)
-        self.worker_id = await db(_session_worker_id)(self.scope)
+        self.worker_id = await join_db(_session_worker_id)(self.scope)
         if self.worker_id is not None and not self.claim_socket(self.worker_id):
             await self.refuse_too_many("game")
             return
         # Listen first: a change made while the view is read arrives after it, never before.
         await self.channel_layer.group_add(self.group, self.channel_name)
         try:
-            view, change = await db(engine.join)(self.game_id, self.worker_id)
+            view, change = await join_db(engine.join)(self.game_id, self.worker_id)
         except (PlayError, Game.DoesNotExist):
             logger.warning(
                 "refused game socket: worker %s is not a player of game %s",

@@ -15,8 +15,11 @@ Who plays whom, deterministically, in arrival order (``try_pair``):
    waits for (or joins) another person, a model system starts a game with it at once.
 
 Pairing runs under a lock on the round row, so two web processes never pair the same worker
-twice. Only workers seen in the last ``PRESENCE`` seconds (the lobby page beats every few seconds)
-are paired, so a closed tab never starts a game.
+twice. Only workers whose lobby socket was heard in the last ``PRESENCE`` seconds (the page beats
+every few seconds) are paired, so a closed tab never starts a game. A worker counts as present
+from the moment their socket listens, not when the page is served: an overloaded lobby may tell
+the socket to come back in a few seconds (``config.arrivals``), and a worker paired meanwhile
+would learn of the game only then, perhaps after their first turn's time limit.
 """
 
 from __future__ import annotations
@@ -69,16 +72,30 @@ def active_game(worker: Worker | int) -> Game | None:
     )
 
 
-def arrive(round_: Round, worker: Worker, system: System | None = None) -> LobbyEntry:
+def arrive(
+    round_: Round, worker: Worker, system: System | None = None, *, present: bool = True
+) -> LobbyEntry:
     """Put the worker in the round's lobby (or keep their place if already waiting there).
 
     ``system``: the system the worker asked to play (the local entry); None leaves it to the
     round's mix. A waiting place in another round's lobby is closed: a worker waits in one lobby
-    at a time.
+    at a time. ``present``: whether the worker may be paired from now on; the lobby page passes
+    False, and the worker becomes present when the page's socket listens (``heartbeat``).
     """
     if system is not None and system.round_id != round_.pk:
         raise LobbyError(f"system {system.name!r} is not a system of {round_}")
     now = clock.now()
+    try:  # the common case, a first arrival: one INSERT (one wait per worker is a constraint)
+        with transaction.atomic():
+            return LobbyEntry.objects.create(
+                round=round_,
+                worker=worker,
+                system=system,
+                arrived_at=now,
+                last_seen_at=now if present else None,
+            )
+    except IntegrityError:  # the worker waits already (a reload, another round's lobby)
+        pass
     with transaction.atomic():
         existing = (
             LobbyEntry.objects.select_for_update()
@@ -86,8 +103,9 @@ def arrive(round_: Round, worker: Worker, system: System | None = None) -> Lobby
             .first()
         )
         if existing is not None and existing.round_id == round_.pk:
-            existing.last_seen_at = now
             existing.system = system
+            if present:
+                existing.last_seen_at = now
             existing.save(update_fields=["last_seen_at", "system"])
             return existing
         if existing is not None:
@@ -95,10 +113,19 @@ def arrive(round_: Round, worker: Worker, system: System | None = None) -> Lobby
         try:
             with transaction.atomic():
                 return LobbyEntry.objects.create(
-                    round=round_, worker=worker, system=system, arrived_at=now, last_seen_at=now
+                    round=round_,
+                    worker=worker,
+                    system=system,
+                    arrived_at=now,
+                    last_seen_at=now if present else None,
                 )
         except IntegrityError:  # a parallel request of the same worker won
             return LobbyEntry.objects.get(worker=worker, status=LobbyEntry.Status.WAITING)
+
+
+def is_present(entry: LobbyEntry, now: datetime) -> bool:
+    """Whether the entry's worker was heard on the lobby socket within ``PRESENCE``."""
+    return entry.last_seen_at is not None and entry.last_seen_at >= now - PRESENCE
 
 
 def heartbeat(round_id: int, worker_id: int) -> bool:
@@ -141,21 +168,50 @@ def waiting_pay(study: Study, seconds: float) -> Decimal:
     return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def _finish_wait(entry: LobbyEntry, status: str, now, *, pay: bool, game=None) -> None:
+def _end_wait(entry: LobbyEntry, status: str, now, game=None) -> None:
+    """Set the fields that end a wait (the caller saves them)."""
     entry.status = status
     entry.ended_at = now
     entry.waited_seconds = max(0.0, (now - entry.arrived_at).total_seconds())
     entry.game = game
+
+
+def _waiting_earning(entry: LobbyEntry) -> GameEarning | None:
+    """The (unsaved) waiting pay of an ended wait; None when it comes to nothing."""
+    seconds = entry.waited_seconds or 0.0
+    amount = waiting_pay(entry.round.study, seconds)
+    if amount <= 0:
+        return None
+    return GameEarning(
+        worker_id=entry.worker_id,
+        lobby_entry=entry,
+        kind=GameEarning.Kind.WAITING,
+        amount=amount,
+        detail=f"{seconds:.0f} s in the lobby",
+    )
+
+
+def _finish_wait(entry: LobbyEntry, status: str, now, *, pay: bool, game=None) -> None:
+    _end_wait(entry, status, now, game)
     entry.save(update_fields=["status", "ended_at", "waited_seconds", "game"])
-    if pay:
-        amount = waiting_pay(entry.round.study, entry.waited_seconds)
-        if amount > 0:
-            GameEarning.objects.get_or_create(
-                worker_id=entry.worker_id,
-                lobby_entry=entry,
-                kind=GameEarning.Kind.WAITING,
-                defaults={"amount": amount, "detail": f"{entry.waited_seconds:.0f} s in the lobby"},
-            )
+    earning = _waiting_earning(entry) if pay else None
+    if earning is not None:
+        GameEarning.objects.get_or_create(
+            worker_id=earning.worker_id,
+            lobby_entry=entry,
+            kind=earning.kind,
+            defaults={"amount": earning.amount, "detail": earning.detail},
+        )
+
+
+def _finish_paired(entries: list[LobbyEntry]) -> None:
+    """Store the ended, paid waits of a pairing run: one UPDATE and one INSERT for the whole
+    run (an earning already stored for a wait is kept, as ``get_or_create`` would)."""
+    if not entries:
+        return
+    LobbyEntry.objects.bulk_update(entries, ["status", "ended_at", "waited_seconds", "game"])
+    earnings = [e for e in map(_waiting_earning, entries) if e is not None]
+    GameEarning.objects.bulk_create(earnings, ignore_conflicts=True)
 
 
 def may_leave_at(entry: LobbyEntry):
@@ -266,6 +322,7 @@ def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing]:
         waiting = _pairable(round_, now)
         slots = FreeSlots(round_)
         people: list[tuple[LobbyEntry, System]] = []  # waiting for another person, in order
+        ended: list[LobbyEntry] = []
         for entry in waiting:
             if people and (entry.system is None or entry.system.is_human):
                 partner, system = people.pop(0)
@@ -284,12 +341,14 @@ def try_pair(round_id: int, rng: random.Random | None = None) -> list[Pairing]:
             slot.round = round_
             game = _create_game(slot, speaker, listener, now)
             for paired in taken:
-                _finish_wait(paired, LobbyEntry.Status.PAIRED, now, pay=True, game=game)
+                _end_wait(paired, LobbyEntry.Status.PAIRED, now, game)
+            ended.extend(taken)
             partner_kind = HUMAN_PARTNER if slot.system.is_human else MODEL_PARTNER
             pairings.append(
                 Pairing(game.pk, tuple(e.worker_id for e in taken), game.deadline, partner_kind)
             )
             logger.info("round %s: game %s started (%s)", round_id, game.pk, slot.system.name)
+        _finish_paired(ended)
     return pairings
 
 

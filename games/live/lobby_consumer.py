@@ -183,7 +183,13 @@ class LobbyConsumer(PlayConsumer):
 
 
 def _arrival(round_id: int, worker_id: int):
-    """(admission, presence) of a lobby socket; presence only for the admitted."""
+    """(admission, presence) of a lobby socket; presence only for the admitted.
+
+    A worker waiting in this round was admitted by the lobby page that made their place, and
+    closing the lobby ends every wait: marking them present (one UPDATE) answers both questions,
+    so the common arrival costs no admission queries."""
+    if lobby.heartbeat(round_id, worker_id):
+        return admission.Admission(None), lobby.Presence(waiting=True)
     answer = admission.admit_ids(round_id, worker_id)
     if answer is None or not answer.admitted:
         return answer, None

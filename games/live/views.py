@@ -68,7 +68,8 @@ def lobby_view(request: HttpRequest, round_id: int) -> HttpResponse:
     answer = admission.admit(round_, worker)
     if not answer.admitted:
         return _refused(request, round_, answer)
-    entry = lobby.arrive(round_, worker, _asked_system(request, round_, worker))
+    # Present (pairable) once the page's socket listens: the socket may be told to come back.
+    entry = lobby.arrive(round_, worker, _asked_system(request, round_, worker), present=False)
     return render(
         request,
         "play/lobby.html",
@@ -283,7 +284,7 @@ def live_data(request: HttpRequest, study_id: int) -> HttpResponse:
                     "round": entry.round.index,
                     "worker": entry.worker.id_hash[:10],
                     "seconds": round((now - entry.arrived_at).total_seconds()),
-                    "present": entry.last_seen_at >= now - lobby.PRESENCE,
+                    "present": lobby.is_present(entry, now),
                 }
                 for entry in overview.waiting
             ],

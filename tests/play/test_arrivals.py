@@ -9,7 +9,7 @@ import re
 import pytest
 from channels.testing import HttpCommunicator, WebsocketCommunicator
 
-from config import arrivals
+from config import arrivals, page_threads
 from config.asgi import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -119,3 +119,59 @@ async def test_a_socket_handshake_never_waits_for_the_thread_that_renders_pages(
     finally:
         release.set()
         await page
+
+
+async def test_pages_run_a_few_at_a_time_and_the_rest_wait_their_turn(settings):
+    """``config.page_threads``: a burst of page loads runs at most the limit at once (each page
+    holds a thread that contends with the event loop); every page is still served, in order."""
+    settings.WEB_PAGES_AT_ONCE = 2
+    running, most, served = 0, 0, []
+    release = asyncio.Event()
+
+    async def page(scope, receive, send):
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await release.wait()
+        running -= 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        served.append(scope["path"])
+        await send({"type": "http.response.body", "body": b"page"})
+
+    bounded = page_threads.PageThreads(page)
+    paths = [f"/play/game/{index}/" for index in range(6)]
+    pending = [
+        asyncio.ensure_future(HttpCommunicator(bounded, "GET", path).get_response(5))
+        for path in paths
+    ]
+    while running < 2:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert (running, served) == (2, [])
+    release.set()
+    assert [response["status"] for response in await asyncio.gather(*pending)] == [200] * 6
+    assert (most, served) == (2, paths)
+
+
+async def test_sockets_are_not_bounded_by_the_page_limit(settings):
+    """A websocket never waits behind pages: with the one page slot taken, a socket is served."""
+    settings.WEB_PAGES_AT_ONCE = 1
+    release = asyncio.Event()
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http":
+            await release.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"page"})
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+
+    bounded = page_threads.PageThreads(app)
+    page = asyncio.ensure_future(HttpCommunicator(bounded, "GET", "/play/game/1/").get_response(5))
+    await asyncio.sleep(0.05)
+    socket = WebsocketCommunicator(bounded, "/ws/play/game/1/")
+    assert await socket.connect(timeout=5) == (True, None)
+    assert not page.done()
+    release.set()
+    assert (await page)["status"] == 200

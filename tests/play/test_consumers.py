@@ -6,7 +6,7 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
+from channels.testing import HttpCommunicator, WebsocketCommunicator
 
 from config.asgi import application
 from games.live import lobby
@@ -258,3 +258,46 @@ async def test_a_model_answer_reaches_the_speaker(clock):
     assert state["selection"] == ["page1-8"]
     assert await speaker.receive_nothing(timeout=0.5)
     await speaker.disconnect()
+
+
+async def lobby_page(round_id: int, cookie: str) -> int:
+    """The lobby page's status, loaded through the project's ASGI application."""
+    headers = [(b"host", b"localhost"), (b"cookie", f"sessionid={cookie}".encode())]
+    page = HttpCommunicator(application, "GET", f"/play/lobby/{round_id}/", headers=headers)
+    return (await page.get_response(timeout=10))["status"]
+
+
+@pytest.mark.postgresql("two sockets write the lobby at once, which locks SQLite's tables")
+async def test_a_worker_is_paired_only_once_their_lobby_socket_listens(settings):
+    """An overloaded lobby tells a socket to come back in a few seconds: a worker paired while
+    their page waits to open it again would learn of the game late, perhaps after their first
+    turn's time limit, and their partner would lose the game. The page alone pairs nobody."""
+    round_ = await setup_round()
+    first, second = await sync_to_async(
+        lambda: (helpers.participant(round_, "a"), helpers.participant(round_, "b"))
+    )()
+    cookies = [await sync_to_async(helpers.session_cookie)(w) for w in (first, second)]
+    for cookie in cookies:
+        assert await lobby_page(round_.pk, cookie) == 200
+    assert await sync_to_async(lobby.try_pair)(round_.pk) == []
+
+    settings.PLAY_ARRIVALS_IN_PROGRESS = 0
+    for cookie in cookies:
+        told = await connected(f"/ws/play/lobby/{round_.pk}/", cookie)
+        assert (await told.receive_json_from(timeout=5))["type"] == "busy"
+        assert (await told.receive_output(timeout=5))["code"] == 4503
+    assert await sync_to_async(lobby.try_pair)(round_.pk) == []
+
+    settings.PLAY_ARRIVALS_IN_PROGRESS = 24
+    lobby_a = await connected(f"/ws/play/lobby/{round_.pk}/", cookies[0])
+    assert (await lobby_a.receive_json_from(timeout=5))["type"] == "waiting"
+    assert await sync_to_async(lobby.try_pair)(round_.pk) == []
+    lobby_b = await connected(f"/ws/play/lobby/{round_.pk}/", cookies[1])
+    answers = [await lobby_b.receive_json_from(timeout=5)]
+    if answers[0]["type"] == "waiting":
+        answers.append(await lobby_b.receive_json_from(timeout=5))
+    paired_a = await lobby_a.receive_json_from(timeout=5)
+    assert paired_a["type"] == answers[-1]["type"] == "paired"
+    assert paired_a["game"] == answers[-1]["game"]
+    await lobby_a.disconnect()
+    await lobby_b.disconnect()
