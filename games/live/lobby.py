@@ -87,13 +87,7 @@ def arrive(
     now = clock.now()
     try:  # the common case, a first arrival: one INSERT (one wait per worker is a constraint)
         with transaction.atomic():
-            return LobbyEntry.objects.create(
-                round=round_,
-                worker=worker,
-                system=system,
-                arrived_at=now,
-                last_seen_at=now if present else None,
-            )
+            return _new_entry(round_, worker, system, now, present)
     except IntegrityError:  # the worker waits already (a reload, another round's lobby)
         pass
     with transaction.atomic():
@@ -112,15 +106,22 @@ def arrive(
             _finish_wait(existing, LobbyEntry.Status.CLOSED, now, pay=False)
         try:
             with transaction.atomic():
-                return LobbyEntry.objects.create(
-                    round=round_,
-                    worker=worker,
-                    system=system,
-                    arrived_at=now,
-                    last_seen_at=now if present else None,
-                )
+                return _new_entry(round_, worker, system, now, present)
         except IntegrityError:  # a parallel request of the same worker won
             return LobbyEntry.objects.get(worker=worker, status=LobbyEntry.Status.WAITING)
+
+
+def _new_entry(
+    round_: Round, worker: Worker, system: System | None, now: datetime, present: bool
+) -> LobbyEntry:
+    """A waiting place, pairable at once only if ``present``."""
+    return LobbyEntry.objects.create(
+        round=round_,
+        worker=worker,
+        system=system,
+        arrived_at=now,
+        last_seen_at=now if present else None,
+    )
 
 
 def is_present(entry: LobbyEntry, now: datetime) -> bool:

@@ -106,15 +106,10 @@ def row_prefix(ids: torch.Tensor, cache, row: int, mask: torch.Tensor) -> Prefix
     """Row ``row`` of a batch's cache after its prefill, its padding (``mask`` False) removed."""
     keep = mask[row].bool()
     layers = [
-        (keys[row][:, keep].clone(), values[row][:, keep].clone())
-        for keys, values, *_ in _layers(cache)
+        (layer.keys[row][:, keep].clone(), layer.values[row][:, keep].clone())
+        for layer in cache.layers
     ]
     return Prefix(ids.cpu(), layers)
-
-
-def _layers(cache):
-    """(keys, values) of each layer of a transformers cache."""
-    return [(layer.keys, layer.values) for layer in cache.layers]
 
 
 def continuation(
