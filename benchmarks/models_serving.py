@@ -15,7 +15,8 @@ asking for one action per round, all at once; a game's prompt grows by one excha
 from a 10-turn history, as a real game's does, so each turn after the first resumes the game's
 stored prompt (``prefix_cache``) and runs only its new tokens. The same rounds run batched (turns
 of every adapter in one forward pass) and one at a time (``max_batch=1``), each on its own
-server with its own cache, and batched again, on a third server at the same point of its games,
+server with its own cache, the two taking turns round by round (so a shared machine's slow
+spells fall on both alike), and batched again, on a third server at the same point of its games,
 while another process trains a LoRA adapter on the same base (what the ``gpu-batch`` worker does
 during a round). Both processes use one torch
 thread each and the training one runs at the lowest CPU priority, as a CPU host's batch worker
@@ -120,29 +121,40 @@ def growing_games(games: int, round_index: int, image_dir: Path):
     return items
 
 
-def play_rounds(views, games: int, rounds: range, image_dir: Path):
-    """Latencies (s) of every turn and the wall time of ``rounds`` of ``games`` games.
+def play_rounds(view_sets, games: int, rounds: range, image_dir: Path):
+    """Latencies (s) of every turn and the wall time of ``rounds`` of ``games`` games, per set
+    of served views in ``view_sets`` (each set plays the same games on its own server).
 
     One thread per game for all the rounds (as a live worker's thread pool keeps its threads):
-    each round starts when every game has its answer to the last one."""
+    each round is played on every set in turn, each set's part starting when every game has
+    its answer to the part before. Interleaving the sets round by round gives each the same
+    share of a shared machine's slow and fast spells, so their ratio is fair."""
     inputs = [growing_games(games, round_index, image_dir) for round_index in rounds]
-    latencies = [[0.0] * games for _ in inputs]
-    barrier = threading.Barrier(games)
+    latencies = [[0.0] * (games * len(inputs)) for _ in view_sets]
+    walls = [0.0] * len(view_sets)
+    barrier = threading.Barrier(games + 1)  # the games and the timing thread
 
     def play(game: int) -> None:
         for index, items in enumerate(inputs):
-            barrier.wait()
-            began = time.perf_counter()
-            views[game % len(views)].act([items[game]])
-            latencies[index][game] = time.perf_counter() - began
+            for part, views in enumerate(view_sets):
+                barrier.wait()
+                began = time.perf_counter()
+                views[game % len(views)].act([items[game]])
+                latencies[part][index * games + game] = time.perf_counter() - began
+                barrier.wait()
 
     threads = [threading.Thread(target=play, args=(g,)) for g in range(games)]
-    start = time.perf_counter()
     for thread in threads:
         thread.start()
+    for _ in inputs:
+        for part in range(len(view_sets)):
+            barrier.wait()
+            began = time.perf_counter()
+            barrier.wait()
+            walls[part] += time.perf_counter() - began
     for thread in threads:
         thread.join()
-    return [value for row in latencies for value in row], time.perf_counter() - start
+    return latencies, walls
 
 
 def train_forever(base: str) -> None:
@@ -211,29 +223,30 @@ def tiny_run(args) -> None:
             server.policy(path, adapter, FORMAT, f"hf:{path}+lora:{adapter}")
             for path, adapter in zip(spellings(base, scratch), adapters, strict=True)
         ]
-        play_rounds(served, args.games, range(1), image_dir)  # each game's first turn
+        play_rounds([served], args.games, range(1), image_dir)  # each game's first turn
         return server, served
 
     def compare(prefix_bytes: int):
-        """Idle latencies and walls of the measured rounds, batched and one at a time."""
+        """Idle latencies (batched) and walls of the measured rounds, batched and one at a
+        time, the two interleaved round by round."""
         batched, served = views(32, prefix_bytes)
         _, single = views(1, prefix_bytes)
-        idle, batched_wall = play_rounds(served, args.games, measured, image_dir)
-        _, single_wall = play_rounds(single, args.games, measured, image_dir)
-        return batched, served, idle, batched_wall, single_wall
+        sizes = batched.batcher(str(base), FORMAT).batch_sizes
+        first = len(sizes)
+        latencies, walls = play_rounds([served, single], args.games, measured, image_dir)
+        return batched, sizes[first:], latencies[0], walls[0], walls[1]
 
     _, _, _, plain_batched, plain_single = compare(0)
-    batched, served, idle, batched_wall, single_wall = compare(PREFIX_BYTES)
+    batched, sizes, idle, batched_wall, single_wall = compare(PREFIX_BYTES)
     # The same rounds again on a third server, at the same point of its games, while training.
     _, beside_training = views(32, PREFIX_BYTES)
     trainer = start_training(str(base))
     try:
-        busy, _ = play_rounds(beside_training, args.games, measured, image_dir)
+        busy = play_rounds([beside_training], args.games, measured, image_dir)[0][0]
     finally:
         trainer.kill()
         trainer.wait()
     turns = args.games * args.rounds
-    sizes = batched.batcher(str(base), FORMAT).batch_sizes
     cache = batched.cache.bases[next(iter(batched.cache.bases))].policies[FORMAT].prefix_cache
     reused = cache.reused_tokens / max(1, cache.reused_tokens + cache.computed_tokens)
     print(f"tiny random IDEFICS2 on cpu: {args.games} games, {args.rounds} rounds, 6 adapters")
@@ -299,8 +312,9 @@ def full_size_run(args) -> None:
 
     image_dir = Path(tempfile.mkdtemp())
     views = [View(name) for name in names]
-    play_rounds(views, args.games, range(1), image_dir)
-    latencies, wall = play_rounds(views, args.games, range(1, 1 + args.rounds), image_dir)
+    play_rounds([views], args.games, range(1), image_dir)
+    played = play_rounds([views], args.games, range(1, 1 + args.rounds), image_dir)
+    latencies, wall = played[0][0], played[1][0]
     adapter_bytes = parameter_bytes(p for n, p in model.named_parameters() if "lora_" in n) / 6
     print(f"random-weight IDEFICS2-8B shape, bf16, 6 adapters, {args.games} games at once")
     print(f"  base {base_bytes / 2**30:.2f} GiB, one adapter {adapter_bytes / 2**20:.1f} MiB")

@@ -330,10 +330,10 @@ class HFPolicy:
         from .prefix_cache import continuation
 
         cache = self.prefix_cache
-        encoded = self.processor(text=[self.prompt_text(item) for item in inputs])["input_ids"]
-        ids = [torch.tensor(row, dtype=torch.long) for row in encoded]
         rows: Sequence[str | None] = adapters or [None] * len(inputs)
         keys = [self._prefix_key(item, row) for item, row in zip(inputs, rows, strict=True)]
+        texts = [self.prompt_text(item) for item in inputs]
+        ids = [torch.tensor(row, dtype=torch.long) for row in self._prompt_ids().ids(keys, texts)]
         hits = [cache.lookup(key, row_ids) for key, row_ids in zip(keys, ids, strict=True)]
         decisions: list[Any] = [None] * len(inputs)
         for resumed in (False, True):
@@ -362,6 +362,22 @@ class HFPolicy:
             ):
                 decisions[index] = decision
         return decisions
+
+    def _prompt_ids(self):
+        """The memo that tokenises only what a game's prompt adds to its last one (served
+        policies, alongside the prefix cache)."""
+        if not hasattr(self, "_prompt_memo"):
+            from .prompt_ids import PromptIds
+
+            processor = self.processor
+            image = getattr(processor, "image_token", None)  # expanded by the processor
+            self._prompt_memo = PromptIds(
+                self.loaded.tokenizer,
+                lambda texts: processor(text=texts)["input_ids"],
+                self.stop_id,
+                unexpanded=[str(image)] if image else [],
+            )
+        return self._prompt_memo
 
     def _prefix_key(self, item: PolicyInput, adapter: str | None) -> tuple:
         """What a stored prompt's keys and values depend on besides its tokens."""
@@ -393,10 +409,10 @@ class HFPolicy:
         pad = self.loaded.tokenizer.pad_token_id
         with torch.inference_mode(), row_adapters(model, adapters) as extra:
             out = model(**first, use_cache=True, logits_to_keep=1, **extra)
-            for row, (key, prompt_ids) in enumerate(store):
-                self.prefix_cache.store(key, row_prefix(prompt_ids, out.past_key_values, row, mask))
             if store:
                 mask = compact(mask, out.past_key_values)
+            for row, (key, prompt_ids) in enumerate(store):
+                self.prefix_cache.store(key, row_prefix(prompt_ids, out.past_key_values, row, mask))
             while True:
                 logits = out.logits[:, -1, :]
                 next_tokens = []
@@ -418,9 +434,9 @@ class HFPolicy:
                     next_tokens.append(token)
                 if all(done):
                     break
-                mask = torch.cat(
-                    [mask, torch.ones((len(inputs), 1), dtype=mask.dtype, device=mask.device)], 1
-                )
+                # A finished row's step is masked out: row-wise attention skips it.
+                live = torch.tensor([[not finished] for finished in done], dtype=mask.dtype)
+                mask = torch.cat([mask, live.to(mask.device)], 1)
                 ids = torch.tensor(next_tokens, device=mask.device)[:, None]
                 out = model(
                     input_ids=ids,

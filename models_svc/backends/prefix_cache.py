@@ -103,10 +103,11 @@ class PrefixCache:
 
 
 def row_prefix(ids: torch.Tensor, cache, row: int, mask: torch.Tensor) -> Prefix:
-    """Row ``row`` of a batch's cache after its prefill, its padding (``mask`` False) removed."""
-    keep = mask[row].bool()
+    """Row ``row`` of a batch's cache after its prefill, ``mask`` left padded (as ``compact``
+    leaves it): the row's last ``mask[row].sum()`` positions, copied out."""
+    tokens = int(mask[row].sum())
     layers = [
-        (layer.keys[row][:, keep].clone(), layer.values[row][:, keep].clone())
+        (layer.keys[row, :, -tokens:].clone(), layer.values[row, :, -tokens:].clone())
         for layer in cache.layers
     ]
     return Prefix(ids.cpu(), layers)

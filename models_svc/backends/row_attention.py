@@ -137,7 +137,8 @@ def row_sdpa_attention(
 @dataclass(frozen=True)
 class _Row:
     """One row's part of a pass after a cache: its last ``new`` queries attend over the key
-    positions ``keys`` under ``causal`` (None: a single query sees every one of them)."""
+    positions ``keys`` under the additive mask ``causal`` (None: a single query sees every one
+    of them)."""
 
     row: int
     new: int
@@ -148,12 +149,14 @@ class _Row:
 _plans = threading.local()
 
 
-def _plan(mask: torch.Tensor, length: int) -> list[_Row]:
-    """Each row's queries and keys for the 2D ``mask`` of a pass with ``length`` new tokens per
-    row, worked out once per pass (every layer of the pass gets the same mask object)."""
+def _plan(mask: torch.Tensor, length: int, dtype: torch.dtype) -> list[_Row]:
+    """The rows with new tokens (a row whose new positions are all masked, a finished answer
+    in a decoding step, has none and is skipped), each with its queries and keys, for the 2D
+    ``mask`` of a pass with ``length`` new tokens per row; worked out once per pass (every
+    layer of the pass gets the same mask object)."""
     last = getattr(_plans, "last", None)
-    if last is not None and last[0] is mask and last[1] == length:
-        return last[2]
+    if last is not None and last[0] is mask and last[1:3] == (length, dtype):
+        return last[3]
     width = mask.shape[1]
     flags = mask.bool()
     # Per row: its new tokens, all its tokens, how many trailing tokens are real in a row, and
@@ -163,17 +166,21 @@ def _plan(mask: torch.Tensor, length: int) -> list[_Row]:
     trailing = flags.flip(1).to(torch.int8).cumprod(dim=1).sum(dim=1).tolist()
     rows = []
     for row, (new, total, tail) in enumerate(zip(news, seen, trailing, strict=True)):
+        if new == 0:
+            continue
         if tail < new:
             raise ValueError("row_sdpa: the new tokens of a row are not left padded")
         causal = None
-        if new > 1:
-            causal = torch.ones((new, total), dtype=torch.bool, device=mask.device)
-            causal = causal.tril(diagonal=total - new)[None, None]
+        if new > 1:  # additive, as SDPA would turn a boolean mask into on every layer
+            allowed = torch.ones((new, total), dtype=torch.bool, device=mask.device)
+            causal = torch.zeros((new, total), dtype=dtype, device=mask.device)
+            causal = causal.masked_fill(~allowed.tril(diagonal=total - new), float("-inf"))
+            causal = causal[None, None]
         keys: torch.Tensor | slice = slice(width - total, None)
         if tail < total:  # padding between its tokens: gather them
             keys = flags[row].nonzero()[:, 0]
         rows.append(_Row(row, new, keys, causal))
-    _plans.last = (mask, length, rows)
+    _plans.last = (mask, length, dtype, rows)
     return rows
 
 
@@ -187,23 +194,48 @@ def _resumed_rows(
 ) -> torch.Tensor:
     """New tokens after a cache, row by row: each row's real queries (its last ones; the new
     tokens are left padded) attend causally over its real keys (the mask's True positions,
-    wherever padding sits between them)."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-    batch, _, length, _ = query.shape
-    output = query.new_zeros((batch, length, query.shape[1], value.shape[-1]))
-    for part in _plan(mask, length):
+    wherever padding sits between them). Rows without new tokens get zeros."""
+    batch, heads, length, width = query.shape
+    output = query.new_zeros((batch, length, heads, width))
+    attend = _row_attention(module, heads != key.shape[1], kwargs)
+    for part in _plan(mask, length, query.dtype):
         row, new = part.row, part.new
-        answer, _ = sdpa_attention_forward(
-            module,
+        answer = attend(
             query[row : row + 1, :, length - new :],
             key[row : row + 1, :, part.keys],
             value[row : row + 1, :, part.keys],
             part.causal,
-            **kwargs,
         )
         output[row, length - new :] = answer[0]
     return output
+
+
+def _row_attention(module: torch.nn.Module, grouped: bool, kwargs: dict[str, Any]):
+    """Attention of one row, output as (1, queries, heads, width). For a plain causal LM this
+    is the very call transformers' ``sdpa`` makes for an unmasked single query (same kernel,
+    same arguments, so a decoding row alone and in a batch get the same numbers) without its
+    per-call checks; anything else (a softcap, a position bias) goes through ``sdpa`` itself."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if kwargs.get("softcap") is not None or kwargs.get("position_bias") is not None:
+        return lambda q, k, v, mask: sdpa_attention_forward(module, q, k, v, mask, **kwargs)[0]
+    from transformers.integrations.sdpa_attention import repeat_kv
+
+    scaling, dropout = kwargs.get("scaling"), kwargs.get("dropout", 0.0)
+    groups = getattr(module, "num_key_value_groups", 1)
+
+    def attend(q, k, v, mask):
+        extra = {}
+        if grouped and mask is None:
+            extra["enable_gqa"] = True
+        elif grouped:  # as ``sdpa`` does: some kernels take grouped heads only unmasked
+            k, v = repeat_kv(k, groups), repeat_kv(v, groups)
+        answer = torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout, scale=scaling, is_causal=False, **extra
+        )
+        return answer.transpose(1, 2)
+
+    return attend
 
 
 def register() -> str:

@@ -273,6 +273,10 @@ def test_turns_resuming_their_games_stored_prompts_answer_as_a_fresh_model(
     assert len(cache) == len(routes)
     reused, computed = cache.reused_tokens - counts[0], cache.computed_tokens - counts[1]
     assert reused > 3 * computed > 0
+    # and only the new text was tokenised: 5 games' prompts after the first turns (and one
+    # game's turn 1 after its first), the 2 late games' first prompts tokenised whole
+    memo = cached._shared_policy(cached.cache.base(tiny_idefics2), FORMAT)._prompt_ids()
+    assert memo.enabled and memo.resumed == 3 + 5 + 5
 
 
 def test_a_stored_prompt_is_used_only_where_the_new_one_starts_with_it():

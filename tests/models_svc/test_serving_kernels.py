@@ -63,6 +63,33 @@ def test_row_attention_mask_is_the_padding_mask_only_for_a_fresh_left_padded_pre
         assert mask(left).shape == (2, 1, 3, 3)
 
 
+def test_a_decoding_step_attends_for_unfinished_rows_only():
+    """A finished answer's step token is masked out (``HFPolicy._sample``): its row gets no
+    attention call and zeros, the others exactly what they get alone."""
+    import torch
+
+    from models_svc.backends.row_attention import _plan, _resumed_rows
+
+    class Attention(torch.nn.Module):
+        num_key_value_groups = 2
+
+    torch.manual_seed(0)
+    mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 0], [1, 1, 1, 1]])
+    query = torch.randn(3, 4, 1, 8)
+    key, value = torch.randn(3, 2, 4, 8), torch.randn(3, 2, 4, 8)
+    assert [part.row for part in _plan(mask, 1, torch.float32)] == [0, 2]
+    out = _resumed_rows(Attention(), query, key, value, mask, scaling=0.3)
+    assert torch.equal(out[1], torch.zeros_like(out[1]))
+    alone = torch.nn.functional.scaled_dot_product_attention(
+        query[2:], key[2:], value[2:], scale=0.3, enable_gqa=True
+    )
+    assert torch.equal(out[2], alone.transpose(1, 2)[0])
+    short = torch.nn.functional.scaled_dot_product_attention(
+        query[:1], key[:1, :, 1:], value[:1, :, 1:], scale=0.3, enable_gqa=True
+    )
+    assert torch.equal(out[0], short.transpose(1, 2)[0])
+
+
 def test_a_padded_batch_with_row_attention_equals_sdpa_and_each_row_alone(tiny_idefics2):
     import torch
     from transformers import AutoModelForImageTextToText, AutoTokenizer
