@@ -14,7 +14,8 @@ link, ``/x/../x/tiny``). Each of ``--games`` threads plays one game (adapter = g
 asking for one action per round, all at once; a game's prompt grows by one exchange per round
 from a 10-turn history, as a real game's does, so each turn after the first resumes the game's
 stored prompt (``prefix_cache``) and runs only its new tokens. The same rounds run batched (turns
-of every adapter in one forward pass) and one at a time (``max_batch=1``), each on its own
+of every adapter in one forward pass, at most one per game, as a live worker with a thread per
+game caps its batches) and one at a time (``max_batch=1``), each on its own
 server with its own cache, the two taking turns round by round (so a shared machine's slow
 spells fall on both alike), and batched again, on a third server at the same point of its games,
 while another process trains a LoRA adapter on the same base (what the ``gpu-batch`` worker does
@@ -229,7 +230,7 @@ def tiny_run(args) -> None:
     def compare(prefix_bytes: int):
         """Idle latencies (batched) and walls of the measured rounds, batched and one at a
         time, the two interleaved round by round."""
-        batched, served = views(32, prefix_bytes)
+        batched, served = views(args.games, prefix_bytes)
         _, single = views(1, prefix_bytes)
         sizes = batched.batcher(str(base), FORMAT).batch_sizes
         first = len(sizes)
@@ -239,7 +240,7 @@ def tiny_run(args) -> None:
     _, _, _, plain_batched, plain_single = compare(0)
     batched, sizes, idle, batched_wall, single_wall = compare(PREFIX_BYTES)
     # The same rounds again on a third server, at the same point of its games, while training.
-    _, beside_training = views(32, PREFIX_BYTES)
+    _, beside_training = views(args.games, PREFIX_BYTES)
     trainer = start_training(str(base))
     try:
         busy = play_rounds([beside_training], args.games, measured, image_dir)[0][0]
@@ -299,7 +300,7 @@ def full_size_run(args) -> None:
     batcher = MicroBatcher(
         lambda items, routes: policy.act(items, adapters=[str(r) for r in routes]),
         name="full-size",
-        max_batch=32,
+        max_batch=args.games,
         max_wait=0.005,
     )
 

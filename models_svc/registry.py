@@ -25,6 +25,7 @@ from .prompt_formats import get_format
 _cache: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
 _server: Any = None
+_turns_at_once: int | None = None  # set by a Celery worker from its pool (set_turns_at_once)
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,31 @@ def get_policy(text: str | None = None, *, prompt_format: str = "") -> ListenerP
     return _cached("policy", spec, build)
 
 
+def turns_at_once(pool: Any, concurrency: Any) -> int | None:
+    """How many listener turns one worker process of Celery pool ``pool`` (its alias or class)
+    with ``concurrency`` can ask at once: one per thread in a thread pool, one in a solo worker
+    or a prefork child; None (unknown) for other pools."""
+    from celery.concurrency import get_implementation
+    from celery.concurrency.prefork import TaskPool as PreforkPool
+    from celery.concurrency.solo import TaskPool as SoloPool
+    from celery.concurrency.thread import TaskPool as ThreadPool
+
+    implementation = get_implementation(pool)
+    if issubclass(implementation, ThreadPool) and isinstance(concurrency, int):
+        return concurrency
+    if issubclass(implementation, SoloPool | PreforkPool):
+        return 1
+    return None
+
+
+def set_turns_at_once(count: int | None) -> None:
+    """Cap the policy server's batches at ``count`` (a Celery worker calls this as it starts,
+    from its pool): a batch holding a turn from every thread that can ask is answered at once,
+    since no other can arrive within its window."""
+    global _turns_at_once
+    _turns_at_once = count
+
+
 def policy_server():
     """This worker's ``PolicyServer``: one copy of each base model, adapters attached by name,
     turns of every adapter of a base batched together (``models_svc.backends.policy_server``)."""
@@ -149,7 +175,7 @@ def policy_server():
                     device=options["device"],
                     dtype=options["dtype"],
                     temperature=options["temperature"],
-                    max_batch=options["policy_max_batch"],
+                    max_batch=min(options["policy_max_batch"], _turns_at_once or 10**9),
                     max_wait=options["policy_batch_wait_ms"] / 1000,
                     budget=options["memory_budget"],
                     prefix_cache_bytes=options["prefix_cache_bytes"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from django.db import InterfaceError, OperationalError
 
 from .selectors import TurnNotReady
@@ -137,6 +137,15 @@ def score_turns_run(run_id: int) -> dict:
 
     run = execute_scoring_run(run_id)
     return {"run": run.pk, "status": run.status, "scored": run.scored}
+
+
+@worker_init.connect
+def size_live_batches(sender=None, **kwargs) -> None:
+    """Cap the live worker's batches at the turns its pool can ask at once (``-c 16`` threads:
+    16), so a batch holding every thread's turn does not wait out its window for more."""
+    from .registry import set_turns_at_once, turns_at_once
+
+    set_turns_at_once(turns_at_once(sender.pool_cls, sender.concurrency))
 
 
 @worker_ready.connect

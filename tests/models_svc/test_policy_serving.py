@@ -326,3 +326,39 @@ def test_the_live_workers_prefix_cache_follows_its_setting(
         assert cache is None or len(cache) == 1
     finally:
         registry.clear_cache()
+
+
+@pytest.mark.parametrize(
+    ("pool", "concurrency", "expected"),
+    [
+        ("threads", 16, 16),
+        ("threads", 64, 32),
+        ("solo", 1, 1),
+        ("prefork", 4, 1),
+        ("eventlet", 8, 32),
+    ],
+)
+def test_a_workers_batches_hold_at_most_the_turns_its_pool_can_ask_at_once(
+    settings, pool, concurrency, expected
+):
+    """A thread pool of 16 asks at most 16 turns at once, so a batch of 16 needs no wait; a
+    solo worker or prefork child asks one at a time; other pools keep the setting (32)."""
+    from celery.signals import worker_init
+
+    from models_svc import registry, tasks
+
+    threads = concurrency
+
+    class Worker:  # what the signal's sender, a WorkController, says of its pool
+        pool_cls, concurrency = pool, threads
+
+    assert tasks.size_live_batches in [ref() for _, ref in worker_init.receivers]
+
+    settings.MODELS_SVC = {**settings.MODELS_SVC, "DEVICE": "cpu", "POLICY_MAX_BATCH": 32}
+    registry.clear_cache()
+    try:
+        worker_init.send(sender=Worker())
+        assert registry.policy_server().options.max_batch == expected
+    finally:
+        registry.set_turns_at_once(None)
+        registry.clear_cache()
