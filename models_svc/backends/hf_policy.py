@@ -151,7 +151,9 @@ class HFPolicy:
         if key not in self._tries:
             actions = valid_action_list(frozenset(selection), size)
             root = TrieNode()
-            for action, ids in zip(actions, self.action_token_lists(actions), strict=True):
+            lists = self.action_token_lists(actions)
+            root.longest = max(len(ids) for ids in lists)
+            for action, ids in zip(actions, lists, strict=True):
                 node = root
                 for token in ids:
                     node = node.children.setdefault(token, TrieNode())
@@ -397,6 +399,7 @@ class HFPolicy:
         """The constrained sampling loop over model inputs ``batch`` (a prefill, then one step
         per answer token); ``store``: (key, prompt ids) per row, whose keys and values after
         the prefill go to the prefix cache."""
+        from .decode_room import make_room
         from .prefix_cache import compact, row_prefix
 
         model = self._model()
@@ -413,6 +416,7 @@ class HFPolicy:
                 mask = compact(mask, out.past_key_values)
             for row, (key, prompt_ids) in enumerate(store):
                 self.prefix_cache.store(key, row_prefix(prompt_ids, out.past_key_values, row, mask))
+            make_room(out.past_key_values, max(node.longest for node in nodes))
             while True:
                 logits = out.logits[:, -1, :]
                 next_tokens = []

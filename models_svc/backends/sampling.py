@@ -18,6 +18,7 @@ BASE_ROW = "__base__"  # peft's name for "no adapter" in a mixed batch
 class TrieNode:
     children: dict[int, TrieNode] = field(default_factory=dict)
     action: str | None = None  # set on the node reached after the stop token
+    longest: int = 0  # on the root: the most tokens an answer takes, stop included
 
 
 def _action_of(node: TrieNode) -> str:

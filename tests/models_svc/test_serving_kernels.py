@@ -165,3 +165,41 @@ def test_mixed_rows_refuse_unknown_adapters_and_step_aside_for_lora_variants(
         assert extra == {"adapter_names": ["one"]}
     with mixed_rows(model, ["two"]) as fast:
         assert fast
+
+
+@pytest.mark.parametrize("sliding", [False, True])
+def test_decoding_into_room_keeps_what_concatenating_keeps(sliding):
+    """``make_room``'s layers hold and return the very keys and values the library's dynamic
+    layers do, step by step, and a step past the room (or a window about to be reached) falls
+    back to the library's update."""
+    import torch
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    from models_svc.backends.decode_room import RoomyLayer, RoomySlidingLayer, make_room
+
+    class Cache:  # what make_room reads of a DynamicCache
+        def __init__(self, layers):
+            self.layers = layers
+
+    def layer():
+        return DynamicSlidingWindowLayer(sliding_window=12) if sliding else DynamicLayer()
+
+    torch.manual_seed(0)
+    prompt = torch.randn(3, 2, 5, 4), torch.randn(3, 2, 5, 4)
+    theirs, ours = layer(), layer()
+    theirs.update(*prompt)
+    ours.update(*prompt)
+    cache = Cache([ours])
+    make_room(cache, 2)
+    ours = cache.layers[0]
+    assert type(ours) is (RoomySlidingLayer if sliding else RoomyLayer)
+    for step in range(4):  # two steps into the room, then two past it
+        new = torch.randn(3, 2, 1, 4), torch.randn(3, 2, 1, 4)
+        expected, got = theirs.update(*new), ours.update(*new)
+        assert all(torch.equal(e, g) for e, g in zip(expected, got, strict=True))
+        assert ours.get_seq_length() == theirs.get_seq_length() == 6 + step
+        assert ours.get_mask_sizes(1) == theirs.get_mask_sizes(1)
+    near_window = Cache([layer()])
+    near_window.layers[0].update(torch.randn(1, 1, 9, 4), torch.randn(1, 1, 9, 4))
+    make_room(near_window, 3)
+    assert type(near_window.layers[0]) is (RoomyLayer if not sliding else DynamicSlidingWindowLayer)
