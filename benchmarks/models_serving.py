@@ -17,13 +17,14 @@ stored prompt (``prefix_cache``) and runs only its new tokens. The same rounds r
 of every adapter in one forward pass, at most one per game, as a live worker with a thread per
 game caps its batches) and one at a time (``max_batch=1``), each on its own
 server with its own cache, the two taking turns round by round (so a shared machine's slow
-spells fall on both alike), and batched again, on a third server at the same point of its games,
-while another process trains a LoRA adapter on the same base (what the ``gpu-batch`` worker does
-during a round). Both processes use one torch
-thread each and the training one runs at the lowest CPU priority, as a CPU host's batch worker
-should (``nice -n 19``); the machine may still be shared by other work, so the figures are
-noisy. The batched-against-one-at-a-time comparison is also run without the prefix cache, every
-turn running its whole prompt (printed before the last lines).
+spells fall on both alike). Live latency beside training is measured the same way: the same
+rounds, batched, on two more servers taking turns, with another process training a LoRA
+adapter on the same base (what the ``gpu-batch`` worker does during a round) running during
+one server's part of each round and stopped (``SIGSTOP``) during the other's. Both processes
+use one torch thread each and the training one runs at the lowest CPU priority, as a CPU host's
+batch worker should (``nice -n 19``); the machine may still be shared by other work, so the
+figures are noisy. The batched-against-one-at-a-time comparison is also run without the prefix
+cache, every turn running its whole prompt (printed before the last lines).
 
 The last lines read ``base copies loaded: N``, ``batched speed-up: N.N×`` and ``live p95 during
 training: N.N× idle``.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -122,14 +124,15 @@ def growing_games(games: int, round_index: int, image_dir: Path):
     return items
 
 
-def play_rounds(view_sets, games: int, rounds: range, image_dir: Path):
+def play_rounds(view_sets, games: int, rounds: range, image_dir: Path, before=None):
     """Latencies (s) of every turn and the wall time of ``rounds`` of ``games`` games, per set
     of served views in ``view_sets`` (each set plays the same games on its own server).
 
     One thread per game for all the rounds (as a live worker's thread pool keeps its threads):
     each round is played on every set in turn, each set's part starting when every game has
     its answer to the part before. Interleaving the sets round by round gives each the same
-    share of a shared machine's slow and fast spells, so their ratio is fair."""
+    share of a shared machine's slow and fast spells, so their ratio is fair. ``before(i)``,
+    if given, runs before each round's part on set ``i``."""
     inputs = [growing_games(games, round_index, image_dir) for round_index in rounds]
     latencies = [[0.0] * (games * len(inputs)) for _ in view_sets]
     walls = [0.0] * len(view_sets)
@@ -149,6 +152,8 @@ def play_rounds(view_sets, games: int, rounds: range, image_dir: Path):
         thread.start()
     for _ in inputs:
         for part in range(len(view_sets)):
+            if before is not None:
+                before(part)
             barrier.wait()
             began = time.perf_counter()
             barrier.wait()
@@ -237,16 +242,26 @@ def tiny_run(args) -> None:
         latencies, walls = play_rounds([served, single], args.games, measured, image_dir)
         return batched, sizes[first:], latencies[0], walls[0], walls[1]
 
+    def beside_training():
+        """Latencies of the measured rounds on two more batched servers, the training process
+        stopped during one's part of each round and running during the other's."""
+        _, quiet = views(args.games, PREFIX_BYTES)
+        _, busy = views(args.games, PREFIX_BYTES)
+        trainer = start_training(str(base))
+
+        def switch(part: int) -> None:
+            trainer.send_signal(signal.SIGCONT if part == 1 else signal.SIGSTOP)
+
+        try:
+            latencies, _ = play_rounds([quiet, busy], args.games, measured, image_dir, switch)
+        finally:
+            trainer.kill()
+            trainer.wait()
+        return latencies[0], latencies[1]
+
     _, _, _, plain_batched, plain_single = compare(0)
-    batched, sizes, idle, batched_wall, single_wall = compare(PREFIX_BYTES)
-    # The same rounds again on a third server, at the same point of its games, while training.
-    _, beside_training = views(args.games, PREFIX_BYTES)
-    trainer = start_training(str(base))
-    try:
-        busy = play_rounds([beside_training], args.games, measured, image_dir)[0][0]
-    finally:
-        trainer.kill()
-        trainer.wait()
+    batched, sizes, _, batched_wall, single_wall = compare(PREFIX_BYTES)
+    idle, busy = beside_training()
     turns = args.games * args.rounds
     cache = batched.cache.bases[next(iter(batched.cache.bases))].policies[FORMAT].prefix_cache
     reused = cache.reused_tokens / max(1, cache.reused_tokens + cache.computed_tokens)
