@@ -138,12 +138,15 @@ class Command(BaseCommand):
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
         )
-        for _ in range(120):
+        # A ping expires after its timeout, and a worker on the filesystem broker polls its
+        # queues about once a second: pings that expire sooner can miss every poll for as long
+        # as the two loops keep in step, so each ping lives two seconds.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise CommandError(f"the worker did not start: see {log}")
-            if app.control.ping(timeout=0.5):
+            if app.control.ping(timeout=2.0, limit=1):
                 return process
-            time.sleep(0.5)
         _stop(process)
         raise CommandError(f"the worker did not answer within a minute: see {log}")
 
