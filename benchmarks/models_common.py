@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from models_svc.tiny_models import SHAPE_WORDS
 
@@ -26,6 +27,17 @@ FEEDBACK = (
     "next",
 )
 ACTIONS = ("select A", "select B D", "deselect C", "deselect B select E", "select J", "")
+
+
+def game_images(game: int, image_dir: Path) -> tuple[list[str], list[Path]]:
+    """The 10 tangram names of benchmark game ``game`` and their image files (written once)."""
+    from models_svc.tiny_models import write_tangram_pngs
+
+    names = [f"bench{game}-{i}" for i in range(10)]
+    paths = [image_dir / f"{name}.png" for name in names]
+    if not paths[0].exists():
+        write_tangram_pngs(image_dir, names, size=128)
+    return names, paths
 
 
 def utterance(rng: random.Random) -> str:

@@ -29,19 +29,15 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from harness import percentile  # noqa: E402
-from models_common import ACTIONS, utterance  # noqa: E402
+from models_common import ACTIONS, game_images, utterance  # noqa: E402
 
 
 def game_inputs(games: int, history: int, image_dir: Path, round_index: int):
     from models_svc.interfaces import PastTurn, PolicyInput
-    from models_svc.tiny_models import write_tangram_pngs
 
     items = []
     for game in range(games):
-        names = [f"bench{game}-{i}" for i in range(10)]
-        paths = [image_dir / f"{n}.png" for n in names]
-        if not paths[0].exists():
-            write_tangram_pngs(image_dir, names, size=128)
+        names, paths = game_images(game, image_dir)
         rng = random.Random(game * 1000 + round_index)
         turns = tuple(
             PastTurn(("A",) if t % 2 else (), utterance(rng), ACTIONS[t % 5])

@@ -94,17 +94,13 @@ def random_adapters(base: str, count: int, scratch: Path) -> list[str]:
 def growing_games(games: int, round_index: int, image_dir: Path):
     """Round ``round_index`` of each game: a history of 10 + ``round_index`` turns, so each
     round's prompt extends the round before's (the exchange it answered, then a new utterance)."""
-    from models_common import ACTIONS, utterance
+    from models_common import ACTIONS, game_images, utterance
 
     from models_svc.interfaces import PastTurn, PolicyInput
-    from models_svc.tiny_models import write_tangram_pngs
 
     items = []
     for game in range(games):
-        names = [f"bench{game}-{i}" for i in range(10)]
-        paths = [image_dir / f"{n}.png" for n in names]
-        if not paths[0].exists():
-            write_tangram_pngs(image_dir, names, size=128)
+        names, paths = game_images(game, image_dir)
         rng = random.Random(game)
         said = [utterance(rng) for _ in range(11 + round_index)]
         turns = tuple(

@@ -11,8 +11,9 @@ left-padded batch row by row, each row sliced to its real tokens and run with ``
 exactly as it would run alone (inference only: with gradients on it is ``sdpa``), so padding
 costs nothing and a row's result does not depend on its neighbours. The same holds for several
 new tokens per row after a cache (a turn resuming its game's stored prompt, ``prefix_cache``):
-each row's new tokens attend over its own keys only, with the causal mask a row alone would get.
-Everything else (decode steps over a cache, unpadded prefills, masks that are not plain
+each row's new tokens attend over its own keys only, with the causal mask a row alone would get,
+and for a decoding step of a batch with padding or finished rows (whose step is masked out and
+skipped). Everything else (unpadded prefills and decoding steps, masks that are not plain
 causal-and-padding) is transformers' ``sdpa`` unchanged. Padding positions get zeros (no real
 token ever attends to them). The projections and MLPs still run on the whole batch, which is
 where batching pays.
@@ -58,7 +59,8 @@ def row_sdpa_mask(
     qualifies when nothing is cached yet, some row is padded and every row's tokens sit at its
     end (an unpadded one runs ``is_causal`` as it would alone). New tokens after a cache
     qualify whenever there are several per row, padded or not, so that a row runs the same
-    arithmetic alone and in a batch. One new token (a decoding step) keeps ``sdpa``."""
+    arithmetic alone and in a batch. One new token (a decoding step) qualifies when some
+    position is masked (padding, or a finished row's step); unmasked, it keeps ``sdpa``."""
     from transformers.masking_utils import causal_mask_function, sdpa_mask
 
     local_size = kwargs.get("local_size")
